@@ -1,0 +1,145 @@
+/* pv_convert.c -- strict array checks shared by every binding file. */
+#define NO_IMPORT_ARRAY
+#include "pv_numpy.h"
+
+static const char *
+dtype_name(int typenum)
+{
+    switch (typenum) {
+    case NPY_FLOAT32: return "float32";
+    case NPY_FLOAT64: return "float64";
+    case NPY_INT64: return "int64";
+    case NPY_INT32: return "int32";
+    case NPY_UINT8: return "uint8";
+    case NPY_BOOL: return "bool";
+    default: return "another dtype";
+    }
+}
+
+static int
+check_shape(PyArrayObject *arr, int ndim, const npy_intp *shape, const char *func,
+            const char *name)
+{
+    if (PyArray_NDIM(arr) != ndim) {
+        PyErr_Format(PyExc_ValueError, "%s(): '%s' must be %d-dimensional, got %d dimensions",
+                     func, name, ndim, PyArray_NDIM(arr));
+        return -1;
+    }
+    for (int k = 0; k < ndim; k++) {
+        if (shape != NULL && shape[k] >= 0 && PyArray_DIM(arr, k) != shape[k]) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s(): '%s' has length %zd on axis %d, expected %zd", func, name,
+                         (Py_ssize_t)PyArray_DIM(arr, k), k, (Py_ssize_t)shape[k]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+check_dtype(PyObject *obj, int typenum, const char *func, const char *name)
+{
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s(): '%s' must be a numpy.ndarray of %s, got %s", func,
+                     name, dtype_name(typenum), Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyArray_Descr *descr = PyArray_DESCR((PyArrayObject *)obj);
+    if (descr->type_num != typenum) {
+        PyErr_Format(PyExc_TypeError, "%s(): '%s' must have dtype %s, got %s", func, name,
+                     dtype_name(typenum), dtype_name(descr->type_num));
+        return -1;
+    }
+    return 0;
+}
+
+PyArrayObject *
+pv_input(PyObject *obj, int typenum, int ndim, const npy_intp *shape, const char *func,
+         const char *name)
+{
+    if (check_dtype(obj, typenum, func, name) < 0) {
+        return NULL;
+    }
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROM_OTF(obj, typenum, NPY_ARRAY_IN_ARRAY);
+    if (arr == NULL) {
+        return NULL;
+    }
+    if (check_shape(arr, ndim, shape, func, name) < 0) {
+        Py_DECREF(arr);
+        return NULL;
+    }
+    return arr;
+}
+
+PyArrayObject *
+pv_optional_input(PyObject *obj, int typenum, int ndim, const npy_intp *shape, const char *func,
+                  const char *name, int *ok)
+{
+    *ok = 1;
+    if (obj == NULL || obj == Py_None) {
+        return NULL;
+    }
+    PyArrayObject *arr = pv_input(obj, typenum, ndim, shape, func, name);
+    if (arr == NULL) {
+        *ok = 0;
+    }
+    return arr;
+}
+
+PyArrayObject *
+pv_inout(PyObject *obj, int typenum, int ndim, const npy_intp *shape, const char *func,
+         const char *name)
+{
+    if (check_dtype(obj, typenum, func, name) < 0) {
+        return NULL;
+    }
+    PyArrayObject *arr = (PyArrayObject *)obj;
+    if (!PyArray_IS_C_CONTIGUOUS(arr) || !PyArray_ISALIGNED(arr) || !PyArray_ISNOTSWAPPED(arr)) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s(): '%s' is updated in place and must be C-contiguous, aligned and "
+                     "in native byte order",
+                     func, name);
+        return NULL;
+    }
+    if (!PyArray_ISWRITEABLE(arr)) {
+        PyErr_Format(PyExc_ValueError, "%s(): '%s' is updated in place and must be writeable",
+                     func, name);
+        return NULL;
+    }
+    if (check_shape(arr, ndim, shape, func, name) < 0) {
+        return NULL;
+    }
+    Py_INCREF(arr);
+    return arr;
+}
+
+PyObject *
+pv_raise_status(pv_status status, const char *func)
+{
+    switch (status) {
+    case PV_OK:
+        PyErr_Format(PyExc_SystemError, "%s(): raised without an error", func);
+        break;
+    case PV_ENOMEM:
+        PyErr_Format(PyExc_MemoryError, "%s(): could not allocate workspace", func);
+        break;
+    case PV_EDOM:
+        PyErr_Format(PyExc_FloatingPointError,
+                     "%s(): a non-finite value (NaN or inf) appeared; check the inputs and "
+                     "lower the learning rate",
+                     func);
+        break;
+    case PV_ERANGE:
+        PyErr_Format(PyExc_OverflowError, "%s(): a size exceeds the BLAS integer range", func);
+        break;
+    case PV_EINDEX:
+        PyErr_Format(PyExc_IndexError, "%s(): an id is negative or not below the table size",
+                     func);
+        break;
+    case PV_EINVAL:
+    default:
+        PyErr_Format(PyExc_ValueError, "%s(): an argument is outside its valid range", func);
+        break;
+    }
+    return NULL;
+}

@@ -1,0 +1,60 @@
+/*
+ * pv_numpy.h -- the one place the binding includes Python and NumPy.
+ *
+ * pv_module.c is the only translation unit that imports the NumPy C API; every
+ * other binding file defines NO_IMPORT_ARRAY before including this header
+ * (numpy's c-api/array.rst, "Including and importing the C API").
+ */
+#ifndef PV_NUMPY_H
+#define PV_NUMPY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#define PY_ARRAY_UNIQUE_SYMBOL PAINVRL_ARRAY_API
+#include <numpy/arrayobject.h>
+
+#include "../kernels/pv_common.h"
+
+/* ---- array checks (pv_convert.c); each returns a new reference or NULL ---- */
+
+/*
+ * A read-only input: exact dtype `typenum` (TypeError otherwise), made
+ * C-contiguous, aligned and native-endian (copying if it is not already),
+ * `ndim` dimensions, and each shape[k] >= 0 must match (pass -1 for "any").
+ * Messages name `func` and the parameter `name`.
+ */
+PyArrayObject *pv_input(PyObject *obj, int typenum, int ndim, const npy_intp *shape,
+                        const char *func, const char *name);
+
+/*
+ * An array written in place: exact dtype, C-contiguous, aligned, writeable,
+ * native byte order and the given shape.  Never copied (a copy would lose
+ * the write).  Returns a new reference or NULL with an exception set.
+ */
+PyArrayObject *pv_inout(PyObject *obj, int typenum, int ndim, const npy_intp *shape,
+                        const char *func, const char *name);
+
+/* Like pv_input, but Py_None gives NULL without an error (*ok stays 1). */
+PyArrayObject *pv_optional_input(PyObject *obj, int typenum, int ndim, const npy_intp *shape,
+                                 const char *func, const char *name, int *ok);
+
+/* Raise the exception that matches a kernel status; always returns NULL. */
+PyObject *pv_raise_status(pv_status status, const char *func);
+
+/* Shorthands for the data pointer of a checked array. */
+#define PV_F32(a) ((float *)PyArray_DATA(a))
+#define PV_F64(a) ((double *)PyArray_DATA(a))
+#define PV_I64(a) ((int64_t *)PyArray_DATA(a))
+#define PV_DIM(a, k) ((pv_index)PyArray_DIM(a, k))
+
+/* Method tables of each binding family, registered by pv_module.c. */
+extern PyMethodDef pv_rng_methods[];
+extern PyMethodDef pv_rec_methods[];
+extern PyMethodDef pv_optim_methods[];
+extern PyMethodDef pv_train_methods[];
+extern PyMethodDef pv_eval_methods[];
+extern PyMethodDef pv_mask_methods[];
+
+#endif /* PV_NUMPY_H */
