@@ -1,0 +1,74 @@
+"""UserItemCSR: a user -> items sparse set in CSR form (no SciPy needed).
+
+Used for training items to exclude from ranking and for the ground truth of
+evaluation.  Row ``u`` holds the sorted, distinct item ids of user ``u``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class UserItemCSR:
+    """Distinct items per user, rows sorted.
+
+    Attributes
+    ----------
+    indptr : ndarray of int64, shape (n_users + 1,)
+    indices : ndarray of int64, shape (nnz,)
+        Item ids; ``indices[indptr[u]:indptr[u + 1]]`` are user ``u``'s items, ascending.
+    n_users, n_items : int
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    n_users: int
+    n_items: int
+
+    def __post_init__(self):
+        indptr = np.ascontiguousarray(self.indptr, dtype=np.int64)
+        indices = np.ascontiguousarray(self.indices, dtype=np.int64)
+        if indptr.ndim != 1 or indptr.shape[0] != self.n_users + 1:
+            raise ValueError(f"indptr must have shape ({self.n_users + 1},), got {indptr.shape}")
+        if indptr[0] != 0 or indptr[-1] != indices.shape[0] or np.any(np.diff(indptr) < 0):
+            raise ValueError("indptr must start at 0, be non-decreasing and end at len(indices)")
+        if indices.size and (indices.min() < 0 or indices.max() >= self.n_items):
+            raise ValueError(f"item ids must lie in [0, {self.n_items}), got "
+                             f"[{indices.min()}, {indices.max()}]")
+        object.__setattr__(self, "indptr", indptr)
+        object.__setattr__(self, "indices", indices)
+
+    @classmethod
+    def from_pairs(cls, users, items, n_users: int, n_items: int) -> "UserItemCSR":
+        """Build from parallel id arrays; duplicate pairs are kept once."""
+        users = np.asarray(users, dtype=np.int64).ravel()
+        items = np.asarray(items, dtype=np.int64).ravel()
+        if users.shape != items.shape:
+            raise ValueError(f"users and items must have the same length, got "
+                             f"{users.shape[0]} and {items.shape[0]}")
+        if users.size and (users.min() < 0 or users.max() >= n_users):
+            raise ValueError(f"user ids must lie in [0, {n_users})")
+        if items.size and (items.min() < 0 or items.max() >= n_items):
+            raise ValueError(f"item ids must lie in [0, {n_items})")
+        key = np.unique(users * np.int64(n_items) + items)
+        u, i = np.divmod(key, np.int64(n_items))
+        indptr = np.zeros(n_users + 1, dtype=np.int64)
+        np.cumsum(np.bincount(u, minlength=n_users), out=indptr[1:])
+        return cls(indptr, i, n_users, n_items)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.shape[0])
+
+    def row(self, u: int) -> np.ndarray:
+        return self.indices[self.indptr[u]:self.indptr[u + 1]]
+
+    def row_lengths(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def to_pairs(self) -> np.ndarray:
+        """(nnz, 2) int64 array of (user, item) pairs, in row order."""
+        users = np.repeat(np.arange(self.n_users, dtype=np.int64), self.row_lengths())
+        return np.stack([users, self.indices], axis=1)
