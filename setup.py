@@ -74,7 +74,7 @@ class BuildExt(build_ext):
             link.append(f"-fsanitize={sanitize}")
         for ext in self.extensions:
             ext.include_dirs.insert(0, numpy.get_include())
-            ext.extra_compile_args = ["-std=c11"] + opt + warn + blas_cflags
+            ext.extra_compile_args = ["-std=gnu11"] + opt + warn + blas_cflags
             ext.extra_link_args = link + blas_libs
 
 

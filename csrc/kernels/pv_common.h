@@ -32,6 +32,18 @@ typedef enum {
 #define PV_UNUSED
 #endif
 
+/*
+ * Hot loops are compiled for several instruction sets and the best one is
+ * picked at load time (GCC function multi-versioning), so a portable build
+ * still runs AVX2/AVX-512 code where the processor has it.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(PV_NO_CLONES) && !defined(__SANITIZE_ADDRESS__)
+#define PV_HOT __attribute__((target_clones("default", "arch=haswell", "arch=skylake-avx512")))
+#else
+#define PV_HOT
+#endif
+
 #ifdef _OPENMP
 #include <omp.h>
 #define PV_OMP_THREAD_ID() omp_get_thread_num()
