@@ -1,4 +1,4 @@
-/* Undo one instantiation of a type-generic kernel body (see impl/*_impl.h). */
+/* Undo one instantiation of a type-generic kernel body (see the impl/ headers). */
 #undef PV_T
 #undef PV_FN
 #undef PV_GEMM
