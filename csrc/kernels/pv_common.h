@@ -39,7 +39,7 @@ typedef enum {
  */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(PV_NO_CLONES) && !defined(__SANITIZE_ADDRESS__)
-#define PV_HOT __attribute__((target_clones("default", "arch=haswell", "arch=skylake-avx512")))
+#define PV_HOT __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #else
 #define PV_HOT
 #endif

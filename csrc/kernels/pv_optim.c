@@ -108,6 +108,16 @@ pv_opt_rows_f32(const pv_opt *opt, pv_index n_rows, pv_index dim, pv_index n_lis
     adam_coef c = adam_coefficients(opt, t);
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (n_list * dim > PV_OPT_BLOCK)
     for (pv_index r = 0; r < n_list; r++) {
+        if (r + 2 < n_list) { /* the rows are scattered: fetch ahead */
+            pv_index ahead = rows[r + 2] * dim;
+            for (pv_index k = 0; k < dim; k += 16) {
+                __builtin_prefetch(param + ahead + k, 1, 3);
+                __builtin_prefetch(state1 + ahead + k, 1, 3);
+                if (state2) {
+                    __builtin_prefetch(state2 + ahead + k, 1, 3);
+                }
+            }
+        }
         pv_index off = rows[r] * dim;
         opt_run(opt, dim, param + off, grad + r * dim, state1 + off,
                 state2 ? state2 + off : NULL, l2, c);

@@ -1,0 +1,224 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "pv_rng.h"
+#include "pv_train.h"
+
+void
+pv_train_negatives(pv_index n_items, pv_index n_neg, uint64_t seed, uint32_t epoch, int64_t pos,
+                   int64_t *out)
+{
+    /* Two draws per Philox block; block id = pos * ceil(n_neg / 2) + k / 2. */
+    const int64_t per_pair = (n_neg + 1) / 2;
+    for (pv_index k = 0; k < n_neg; k += 2) {
+        uint64_t blk = (uint64_t)pos * (uint64_t)per_pair + (uint64_t)(k / 2);
+        pv_philox_ctr r =
+            pv_philox4x32(seed, PV_STREAM_NEGATIVE, epoch, (uint32_t)blk, (uint32_t)(blk >> 32));
+        out[k] = pv_bounded64(r.v[0], r.v[1], n_items);
+        if (k + 1 < n_neg) {
+            out[k + 1] = pv_bounded64(r.v[2], r.v[3], n_items);
+        }
+    }
+}
+
+/* Everything one epoch needs besides the model, allocated once. */
+typedef struct {
+    int64_t *perm, *users, *items, *user_list, *item_list;
+    int32_t *user_slot, *item_slot;
+    float *gU, *gV, *gW, *gb, *work;
+} epoch_space;
+
+static void
+free_space(epoch_space *s)
+{
+    free(s->perm);
+    free(s->users);
+    free(s->items);
+    free(s->user_list);
+    free(s->item_list);
+    free(s->user_slot);
+    free(s->item_slot);
+    free(s->gU);
+    free(s->gV);
+    free(s->gW);
+    free(s->gb);
+    free(s->work);
+}
+
+static pv_status
+alloc_space(epoch_space *s, pv_rec_dims d, pv_index n_pairs, pv_index B, pv_index C)
+{
+    memset(s, 0, sizeof(*s));
+    const size_t du = (size_t)(d.d_id + d.d_c);
+    s->perm = malloc(sizeof(int64_t) * (size_t)n_pairs);
+    s->users = malloc(sizeof(int64_t) * (size_t)B);
+    s->items = malloc(sizeof(int64_t) * (size_t)(B * C));
+    s->user_list = malloc(sizeof(int64_t) * (size_t)B);
+    s->item_list = malloc(sizeof(int64_t) * (size_t)(B * C));
+    s->user_slot = malloc(sizeof(int32_t) * (size_t)d.n_users);
+    s->item_slot = malloc(sizeof(int32_t) * (size_t)d.n_items);
+    s->gU = malloc(sizeof(float) * (size_t)B * du + 1);
+    s->gV = malloc(sizeof(float) * (size_t)(B * C * d.d_id) + 1);
+    s->gW = malloc(sizeof(float) * (size_t)(d.d_c * d.n_feat) + 1);
+    s->gb = malloc(sizeof(float) * (size_t)d.d_c + 1);
+    s->work = malloc(sizeof(float) * (size_t)pv_rec_workspace_f32(B, C, d) + 1);
+    if (!s->perm || !s->users || !s->items || !s->user_list || !s->item_list || !s->user_slot ||
+        !s->item_slot || !s->gU || !s->gV || !s->gW || !s->gb || !s->work) {
+        free_space(s);
+        return PV_ENOMEM;
+    }
+    for (pv_index u = 0; u < d.n_users; u++) {
+        s->user_slot[u] = -1;
+    }
+    for (pv_index i = 0; i < d.n_items; i++) {
+        s->item_slot[i] = -1;
+    }
+    return PV_OK;
+}
+
+/* Give each distinct id of ids[0..n) a slot, in order of first appearance. */
+static pv_index
+assign_slots(pv_index n, const int64_t *ids, int32_t *slot, int64_t *list)
+{
+    pv_index n_slots = 0;
+    for (pv_index k = 0; k < n; k++) {
+        if (slot[ids[k]] < 0) {
+            slot[ids[k]] = (int32_t)n_slots;
+            list[n_slots++] = ids[k];
+        }
+    }
+    return n_slots;
+}
+
+/* L1 term of the environment models: l1 * mean |W o m|; adds its subgradient. */
+static double
+add_l1(const pv_train_config *cfg, const pv_rec_dims d, const float *W, float *gW)
+{
+    if (cfg->l1 == 0.0f || cfg->l1_mask == NULL || d.d_c * d.n_feat == 0) {
+        return 0.0;
+    }
+    const float scale = cfg->l1 / (float)(d.d_c * d.n_feat);
+    double acc = 0.0;
+    for (pv_index k = 0; k < d.d_c; k++) {
+        for (pv_index j = 0; j < d.n_feat; j++) {
+            float w = W[k * d.n_feat + j], mj = cfg->l1_mask[j];
+            acc += fabs((double)w * mj);
+            /* d|w m|/dw = sign(w) |m|, with sign(0) = 0 as torch's abs. */
+            float sgn = (float)((w > 0) - (w < 0));
+            gW[k * d.n_feat + j] += scale * sgn * fabsf(mj);
+        }
+    }
+    return (double)cfg->l1 * acc / (double)(d.d_c * d.n_feat);
+}
+
+static pv_status
+optimiser_steps(const pv_train_config *cfg, pv_train_model *m, epoch_space *s,
+                pv_index n_users_b, pv_index n_items_b, int64_t t, int n_threads)
+{
+    const pv_rec_dims d = m->dims;
+    const pv_index du = d.d_id + d.d_c;
+    const float l2u = cfg->reg == PV_REG_NONE ? 0.0f : cfg->wd1;
+    const float l2v = cfg->reg == PV_REG_NONE ? 0.0f : cfg->wd1 * cfg->wdi;
+    const float l2p = cfg->reg == PV_REG_NONE ? 0.0f : cfg->wd2;
+    pv_status st;
+    if (cfg->reg == PV_REG_FULL) {
+        st = pv_opt_sweep_f32(&cfg->emb, d.n_users, du, s->user_slot, m->U, s->gU, cfg->U1,
+                              cfg->U2, l2u, t, n_threads);
+        if (st == PV_OK) {
+            st = pv_opt_sweep_f32(&cfg->emb, d.n_items, d.d_id, s->item_slot, m->V, s->gV,
+                                  cfg->V1, cfg->V2, l2v, t, n_threads);
+        }
+    } else {
+        st = pv_opt_rows_f32(&cfg->emb, d.n_users, du, n_users_b, s->user_list, m->U, s->gU,
+                             cfg->U1, cfg->U2, l2u, t, n_threads);
+        if (st == PV_OK) {
+            st = pv_opt_rows_f32(&cfg->emb, d.n_items, d.d_id, n_items_b, s->item_list, m->V,
+                                 s->gV, cfg->V1, cfg->V2, l2v, t, n_threads);
+        }
+    }
+    if (st == PV_OK) {
+        st = pv_opt_dense_f32(&cfg->proj, d.d_c * d.n_feat, m->W, s->gW, cfg->W1, cfg->W2, l2p,
+                              t, n_threads);
+    }
+    if (st == PV_OK && m->b != NULL) {
+        st = pv_opt_dense_f32(&cfg->proj, d.d_c, m->b, s->gb, cfg->b1, cfg->b2, l2p, t,
+                              n_threads);
+    }
+    return st;
+}
+
+pv_status
+pv_train_epoch(const pv_train_config *cfg, pv_train_model *m, pv_index n_pairs,
+               const int64_t *pair_users, const int64_t *pair_items, pv_index B, pv_index n_neg,
+               uint64_t seed, uint32_t epoch, int64_t *step, int n_threads, double *loss,
+               pv_index *n_batches)
+{
+    const pv_rec_dims d = m->dims;
+    const pv_index du = d.d_id + d.d_c, C = 1 + n_neg;
+    *loss = 0.0;
+    *n_batches = 0;
+    if (n_pairs < 1 || B < 1 || n_neg < 0 || d.n_items < 1) {
+        return PV_EINVAL;
+    }
+    if (d.n_users > INT32_MAX || d.n_items > INT32_MAX) {
+        return PV_ERANGE;
+    }
+    for (pv_index k = 0; k < n_pairs; k++) {
+        if (pair_users[k] < 0 || pair_users[k] >= d.n_users || pair_items[k] < 0 ||
+            pair_items[k] >= d.n_items) {
+            return PV_EINDEX;
+        }
+    }
+    if (B > n_pairs) {
+        B = n_pairs;
+    }
+    epoch_space s;
+    pv_status st = alloc_space(&s, d, n_pairs, B, C);
+    if (st != PV_OK) {
+        return st;
+    }
+    pv_permutation(n_pairs, seed, PV_STREAM_SHUFFLE, epoch, s.perm);
+    pv_rec_model_f32 view = {d, m->U, m->V, m->W, m->b, m->g, m->X, m->beta_u, m->beta_i,
+                             {m->w[0], m->w[1], m->w[2], m->w[3]}};
+    double total = 0.0;
+    pv_index n_done = 0;
+    for (pv_index lo = 0; lo < n_pairs; lo += B) {
+        const pv_index nb = (n_pairs - lo < B) ? n_pairs - lo : B;
+#pragma omp parallel for num_threads(n_threads) schedule(static)
+        for (pv_index r = 0; r < nb; r++) {
+            const int64_t k = s.perm[lo + r];
+            s.users[r] = pair_users[k];
+            s.items[r * C] = pair_items[k];
+            pv_train_negatives(d.n_items, n_neg, seed, epoch, lo + r, s.items + r * C + 1);
+        }
+        const pv_index n_ub = assign_slots(nb, s.users, s.user_slot, s.user_list);
+        const pv_index n_ib = assign_slots(nb * C, s.items, s.item_slot, s.item_list);
+        memset(s.gU, 0, sizeof(float) * (size_t)(n_ub * du));
+        memset(s.gV, 0, sizeof(float) * (size_t)(n_ib * d.d_id));
+        pv_rec_grad_f32 grad = {s.gU, s.gV, s.gW, m->b ? s.gb : NULL, NULL, s.user_slot,
+                                s.item_slot, n_ub, n_ib};
+        double batch_loss = 0.0;
+        st = pv_rec_batch_f32(&view, nb, C, s.users, s.items, &grad, s.work, &batch_loss,
+                              n_threads);
+        if (st == PV_OK) {
+            batch_loss += add_l1(cfg, d, m->W, s.gW);
+            st = optimiser_steps(cfg, m, &s, n_ub, n_ib, *step + 1, n_threads);
+        }
+        for (pv_index k = 0; k < n_ub; k++) {
+            s.user_slot[s.user_list[k]] = -1;
+        }
+        for (pv_index k = 0; k < n_ib; k++) {
+            s.item_slot[s.item_list[k]] = -1;
+        }
+        if (st != PV_OK) {
+            break;
+        }
+        *step += 1;
+        total += batch_loss;
+        n_done++;
+    }
+    free_space(&s);
+    *loss = total;
+    *n_batches = n_done;
+    return st;
+}

@@ -1,0 +1,41 @@
+"""Plain NumPy float64 references for the C kernels (bottleneck's ``slow`` idea)."""
+import numpy as np
+
+
+def softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def rec_loss(U, V, W, b, g, X, users, items, beta_u, beta_i, w=(1, 1, 1, 1),
+             reg="none", wd1=0.0, wdi=1.0, wd2=0.0):
+    """Backbone batch loss (method.md §1), projecting every item as the reference code does."""
+    U, V, W, X = (np.asarray(a, dtype=np.float64) for a in (U, V, W, X))
+    d_id = V.shape[1]
+    gate = np.ones(X.shape[1]) if g is None else np.asarray(g, np.float64)
+    bias = np.zeros(W.shape[0]) if b is None else np.asarray(b, np.float64)
+    E = np.concatenate([V, (X * gate) @ W.T + bias], axis=1)    # all items projected
+    s = np.einsum("bk,bck->bc", U[users], E[items])
+    bu = np.asarray(beta_u, np.float64)[users][:, None]
+    bi = np.asarray(beta_i, np.float64)[items]
+    n_neg = items.shape[1] - 1
+    loss = np.sum((w[0] + w[1] * bu[:, 0] * bi[:, 0]) * softplus(-s[:, 0]))
+    if n_neg:
+        loss += np.sum((w[2] + w[3] * bu * bi[:, 1:]) / n_neg * softplus(s[:, 1:]))
+    if reg == "full":
+        loss += wd1 * (np.sum(U**2) + wdi * np.sum(V**2)) + wd2 * (np.sum(W**2) + np.sum(bias**2))
+    elif reg == "batch":
+        uu, ii = np.unique(users), np.unique(items)
+        loss += wd1 * (np.sum(U[uu] ** 2) + wdi * np.sum(V[ii] ** 2)) + wd2 * (
+            np.sum(W**2) + np.sum(bias**2))
+    return loss
+
+
+def degrees_to_beta(user_degree, item_degree):
+    """beta_u = sqrt(d_u + 1) / d_u (d_u floored at 1e-10), beta_i = 1 / sqrt(d_i + 1)."""
+    du = np.maximum(np.asarray(user_degree, np.float64), 1e-10)
+    di = np.asarray(item_degree, np.float64)
+    return np.sqrt(du + 1) / du, 1 / np.sqrt(di + 1)
