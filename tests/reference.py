@@ -39,3 +39,49 @@ def degrees_to_beta(user_degree, item_degree):
     du = np.maximum(np.asarray(user_degree, np.float64), 1e-10)
     di = np.asarray(item_degree, np.float64)
     return np.sqrt(du + 1) / du, 1 / np.sqrt(di + 1)
+
+
+def rec_grad(U, V, W, b, g, X, users, items, beta_u, beta_i, w=(1, 1, 1, 1)):
+    """Analytic gradient of :func:`rec_loss` without L2 (float64, scatter with np.add.at)."""
+    U, V, W, X = (np.asarray(a, dtype=np.float64) for a in (U, V, W, X))
+    d_id = V.shape[1]
+    gate = np.ones(X.shape[1]) if g is None else np.asarray(g, np.float64)
+    bias = np.zeros(W.shape[0]) if b is None else np.asarray(b, np.float64)
+    E = np.concatenate([V, (X * gate) @ W.T + bias], axis=1)
+    s = np.einsum("bk,bck->bc", U[users], E[items])
+    bu = np.asarray(beta_u, np.float64)[users][:, None]
+    bi = np.asarray(beta_i, np.float64)[items]
+    n_neg = items.shape[1] - 1
+    wt = np.empty_like(s)
+    wt[:, 0] = w[0] + w[1] * bu[:, 0] * bi[:, 0]
+    if n_neg:
+        wt[:, 1:] = (w[2] + w[3] * bu * bi[:, 1:]) / n_neg
+    y = np.zeros_like(s)
+    y[:, 0] = 1
+    r = wt * (sigmoid(s) - y)
+    dU = np.zeros_like(U)
+    np.add.at(dU, users, np.einsum("bc,bck->bk", r, E[items]))
+    dE = np.zeros_like(E)
+    np.add.at(dE, items.ravel(), (r[:, :, None] * U[users][:, None, :]).reshape(-1, E.shape[1]))
+    dV = dE[:, :d_id]
+    dH = dE[:, d_id:]
+    dW = dH.T @ (X * gate)
+    db = dH.sum(axis=0)
+    dg = np.sum((dH @ W) * X, axis=0)
+    return dU, dV, dW, db, dg
+
+
+def adam(p, grad, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-8):
+    """torch.optim.Adam's update, in place, float64."""
+    m *= b1
+    m += (1 - b1) * grad
+    v *= b2
+    v += (1 - b2) * grad * grad
+    step = lr / (1 - b1**t)
+    p -= step * m / (np.sqrt(v) / np.sqrt(1 - b2**t) + eps)
+
+
+def adagrad(p, grad, s, lr, eps=1e-10):
+    """torch.optim.Adagrad's update, in place, float64."""
+    s += grad * grad
+    p -= lr * grad / (np.sqrt(s) + eps)

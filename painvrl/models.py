@@ -1,0 +1,514 @@
+"""Estimators: the multimodal backbone (method.md §1) and an item-popularity baseline.
+
+They follow scikit-learn's conventions: hyperparameters are keyword arguments
+stored unchanged by ``__init__``, ``fit`` returns ``self``, learned state ends
+in ``_``.  Training runs in C (``painvrl._core.train_epoch``), one call per
+epoch, with the GIL released.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from . import _core
+from ._csr import UserItemCSR
+from ._io import load_model_file, save_model_file
+from ._validation import (as_index_array, check_choice, check_nonneg_float, check_positive_int,
+                          resolve_threads)
+from .functional import loss_weights
+from .metrics import evaluate as evaluate_vectors
+from .metrics import topk
+
+__all__ = ["Backbone", "Popularity", "NotFittedError"]
+
+
+class NotFittedError(RuntimeError):
+    """The estimator was used before ``fit``."""
+
+
+def _parse_monitor(monitor: str) -> Tuple[str, int]:
+    try:
+        name, k = monitor.split("@")
+        return name, int(k)
+    except ValueError:
+        raise ValueError(f"monitor must look like 'ndcg@10', got {monitor!r}") from None
+
+
+class _RecommenderMixin:
+    """recommend / evaluate on top of ``user_vectors()`` and ``item_vectors()``."""
+
+    def _check_fitted(self):
+        if not hasattr(self, "seen_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit() first")
+
+    def recommend(self, users, k: int = 10, *, exclude_seen: bool = True,
+                  n_threads: Optional[int] = None):
+        """Top-``k`` items for each user, by full ranking over the catalogue.
+
+        Parameters
+        ----------
+        users : int or array of int
+            Dense user ids.
+        k : int
+            Items per user; at most the number of items.
+        exclude_seen : bool
+            Leave out each user's training items.
+
+        Returns
+        -------
+        ids : ndarray of int64, shape (n, k)
+            Best first; ``-1`` pads rows with fewer than k unseen items.
+        scores : ndarray of float32, shape (n, k)
+        """
+        self._check_fitted()
+        scalar = np.isscalar(users)
+        users = as_index_array(np.atleast_1d(users), "users", high=self.seen_.n_users)
+        exclude = None
+        if exclude_seen:
+            exclude = _subset_rows(self.seen_, users)
+        ids, scores = topk(self.user_vectors()[users], self.item_vectors(), k, exclude=exclude,
+                           n_threads=n_threads)
+        return (ids[0], scores[0]) if scalar else (ids, scores)
+
+    def evaluate(self, dataset, split: str = "test", *, ks: Sequence[int] = (10, 20),
+                 exclude: str = "train", per_user: bool = False, **kwargs) -> pd.DataFrame:
+        """Full-ranking metrics of the fitted model on a split of ``dataset``.
+
+        Parameters
+        ----------
+        dataset : painvrl.data.Dataset
+        split : {"test", "val"} or UserItemCSR
+            The ground truth.
+        exclude : {"train", "train+val", "none"}
+            Which known items are masked out of each user's ranking.
+        **kwargs
+            Passed to :func:`painvrl.metrics.evaluate` (``metrics``, ``ndcg``,
+            ``mask_value``, ...).
+        """
+        self._check_fitted()
+        truth = split if isinstance(split, UserItemCSR) else getattr(dataset, split)
+        check_choice(exclude, "exclude", ("train", "train+val", "none"))
+        mask = None
+        if exclude == "train":
+            mask = dataset.train_csr
+        elif exclude == "train+val":
+            pairs = np.concatenate([dataset.train, dataset.val.to_pairs()])
+            mask = UserItemCSR.from_pairs(pairs[:, 0], pairs[:, 1], dataset.n_users,
+                                          dataset.n_items)
+        return evaluate_vectors(self.user_vectors(), self.item_vectors(), truth, exclude=mask,
+                                ks=ks, per_user=per_user, **kwargs)
+
+
+def _subset_rows(csr: UserItemCSR, users: np.ndarray) -> UserItemCSR:
+    lengths = csr.indptr[users + 1] - csr.indptr[users]
+    indptr = np.zeros(users.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    indices = (np.concatenate([csr.row(u) for u in users]) if users.size
+               else np.zeros(0, np.int64))
+    return UserItemCSR(indptr, indices, users.shape[0], csr.n_items)
+
+
+class Popularity(_RecommenderMixin):
+    """Rank items by their number of training users (the usual sanity baseline)."""
+
+    def fit(self, dataset) -> "Popularity":
+        self.item_popularity_ = np.bincount(dataset.train[:, 1], minlength=dataset.n_items)
+        self.seen_ = dataset.train_csr
+        return self
+
+    def user_vectors(self) -> np.ndarray:
+        self._check_fitted()
+        return np.ones((self.seen_.n_users, 1), dtype=np.float32)
+
+    def item_vectors(self) -> np.ndarray:
+        self._check_fitted()
+        return self.item_popularity_.astype(np.float32)[:, None]
+
+
+_STATE_NAMES = ("U_m", "U_v", "V_m", "V_v", "W_m", "W_v", "b_m", "b_v")
+
+
+class Backbone(_RecommenderMixin):
+    """The multimodal recommender backbone of InvRL/PaInvRL (method.md §1).
+
+    Matrix factorisation plus a linear projection of the item features,
+    trained with UltraGCN's constraint-weighted BCE (the InvRL reference code
+    calls this model "UltraGCN"; its item-item graph loss is not part of it):
+    ``s_ui = U_u . [V_i ; W (g * x_i) + b]``.
+
+    Parameters
+    ----------
+    d_id, d_content : int
+        Sizes of the ID embedding of items and of the projected content; user
+        vectors have ``d_id + d_content`` entries (reference: 64, 64).
+    n_neg : int
+        Uniform negatives per positive (reference: 50).
+    batch_size : int
+        Positives per step (reference: 512).
+    loss_weights : 4 floats
+        w1..w4 of the UltraGCN weighting (reference: 1, 1, 1, 1).
+    emb_lr, proj_lr : float
+        Adam learning rates of the embeddings (U, V) and of the projection (W, b).
+    emb_optimizer : {"adam", "adagrad"}
+        Optimiser of U and V (the environment models of §2.1 use Adagrad).
+    wd1, wdi, wd2 : float
+        L2: ``wd1 (||U||^2 + wdi ||V||^2) + wd2 (||W||^2 + ||b||^2)``
+        (pre-training reference: 1e-4, 1, 0.01).
+    reg : {"full", "batch"}
+        ``"full"`` (default, the reference code): the L2 term covers whole tables
+        every step, so every row of U and V moves every step. ``"batch"``: only the
+        rows a batch touches are penalised and updated (lazy Adam), much faster;
+        rows of users and items absent from a batch keep their values and moments.
+    bias : bool
+        Learn the projection bias b.
+    gate : array (D,) or None
+        Fixed feature gate g (None: all ones, as in pre-training; a mask m gives
+        InvRL's final model of §4.1).
+    max_epochs, eval_every, patience : int
+        Train at most ``max_epochs`` epochs; every ``eval_every`` epochs compute the
+        validation metric ``monitor`` and stop after more than ``patience``
+        consecutive checks without improvement (reference: 500, 5, 10). The
+        parameters of the best check are kept.
+    monitor : str
+        Validation metric for model selection (reference: "ndcg@10").
+    init_std : float
+        Embeddings and W start N(0, init_std^2); b starts at 0.
+    seed : int
+        Fixes initialisation, shuffling and negatives (reference: 2233).
+    n_threads : int or None
+        Threads of the C kernels (None: OpenMP's default).
+    progress : bool
+        Show a progress bar.
+
+    Attributes
+    ----------
+    user_embeddings_ : ndarray (n_users, d_id + d_content)
+    item_embeddings_ : ndarray (n_items, d_id)
+    projection_ : ndarray (d_content, D)
+    bias_ : ndarray (d_content,) or None
+    history_ : pandas.DataFrame
+        One row per epoch: loss (mean batch L_rec), reg (L2 at the end of the
+        epoch), seconds, and the validation metric where it was computed.
+    best_epoch_, best_score_ : int, float
+    n_epochs_ : int
+        Epochs completed.
+    seen_ : UserItemCSR
+        Training items per user (excluded from recommendations).
+    """
+
+    def __init__(self, *, d_id: int = 64, d_content: int = 64, n_neg: int = 50,
+                 batch_size: int = 512, loss_weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+                 emb_lr: float = 1e-3, proj_lr: float = 1e-3, emb_optimizer: str = "adam",
+                 wd1: float = 1e-4, wdi: float = 1.0, wd2: float = 0.01, reg: str = "full",
+                 bias: bool = True, gate: Optional[np.ndarray] = None, max_epochs: int = 500,
+                 eval_every: int = 5, patience: int = 10, monitor: str = "ndcg@10",
+                 init_std: float = 0.01, seed: int = 2233, n_threads: Optional[int] = None,
+                 progress: bool = True):
+        self.d_id = d_id
+        self.d_content = d_content
+        self.n_neg = n_neg
+        self.batch_size = batch_size
+        self.loss_weights = loss_weights
+        self.emb_lr = emb_lr
+        self.proj_lr = proj_lr
+        self.emb_optimizer = emb_optimizer
+        self.wd1 = wd1
+        self.wdi = wdi
+        self.wd2 = wd2
+        self.reg = reg
+        self.bias = bias
+        self.gate = gate
+        self.max_epochs = max_epochs
+        self.eval_every = eval_every
+        self.patience = patience
+        self.monitor = monitor
+        self.init_std = init_std
+        self.seed = seed
+        self.n_threads = n_threads
+        self.progress = progress
+
+    # ------------------------------------------------------------------ params
+    def get_params(self) -> Dict[str, Any]:
+        return {k: getattr(self, k) for k in _PARAM_NAMES}
+
+    def set_params(self, **params) -> "Backbone":
+        for k, v in params.items():
+            if k not in _PARAM_NAMES:
+                raise ValueError(f"unknown parameter {k!r}")
+            setattr(self, k, v)
+        return self
+
+    def _validated(self, n_feat: int) -> Dict[str, Any]:
+        p = dict(
+            d_id=check_positive_int(self.d_id, "d_id", minimum=0),
+            d_content=check_positive_int(self.d_content, "d_content", minimum=0),
+            n_neg=check_positive_int(self.n_neg, "n_neg", minimum=0),
+            batch_size=check_positive_int(self.batch_size, "batch_size"),
+            emb_lr=check_nonneg_float(self.emb_lr, "emb_lr", strictly_positive=True),
+            proj_lr=check_nonneg_float(self.proj_lr, "proj_lr", strictly_positive=True),
+            emb_optimizer=check_choice(self.emb_optimizer, "emb_optimizer", ("adam", "adagrad")),
+            wd1=check_nonneg_float(self.wd1, "wd1"),
+            wdi=check_nonneg_float(self.wdi, "wdi"),
+            wd2=check_nonneg_float(self.wd2, "wd2"),
+            reg=check_choice(self.reg, "reg", ("full", "batch")),
+            max_epochs=check_positive_int(self.max_epochs, "max_epochs", minimum=0),
+            eval_every=check_positive_int(self.eval_every, "eval_every"),
+            patience=check_positive_int(self.patience, "patience", minimum=0),
+            init_std=check_nonneg_float(self.init_std, "init_std"),
+            n_threads=resolve_threads(self.n_threads),
+        )
+        if p["d_id"] + p["d_content"] == 0:
+            raise ValueError("d_id + d_content must be > 0")
+        w = tuple(float(v) for v in self.loss_weights)
+        if len(w) != 4 or not all(math.isfinite(v) for v in w):
+            raise ValueError(f"loss_weights must be 4 finite numbers, got {self.loss_weights!r}")
+        p["loss_weights"] = w
+        p["monitor"] = _parse_monitor(self.monitor)
+        if self.gate is not None:
+            g = np.ascontiguousarray(self.gate, dtype=np.float32)
+            if g.shape != (n_feat,) or not np.all(np.isfinite(g)):
+                raise ValueError(f"gate must be {n_feat} finite numbers (one per feature "
+                                 f"column), got shape {g.shape}")
+            p["gate"] = g
+        else:
+            p["gate"] = None
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
+                or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        return p
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, dataset, *, callback: Optional[Callable[["Backbone", dict], Any]] = None,
+            resume: bool = False) -> "Backbone":
+        """Train on ``dataset.train``, selecting the epoch by ``dataset.val``.
+
+        Parameters
+        ----------
+        dataset : painvrl.data.Dataset
+        callback : callable, optional
+            ``callback(model, info)`` after every epoch; ``info`` holds ``epoch``,
+            ``loss``, ``reg``, ``seconds`` and, on validation epochs, the monitored
+            metric. Returning ``True`` stops training.
+        resume : bool
+            Continue a fitted (or loaded) model from its last completed epoch with
+            its optimiser state, instead of starting afresh. The result equals an
+            uninterrupted run with the same settings.
+
+        Returns
+        -------
+        self
+        """
+        features = dataset.features
+        p = self._validated(features.shape[1])
+        if resume:
+            self._check_fitted()
+            if self.user_embeddings_.shape[0] != dataset.n_users or \
+                    self.item_embeddings_.shape[0] != dataset.n_items:
+                raise ValueError("resume=True needs the dataset the model was fitted on")
+        else:
+            self._init_state(dataset, p)
+        self._features = features
+        self._dataset_val = dataset.val if dataset.val.nnz else None
+        beta_u, beta_i = loss_weights(dataset.user_degree, dataset.item_degree)
+        users = np.ascontiguousarray(dataset.train[:, 0])
+        items = np.ascontiguousarray(dataset.train[:, 1])
+        metric, k = p["monitor"]
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=p["max_epochs"], initial=self.n_epochs_, disable=not self.progress,
+                   desc=type(self).__name__, leave=False)
+        try:
+            while self.n_epochs_ < p["max_epochs"] and not self._stopped:
+                start = time.perf_counter()
+                loss, n_batches, step = _core.train_epoch(
+                    self.user_embeddings_, self.item_embeddings_, self.projection_, self.bias_,
+                    p["gate"], features, beta_u, beta_i, users, items, self._opt_state,
+                    w=p["loss_weights"], emb_opt=p["emb_optimizer"], emb_lr=p["emb_lr"],
+                    proj_lr=p["proj_lr"], reg=p["reg"], wd1=p["wd1"], wdi=p["wdi"],
+                    wd2=p["wd2"], batch_size=p["batch_size"], n_neg=p["n_neg"],
+                    seed=int(self.seed), epoch=self.n_epochs_, step=self.step_,
+                    n_threads=p["n_threads"])
+                self.step_ = step
+                self.n_epochs_ += 1
+                info = {"epoch": self.n_epochs_, "loss": loss / max(n_batches, 1),
+                        "reg": self._reg_value(p), "seconds": time.perf_counter() - start}
+                if self._dataset_val is not None and self.n_epochs_ % p["eval_every"] == 0:
+                    score = self._validation_score(dataset, metric, k)
+                    info[self.monitor] = score
+                    self._record_check(score, p["patience"])
+                self._history.append(info)
+                bar.update(1)
+                bar.set_postfix({k_: f"{v:.4g}" for k_, v in info.items()
+                                 if k_ not in ("epoch", "seconds")})
+                if callback is not None and callback(self, dict(info)) is True:
+                    break
+        finally:
+            # An interrupt lands between epochs (the C call is atomic for Python), so the
+            # state below is always that of the last completed epoch.
+            bar.close()
+            self._finish()
+        return self
+
+    def _init_state(self, dataset, p):
+        rng = np.random.default_rng(self.seed)
+        std = p["init_std"]
+        n_feat = dataset.features.shape[1]
+        self.user_embeddings_ = (rng.standard_normal(
+            (dataset.n_users, p["d_id"] + p["d_content"])) * std).astype(np.float32)
+        self.item_embeddings_ = (rng.standard_normal((dataset.n_items, p["d_id"])) * std
+                                 ).astype(np.float32)
+        self.projection_ = (rng.standard_normal((p["d_content"], n_feat)) * std
+                            ).astype(np.float32)
+        self.bias_ = np.zeros(p["d_content"], dtype=np.float32) if self.bias else None
+        adam = p["emb_optimizer"] == "adam"
+        owners = [self.user_embeddings_, self.user_embeddings_, self.item_embeddings_,
+                  self.item_embeddings_, self.projection_, self.projection_, self.bias_,
+                  self.bias_]
+        needed = [True, adam, True, adam, True, True, self.bias, self.bias]
+        self._opt_state = tuple(np.zeros_like(o) if need else None
+                                for o, need in zip(owners, needed))
+        self.step_ = 0
+        self.n_epochs_ = 0
+        self._history = []
+        self._best = None
+        self.best_epoch_ = None
+        self.best_score_ = -math.inf
+        self._bad_checks = 0
+        self._stopped = False
+        self.seen_ = dataset.train_csr
+
+    def _reg_value(self, p) -> float:
+        U, V, W = self.user_embeddings_, self.item_embeddings_, self.projection_
+        b = self.bias_ if self.bias_ is not None else np.zeros(0, np.float32)
+        sq = lambda a: float(np.dot(a.ravel(), a.ravel()))  # noqa: E731
+        return p["wd1"] * (sq(U) + p["wdi"] * sq(V)) + p["wd2"] * (sq(W) + sq(b))
+
+    def _validation_score(self, dataset, metric: str, k: int) -> float:
+        table = evaluate_vectors(self.user_vectors(), self.item_vectors(), dataset.val,
+                                 exclude=dataset.train_csr, ks=(k,), metrics=(metric,),
+                                 n_threads=self.n_threads)
+        return float(table.loc[(table["metric"] == metric) & (table["k"] == k), "value"].iloc[0])
+
+    def _record_check(self, score: float, patience: int):
+        if score > self.best_score_:
+            self.best_score_ = score
+            self.best_epoch_ = self.n_epochs_
+            self._bad_checks = 0
+            self._best = tuple(None if a is None else a.copy() for a in
+                               (self.user_embeddings_, self.item_embeddings_, self.projection_,
+                                self.bias_))
+        else:
+            self._bad_checks += 1
+            if self._bad_checks > patience:
+                self._stopped = True
+
+    def _finish(self):
+        self.history_ = pd.DataFrame(self._history)
+        if self._stopped or self.n_epochs_ >= self.max_epochs:
+            self._finalise_best()
+
+    def _finalise_best(self):
+        """At the end of training, keep the best validated parameters (the reference's
+        model selection); without validation the last epoch is kept."""
+        if self._best is not None:
+            self.final_user_embeddings_, self.final_item_embeddings_ = (
+                self.user_embeddings_, self.item_embeddings_)
+            U, V, W, b = self._best
+            self.user_embeddings_, self.item_embeddings_, self.projection_ = (
+                U.copy(), V.copy(), W.copy())
+            self.bias_ = None if b is None else b.copy()
+            self._best_restored = True
+
+    # ------------------------------------------------------------------ vectors
+    def user_vectors(self) -> np.ndarray:
+        """Users as scoring vectors ``U_u`` (n_users, d_id + d_content)."""
+        self._check_fitted()
+        return self.user_embeddings_
+
+    def item_vectors(self, features: Optional[np.ndarray] = None) -> np.ndarray:
+        """Items as scoring vectors ``[V_i ; W (g * x_i) + b]`` (n_items, d_id + d_content)."""
+        self._check_fitted()
+        if features is None:
+            features = getattr(self, "_features", None)
+            if features is None:
+                return self.item_vectors_
+        gate = self.gate if self.gate is not None else None
+        X = features if gate is None else features * np.asarray(gate, np.float32)
+        content = X @ self.projection_.T
+        if self.bias_ is not None:
+            content += self.bias_
+        return np.ascontiguousarray(np.concatenate([self.item_embeddings_, content], axis=1),
+                                    dtype=np.float32)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write everything needed to recommend and to resume training to ``path``
+        (atomically; see :mod:`painvrl._io`)."""
+        self._check_fitted()
+        arrays = {"user_embeddings": self.user_embeddings_,
+                  "item_embeddings": self.item_embeddings_, "projection": self.projection_,
+                  "item_vectors": self.item_vectors(), "seen_indptr": self.seen_.indptr,
+                  "seen_indices": self.seen_.indices}
+        if self.bias_ is not None:
+            arrays["bias"] = self.bias_
+        if self.gate is not None:
+            arrays["gate"] = np.asarray(self.gate, np.float32)
+        for name, arr in zip(_STATE_NAMES, self._opt_state):
+            if arr is not None:
+                arrays["opt_" + name] = arr
+        if self._best is not None:
+            for name, arr in zip(("U", "V", "W", "b"), self._best):
+                if arr is not None:
+                    arrays["best_" + name] = arr
+        params = {k: v for k, v in self.get_params().items() if k != "gate"}
+        params["loss_weights"] = list(params["loss_weights"])
+        meta = {"class": type(self).__name__, "params": params,
+                "state": {"n_epochs": self.n_epochs_, "step": self.step_,
+                          "best_epoch": self.best_epoch_,
+                          "best_score": None if self.best_score_ == -math.inf
+                          else self.best_score_,
+                          "bad_checks": self._bad_checks, "stopped": self._stopped,
+                          "best_restored": bool(getattr(self, "_best_restored", False)),
+                          "n_users": self.seen_.n_users, "n_items": self.seen_.n_items},
+                "history": self.history_.to_dict(orient="list")}
+        save_model_file(path, meta, arrays)
+
+    @classmethod
+    def load(cls, path) -> "Backbone":
+        """Read a model written by :meth:`save`."""
+        meta, a = load_model_file(path)
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
+        params = dict(meta["params"])
+        params["gate"] = a.get("gate")
+        params["loss_weights"] = tuple(params["loss_weights"])
+        model = cls(**params)
+        st = meta["state"]
+        model.user_embeddings_ = a["user_embeddings"]
+        model.item_embeddings_ = a["item_embeddings"]
+        model.projection_ = a["projection"]
+        model.bias_ = a.get("bias")
+        model.item_vectors_ = a["item_vectors"]
+        model._opt_state = tuple(a.get("opt_" + n) for n in _STATE_NAMES)
+        best = tuple(a.get("best_" + n) for n in ("U", "V", "W", "b"))
+        model._best = best if best[0] is not None else None
+        model.seen_ = UserItemCSR(a["seen_indptr"], a["seen_indices"], st["n_users"],
+                                  st["n_items"])
+        model.n_epochs_ = st["n_epochs"]
+        model.step_ = st["step"]
+        model.best_epoch_ = st["best_epoch"]
+        model.best_score_ = -math.inf if st["best_score"] is None else st["best_score"]
+        model._bad_checks = st["bad_checks"]
+        model._stopped = st["stopped"]
+        model._best_restored = st["best_restored"]
+        model._history = pd.DataFrame(meta["history"]).to_dict(orient="records")
+        model.history_ = pd.DataFrame(model._history)
+        return model
+
+
+_PARAM_NAMES = tuple(Backbone.__init__.__kwdefaults__)
