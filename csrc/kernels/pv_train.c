@@ -90,6 +90,28 @@ assign_slots(pv_index n, const int64_t *ids, int32_t *slot, int64_t *list)
     return n_slots;
 }
 
+/*
+ * The same, but slots in ascending id order, by one scan of the table: the
+ * optimiser then walks the rows of a large table in memory order, which the
+ * hardware prefetcher follows.  Worth it when n is a sizeable fraction of
+ * n_ids (the items of a batch: ~30 % of the catalogue).
+ */
+static pv_index
+assign_sorted_slots(pv_index n, const int64_t *ids, pv_index n_ids, int32_t *slot, int64_t *list)
+{
+    for (pv_index k = 0; k < n; k++) {
+        slot[ids[k]] = 0;
+    }
+    pv_index n_slots = 0;
+    for (pv_index i = 0; i < n_ids; i++) {
+        if (slot[i] == 0) {
+            slot[i] = (int32_t)n_slots;
+            list[n_slots++] = i;
+        }
+    }
+    return n_slots;
+}
+
 /* L1 term of the environment models: l1 * mean |W o m|; adds its subgradient. */
 static double
 add_l1(const pv_train_config *cfg, const pv_rec_dims d, const float *W, float *gW)
@@ -192,7 +214,10 @@ pv_train_epoch(const pv_train_config *cfg, pv_train_model *m, pv_index n_pairs,
             pv_train_negatives(d.n_items, n_neg, seed, epoch, lo + r, s.items + r * C + 1);
         }
         const pv_index n_ub = assign_slots(nb, s.users, s.user_slot, s.user_list);
-        const pv_index n_ib = assign_slots(nb * C, s.items, s.item_slot, s.item_list);
+        const pv_index n_ib =
+            (nb * C) * 8 >= d.n_items
+                ? assign_sorted_slots(nb * C, s.items, d.n_items, s.item_slot, s.item_list)
+                : assign_slots(nb * C, s.items, s.item_slot, s.item_list);
         memset(s.gU, 0, sizeof(float) * (size_t)(n_ub * du));
         memset(s.gV, 0, sizeof(float) * (size_t)(n_ib * d.d_id));
         pv_rec_grad_f32 grad = {s.gU, s.gV, s.gW, m->b ? s.gb : NULL, NULL, s.user_slot,
