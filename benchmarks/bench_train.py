@@ -1,0 +1,100 @@
+"""Backbone training: one epoch in C (reg="batch" and reg="full") on TikTok-shaped data,
+beside the reference algorithm in NumPy (all items projected every batch, dense Adam).
+
+    ./dev.sh bench            or     .venv/bin/python benchmarks/bench_train.py
+"""
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_info
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _tiktok import N_ITEMS, N_TRAIN, N_USERS, tiktok_like  # noqa: E402
+
+from painvrl import _core  # noqa: E402
+from painvrl.functional import loss_weights  # noqa: E402
+
+D_ID = D_C = 64
+BATCH, N_NEG = 512, 50
+
+
+def init(D, seed=2233):
+    rng = np.random.default_rng(seed)
+    U = (rng.standard_normal((N_USERS, D_ID + D_C)) * 0.01).astype(np.float32)
+    V = (rng.standard_normal((N_ITEMS, D_ID)) * 0.01).astype(np.float32)
+    W = (rng.standard_normal((D_C, D)) * 0.01).astype(np.float32)
+    b = np.zeros(D_C, np.float32)
+    return U, V, W, b
+
+
+def c_epoch(reg, users, items, X, beta_u, beta_i):
+    U, V, W, b = init(X.shape[1])
+    state = tuple(np.zeros_like(a) for a in (U, U, V, V, W, W, b, b))
+    start = time.perf_counter()
+    loss, n_batches, _ = _core.train_epoch(U, V, W, b, None, X, beta_u, beta_i, users, items,
+                                           state, reg=reg, wd1=1e-4, wdi=1.0, wd2=0.01,
+                                           batch_size=BATCH, n_neg=N_NEG, seed=1, epoch=0)
+    return time.perf_counter() - start, loss / n_batches
+
+
+def numpy_reference_step(P, S, t, X, users, items, beta_u, beta_i, rng):
+    """The reference code's step: project every item, score, BCE, dense L2 and dense Adam."""
+    U, V, W, b = P
+    n = users.shape[0]
+    neg = rng.integers(0, N_ITEMS, (n, N_NEG))
+    E = np.concatenate([V, X @ W.T + b], axis=1)             # all 76,085 items, every step
+    cols = np.concatenate([items[:, None], neg], axis=1)
+    s = np.einsum("bk,bck->bc", U[users], E[cols])
+    wt = np.empty_like(s)
+    wt[:, 0] = 1 + beta_u[users] * beta_i[items]
+    wt[:, 1:] = (1 + beta_u[users][:, None] * beta_i[neg]) / N_NEG
+    y = np.zeros_like(s)
+    y[:, 0] = 1
+    r = wt * (1 / (1 + np.exp(-s)) - y)
+    gU = np.zeros_like(U)
+    np.add.at(gU, users, np.einsum("bc,bck->bk", r, E[cols]))
+    gE = np.zeros_like(E)
+    np.add.at(gE, cols.ravel(), (r[:, :, None] * U[users][:, None, :]).reshape(-1, E.shape[1]))
+    grads = [gU + 2e-4 * U, gE[:, :D_ID] + 2e-4 * V, gE[:, D_ID:].T @ X + 0.02 * W,
+             gE[:, D_ID:].sum(0) + 0.02 * b]
+    for p, g, (m, v) in zip(P, grads, S):
+        m *= 0.9
+        m += 0.1 * g
+        v *= 0.999
+        v += 0.001 * g * g
+        p -= 1e-3 / (1 - 0.9**t) * m / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+
+
+def main():
+    n_ref_steps = int(os.environ.get("PAINVRL_BENCH_REF_STEPS", "3"))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}")
+    for info in threadpool_info():
+        print(f"  {info['internal_api']} {info.get('version')} threads={info['num_threads']} "
+              f"({os.path.basename(info['filepath'])})")
+    users, items, X = tiktok_like()
+    beta_u, beta_i = loss_weights(np.bincount(users, minlength=N_USERS),
+                                  np.bincount(items, minlength=N_ITEMS))
+    print(f"data: {N_USERS} users, {N_ITEMS} items, {N_TRAIN} training pairs, D={X.shape[1]}, "
+          f"batch {BATCH}, {N_NEG} negatives, d_id = d_c = {D_ID}")
+    n_batches = -(-N_TRAIN // BATCH)
+    for reg in ("batch", "full"):
+        secs, loss = c_epoch(reg, users, items, X, beta_u, beta_i)
+        print(f"painvrl C   reg={reg:<5}  epoch {secs:7.2f} s   ({secs / n_batches * 1e3:.2f} "
+              f"ms/step, mean batch loss {loss:.1f})")
+    P = list(init(X.shape[1]))
+    S = [(np.zeros_like(p), np.zeros_like(p)) for p in P]
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for t in range(1, n_ref_steps + 1):
+        sl = slice((t - 1) * BATCH, t * BATCH)
+        numpy_reference_step(P, S, t, X, users[sl], items[sl], beta_u, beta_i, rng)
+    per_step = (time.perf_counter() - start) / n_ref_steps
+    print(f"NumPy ref   reg=full   epoch {per_step * n_batches:7.1f} s   ({per_step * 1e3:.0f} "
+          f"ms/step over {n_ref_steps} steps, extrapolated to {n_batches} steps)")
+
+
+if __name__ == "__main__":
+    main()
