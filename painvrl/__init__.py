@@ -1,5 +1,15 @@
-"""painvrl: Pareto Invariant Representation Learning for multimedia recommendation."""
-from . import _core
+"""painvrl: Pareto Invariant Representation Learning for multimedia recommendation.
+
+Heavy computation runs in the C extension ``painvrl._core``; this package is
+its Python API.
+"""
+from . import _core, data, datasets, functional, metrics
+from ._csr import UserItemCSR
+from ._io import ModelFileError
+from .data import Dataset, load_mmgcn, load_mmrec
+from .models import Backbone, NotFittedError, Popularity
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["Backbone", "Dataset", "ModelFileError", "NotFittedError", "Popularity",
+           "UserItemCSR", "data", "datasets", "functional", "load_mmgcn", "load_mmrec",
+           "metrics", "__version__"]
