@@ -1,0 +1,34 @@
+# Stubs for the C extension painvrl._core (private: use the painvrl package).
+from typing import Optional, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+HAVE_OPENMP: int
+DEFAULT_THREADS: int
+
+_F = npt.NDArray[np.floating]
+_F32 = npt.NDArray[np.float32]
+_I64 = npt.NDArray[np.int64]
+
+# rng
+def uniform_ints(n: int, high: int, seed: int, stream: int, epoch: int) -> _I64: ...
+def permutation(n: int, seed: int, stream: int, epoch: int) -> _I64: ...
+
+# rec: one batch's loss and dense gradients (float32 or float64, all arrays of one dtype)
+def rec_loss_grad(U: _F, V: _F, W: _F, b: Optional[_F], g: Optional[_F], X: _F, users: _I64,
+                  items: _I64, beta_u: _F, beta_i: _F, *,
+                  w: Tuple[float, float, float, float] = ..., reg: str = ..., wd1: float = ...,
+                  wdi: float = ..., wd2: float = ..., n_threads: int = ...
+                  ) -> Tuple[float, _F, _F, _F, Optional[_F], Optional[_F]]: ...
+
+# train: one epoch, float32, parameters and optimiser state updated in place
+def train_epoch(U: _F32, V: _F32, W: _F32, b: Optional[_F32], g: Optional[_F32], X: _F32,
+                beta_u: _F32, beta_i: _F32, users: _I64, items: _I64,
+                state: Tuple[Optional[_F32], ...], *, w: Tuple[float, float, float, float] = ...,
+                emb_opt: str = ..., emb_lr: float = ..., proj_lr: float = ..., reg: str = ...,
+                wd1: float = ..., wdi: float = ..., wd2: float = ..., l1: float = ...,
+                l1_mask: Optional[_F32] = ..., batch_size: int = ..., n_neg: int = ...,
+                seed: int = ..., epoch: int = ..., step: int = ..., n_threads: int = ...
+                ) -> Tuple[float, int, int]: ...
+def epoch_negatives(n_items: int, n_neg: int, seed: int, epoch: int, position: int) -> _I64: ...
