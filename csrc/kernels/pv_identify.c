@@ -1,0 +1,243 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "pv_blas.h"
+#include "pv_identify.h"
+#include "pv_rng.h"
+
+void
+pv_normal_fill(pv_index n, float std, uint64_t seed, uint32_t tensor_id, float *out)
+{
+    for (pv_index k = 0; k < n; k += 2) {
+        double z0, z1;
+        pv_normal_pair(pv_philox4x32(seed, PV_STREAM_INIT, tensor_id, (uint32_t)(k / 2),
+                                     (uint32_t)((uint64_t)(k / 2) >> 32)),
+                       &z0, &z1);
+        out[k] = (float)(std * z0);
+        if (k + 1 < n) {
+            out[k + 1] = (float)(std * z1);
+        }
+    }
+}
+
+/* One environment model: parameters and optimiser state in one allocation. */
+typedef struct {
+    float *block;
+    pv_train_model model;
+    pv_train_config cfg;
+    float *item_vecs; /* n_items x (d_id + d_c), for scoring */
+} env_model;
+
+static pv_status
+env_model_init(env_model *em, const pv_identify_config *c, uint64_t seed)
+{
+    const pv_rec_dims d = c->dims;
+    const pv_index du = d.d_id + d.d_c;
+    const pv_index nU = d.n_users * du, nV = d.n_items * d.d_id, nW = d.d_c * d.n_feat;
+    const pv_index nb = c->bias ? d.d_c : 0;
+    const pv_index n_emb_states = c->emb.kind == PV_OPT_ADAM ? 2 : 1;
+    const pv_index total = (nU + nV) * (1 + n_emb_states) + (nW + nb) * 3 + d.n_items * du;
+    memset(em, 0, sizeof(*em));
+    em->block = calloc((size_t)total + 1, sizeof(float));
+    if (em->block == NULL) {
+        return PV_ENOMEM;
+    }
+    float *p = em->block;
+    float *U = p, *V = (p += nU), *W = (p += nV), *b = (p += nW);
+    p += nb;
+    em->cfg.U1 = p;
+    p += nU;
+    em->cfg.V1 = p;
+    p += nV;
+    if (n_emb_states == 2) {
+        em->cfg.U2 = p;
+        p += nU;
+        em->cfg.V2 = p;
+        p += nV;
+    }
+    em->cfg.W1 = p;
+    em->cfg.W2 = (p += nW);
+    p += nW;
+    if (nb) {
+        em->cfg.b1 = p;
+        em->cfg.b2 = (p += nb);
+        p += nb;
+    }
+    em->item_vecs = p;
+    /* The same start for every environment (§10.6): draws depend on the seed only. */
+    pv_normal_fill(nU, c->init_std, seed, 1, U);
+    pv_normal_fill(nV, c->init_std, seed, 2, V);
+    pv_normal_fill(nW, c->init_std, seed, 3, W);
+    pv_train_model m = {d, U, V, W, nb ? b : NULL, NULL, c->X, c->beta_u, c->beta_i,
+                        {c->w[0], c->w[1], c->w[2], c->w[3]}};
+    em->model = m;
+    em->cfg.emb = c->emb;
+    em->cfg.proj = c->proj;
+    em->cfg.reg = c->reg;
+    em->cfg.wd1 = c->wd1;
+    em->cfg.wdi = c->wdi;
+    em->cfg.wd2 = c->wd2;
+    em->cfg.l1 = c->l1;
+    em->cfg.l1_mask = c->mask_prev;
+    return PV_OK;
+}
+
+/* Score every pair: s = U_u . [V_i ; W x_i + b], with all items projected once. */
+static pv_status
+env_model_score(env_model *em, pv_index n_pairs, const int64_t *users, const int64_t *items,
+                float *out)
+{
+    const pv_rec_dims d = em->model.dims;
+    const pv_index du = d.d_id + d.d_c;
+    float *E = em->item_vecs;
+    if (!pv_blas_fits(d.n_items, d.n_feat, du)) {
+        return PV_ERANGE;
+    }
+    for (pv_index i = 0; i < d.n_items; i++) {
+        memcpy(E + i * du, em->model.V + i * d.d_id, sizeof(float) * (size_t)d.d_id);
+        for (pv_index k = 0; k < d.d_c; k++) {
+            E[i * du + d.d_id + k] = em->model.b ? em->model.b[k] : 0.0f;
+        }
+    }
+    if (d.d_c > 0 && d.n_feat > 0) {
+        PV_CBLAS(cblas_sgemm)(PvRowMajor, PvNoTrans, PvTrans, (pv_blas_int)d.n_items,
+                              (pv_blas_int)d.d_c, (pv_blas_int)d.n_feat, 1.0f, em->model.X,
+                              (pv_blas_int)d.n_feat, em->model.W, (pv_blas_int)d.n_feat, 1.0f,
+                              E + d.d_id, (pv_blas_int)du);
+    }
+    for (pv_index k = 0; k < n_pairs; k++) {
+        const float *u = em->model.U + users[k] * du, *e = E + items[k] * du;
+        double s = 0.0;
+        for (pv_index j = 0; j < du; j++) {
+            s += (double)u[j] * e[j];
+        }
+        out[k] = (float)s;
+    }
+    return PV_OK;
+}
+
+/* Train environment e's model from scratch on its pairs and score all pairs. */
+static pv_status
+run_environment(const pv_identify_config *c, pv_index n_pairs, const int64_t *users,
+                const int64_t *items, const int64_t *labels, pv_index e, pv_index round,
+                uint64_t seed, int64_t *sub_users, int64_t *sub_items, float *scores)
+{
+    pv_index n_sub = 0;
+    for (pv_index k = 0; k < n_pairs; k++) { /* stored order, as the reference */
+        if (labels[k] == e) {
+            sub_users[n_sub] = users[k];
+            sub_items[n_sub] = items[k];
+            n_sub++;
+        }
+    }
+    if (n_sub == 0) { /* an empty environment takes no part in the argmax (§10.4) */
+        for (pv_index k = 0; k < n_pairs; k++) {
+            scores[k] = -INFINITY;
+        }
+        return PV_OK;
+    }
+    env_model em;
+    pv_status st = env_model_init(&em, c, seed);
+    int64_t step = 0;
+    for (pv_index ep = 0; st == PV_OK && ep < c->epochs; ep++) {
+        double loss;
+        pv_index nb;
+        st = pv_train_epoch(&em.cfg, &em.model, n_sub, sub_users, sub_items, c->batch, c->n_neg,
+                            seed, (uint32_t)(round * c->epochs + ep), &step, 1, &loss, &nb);
+    }
+    if (st == PV_OK) {
+        st = env_model_score(&em, n_pairs, users, items, scores);
+    }
+    free(em.block);
+    return st;
+}
+
+pv_status
+pv_identify(const pv_identify_config *c, pv_index n_pairs, const int64_t *users,
+            const int64_t *items, pv_index n_envs, pv_index max_rounds, pv_index tol_changes,
+            uint64_t seed, int64_t *labels, int64_t *changes, int64_t *sizes, pv_index *n_rounds,
+            float *scores_out, int n_threads)
+{
+    *n_rounds = 0;
+    if (n_pairs < 1 || n_envs < 1 || max_rounds < 1 || c->epochs < 0 || c->batch < 1 ||
+        c->n_neg < 0) {
+        return PV_EINVAL;
+    }
+    for (pv_index k = 0; k < n_pairs; k++) {
+        if (labels[k] < 0 || labels[k] >= n_envs || users[k] < 0 ||
+            users[k] >= c->dims.n_users || items[k] < 0 || items[k] >= c->dims.n_items) {
+            return PV_EINDEX;
+        }
+    }
+    float *scores = malloc(sizeof(float) * (size_t)(n_envs * n_pairs));
+    int64_t *sub = malloc(sizeof(int64_t) * 2 * (size_t)n_pairs * (size_t)n_threads);
+    pv_status *status = calloc((size_t)n_envs, sizeof(pv_status));
+    int64_t *count = calloc((size_t)n_envs, sizeof(int64_t));
+    if (!scores || !sub || !status || !count) {
+        free(scores);
+        free(sub);
+        free(status);
+        free(count);
+        return PV_ENOMEM;
+    }
+    pv_status st = PV_OK;
+    for (pv_index round = 0; round < max_rounds && st == PV_OK; round++) {
+        memset(count, 0, sizeof(int64_t) * (size_t)n_envs);
+        for (pv_index k = 0; k < n_pairs; k++) {
+            count[labels[k]]++;
+        }
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+        for (pv_index e = 0; e < n_envs; e++) {
+            int64_t *mine = sub + (size_t)2 * n_pairs * PV_OMP_THREAD_ID();
+            status[e] = run_environment(c, n_pairs, users, items, labels, e, round, seed, mine,
+                                        mine + n_pairs, scores + e * n_pairs);
+        }
+        for (pv_index e = 0; e < n_envs && st == PV_OK; e++) {
+            st = status[e];
+        }
+        if (st != PV_OK) {
+            break;
+        }
+        /* Argmax over the environments that had interactions; ties go to the lower id. */
+        int64_t changed = 0;
+        for (pv_index k = 0; k < n_pairs; k++) {
+            pv_index best = -1;
+            float best_s = 0.0f;
+            for (pv_index e = 0; e < n_envs; e++) {
+                float s = scores[e * n_pairs + k];
+                if (count[e] > 0 && (best < 0 || s > best_s)) {
+                    best = e;
+                    best_s = s;
+                }
+            }
+            if (!isfinite(best_s)) {
+                st = PV_EDOM;
+                break;
+            }
+            changed += best != labels[k];
+            labels[k] = best;
+        }
+        if (st != PV_OK) {
+            break;
+        }
+        changes[round] = changed;
+        for (pv_index e = 0; e < n_envs; e++) {
+            sizes[round * n_envs + e] = 0;
+        }
+        for (pv_index k = 0; k < n_pairs; k++) {
+            sizes[round * n_envs + labels[k]]++;
+        }
+        *n_rounds = round + 1;
+        if (changed <= tol_changes) {
+            break;
+        }
+    }
+    if (st == PV_OK && scores_out != NULL) {
+        memcpy(scores_out, scores, sizeof(float) * (size_t)(n_envs * n_pairs));
+    }
+    free(scores);
+    free(sub);
+    free(status);
+    free(count);
+    return st;
+}
