@@ -353,15 +353,32 @@ class Dataset:
                  test: Optional[PairsLike] = None, features: FeaturesLike = None,
                  n_users: Optional[int] = None, n_items: Optional[int] = None, *,
                  user_ids: Any = None, item_ids: Any = None, name: Optional[str] = None,
-                 duplicates: str = "raise", normalize: bool = True,
-                 _feature_rows: Optional[Callable] = None,
-                 _describe: Optional[Callable[[int, int], str]] = None):
+                 duplicates: str = "raise", normalize: bool = True):
+        self._build(train, val, test, features, n_users, n_items, user_ids=user_ids,
+                    item_ids=item_ids, name=name, duplicates=duplicates, normalize=normalize)
+
+    @classmethod
+    def _create(cls, *args, **kwargs) -> "Dataset":
+        """Like ``cls(...)`` but accepts the private hooks of :meth:`_build`."""
+        obj = cls.__new__(cls)
+        obj._build(*args, **kwargs)
+        return obj
+
+    def _build(self, train, val, test, features, n_users, n_items, *, user_ids, item_ids, name,
+               duplicates, normalize, feature_rows: Optional[Callable] = None,
+               describe: Optional[Callable[[int, int], str]] = None) -> None:
+        """Validate everything and set the fields.
+
+        ``feature_rows(frame, param)`` turns a DataFrame of features into rows in
+        dense item order (from_dataframe); ``describe(split, row)`` names a row in
+        duplicate errors.
+        """
         parts = [_as_pairs(train, "train"), _as_pairs(val, "val"), _as_pairs(test, "test")]
         if parts[0].shape[0] == 0:
             raise ValueError("train is empty: a dataset needs at least one training pair")
         if n_items is not None:
             n_items = _as_count(n_items, "n_items")
-        feats, slices, n_items_f = _prepare_features(features, n_items, normalize, _feature_rows)
+        feats, slices, n_items_f = _prepare_features(features, n_items, normalize, feature_rows)
         if n_users is None:
             n_users = 1 + max(int(p[:, 0].max()) for p in parts if p.shape[0])
         else:
@@ -369,15 +386,22 @@ class Dataset:
         if n_items is None:
             n_items = 1 + max(int(p[:, 1].max()) for p in parts if p.shape[0])
             if slices:
+                if n_items > n_items_f:
+                    bad = next(k for k, p in enumerate(parts)
+                               if p.shape[0] and p[:, 1].max() >= n_items_f)
+                    raise ValueError(
+                        f"features: the feature arrays have {n_items_f} rows but {_SPLITS[bad]} "
+                        f"contains item id {n_items - 1}; row i must hold item i's features, so "
+                        f"rows are missing")
                 n_items = n_items_f
         for p, param in zip(parts, _SPLITS):
             _check_range(p, param, n_users, n_items)
         if feats.shape[0] != n_items:  # no modality given: an empty (n_items, 0) block
             feats = np.zeros((n_items, 0), dtype=np.float32)
-        if _describe is None:
-            def _describe(s: int, r: int) -> str:
+        if describe is None:
+            def describe(s: int, r: int) -> str:
                 return f"{_SPLITS[s]} row {r}"
-        parts = _dedupe_splits(parts, duplicates, _describe)
+        parts = _dedupe_splits(parts, duplicates, describe)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string or None, got {type(name).__name__}")
         user_ids = (np.arange(n_users, dtype=np.int64) if user_ids is None
@@ -393,6 +417,8 @@ class Dataset:
     def _set_fields(self, *, n_users, n_items, train, val, test, features, modalities,
                     user_ids, item_ids, name) -> None:
         """Store already-validated fields, derive the rest, freeze."""
+        if getattr(self, "_frozen", False):  # e.g. ds.__init__(...) called a second time
+            raise AttributeError("Dataset is immutable: it cannot be initialised twice")
         train = np.ascontiguousarray(train, dtype=np.int64)
         train_csr = UserItemCSR.from_pairs(train[:, 0], train[:, 1], n_users, n_items)
         fields = dict(
@@ -600,9 +626,9 @@ class Dataset:
         if pairs[0].shape[0] == 0:
             raise ValueError("train is empty: no row of df is in the training split"
                              + (f" (split_col={split_col!r})" if split_col is not None else ""))
-        return cls(pairs[0], pairs[1], pairs[2], features, len(user_ids), len(item_ids),
-                   user_ids=user_ids, item_ids=item_ids, name=name, duplicates=duplicates,
-                   normalize=normalize, _feature_rows=rows_for_items, _describe=describe)
+        return cls._create(pairs[0], pairs[1], pairs[2], features, len(user_ids), len(item_ids),
+                           user_ids=user_ids, item_ids=item_ids, name=name, duplicates=duplicates,
+                           normalize=normalize, feature_rows=rows_for_items, describe=describe)
 
     # -- derived
     @property
@@ -632,8 +658,8 @@ class Dataset:
             f"  users     {self.n_users:>10,}  ({cold_users:,} without training pairs)",
             f"  items     {self.n_items:>10,}  ({cold_items:,} without training pairs)",
             f"  train     {self.n_train:>10,}  pairs (density {density:.4%})",
-            f"  val       {self.val.nnz:>10,}  pairs ({int((self.val.row_lengths() > 0).sum()):,} users)",
-            f"  test      {self.test.nnz:>10,}  pairs ({int((self.test.row_lengths() > 0).sum()):,} users)",
+            f"  val       {self.val.nnz:>10,}  pairs ({_users_with_rows(self.val):,} users)",
+            f"  test      {self.test.nnz:>10,}  pairs ({_users_with_rows(self.test):,} users)",
             f"  features  D = {self.n_features}" + (f" ({mods})" if mods else " (no item content)"),
         ]
         return "\n".join(lines)
@@ -643,6 +669,10 @@ class Dataset:
         return (f"Dataset(name={self.name!r}, n_users={self.n_users}, n_items={self.n_items}, "
                 f"n_train={self.n_train}, n_val={self.val.nnz}, n_test={self.test.nnz}, "
                 f"modalities={mods})")
+
+
+def _users_with_rows(csr: UserItemCSR) -> int:
+    return int((csr.row_lengths() > 0).sum())
 
 
 def _restore_dataset(state: dict) -> Dataset:
@@ -782,9 +812,9 @@ def load_mmrec(path: Union[str, os.PathLike], name: Optional[str] = None, modali
         if a.ndim == 2 and a.shape[0] <= int(uv[:, 1].max()):
             raise ValueError(f"modalities: {f.name} has {a.shape[0]} rows but {inter.name} has item "
                              f"id {int(uv[:, 1].max())}; row i must hold item i, so rows are missing")
-    return Dataset(parts[0], parts[1], parts[2], feats if feats else None,
-                   n_users=1 + int(uv[:, 0].max()), n_items=n_items,
-                   name=name, duplicates=duplicates, _describe=describe)
+    return Dataset._create(parts[0], parts[1], parts[2], feats if feats else None,
+                           1 + int(uv[:, 0].max()), n_items, user_ids=None, item_ids=None,
+                           name=name, duplicates=duplicates, normalize=True, describe=describe)
 
 
 # --------------------------------------------------------------------------- MMGCN / GRCN / CLCRec

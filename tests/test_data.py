@@ -15,7 +15,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LASTFM = SHARED / "lastfm2k-multimodal"
 MOVIELENS = SHARED / "mmgcn-movielens-clcrec"
 needs_lastfm = pytest.mark.skipif(not (LASTFM / "lfm2k.inter").is_file(),
-                                  reason=f"real data not found at {LASTFM} (expected <clone>/../shared/data)")
+                                  reason=f"real data not found at {LASTFM} "
+                                         f"(expected <clone>/../shared/data)")
 needs_movielens = pytest.mark.skipif(not (MOVIELENS / "val_full.npy").is_file(),
                                      reason=f"real data not found at {MOVIELENS}")
 
@@ -136,6 +137,9 @@ class TestFromArrays:
                 arr[...] = 0
         with pytest.raises(TypeError):
             ds.modalities["x"] = slice(0, 1)
+        with pytest.raises(AttributeError, match="cannot be initialised twice"):
+            ds.__init__([[0, 0]])
+        assert ds.n_train == 5
 
     def test_pickle_round_trip(self):
         ds = small(features={"a": np.eye(4)[:, :3], "b": np.ones((4, 2))}, name="toy",
@@ -221,7 +225,10 @@ class TestValidation:
                                              r"n_items=3"):
             Dataset.from_arrays([[0, 0]], test=[[1, 3]], n_items=3)
         with pytest.raises(ValueError, match="train contains item id 3 .* n_items=3"):
-            Dataset.from_arrays(TRAIN, features={"m": np.ones((3, 2))})
+            Dataset.from_arrays(TRAIN, features={"m": np.ones((3, 2))}, n_items=3)
+        with pytest.raises(ValueError, match=r"features: the feature arrays have 3 rows but test "
+                                             r"contains item id 4; .* rows are missing"):
+            Dataset.from_arrays(TRAIN[:1], test=[[0, 4]], features={"m": np.ones((3, 2))})
 
     @pytest.mark.parametrize("value, exc, msg", [
         (2.0, TypeError, "n_users must be an integer, got float"),
@@ -236,7 +243,8 @@ class TestValidation:
         ({"m": np.ones((3, 2))}, ValueError, r"features\['m'\] has 3 rows but there are 4 items"),
         ({"m": np.ones((5, 2))}, ValueError, r"features\['m'\] has 5 rows but there are only 4"),
         ({"m": np.ones(4)}, ValueError, r"features\['m'\] must be 2-D \(n_items, dim\)"),
-        ({"m": np.array([[1.0, np.nan]] * 4)}, ValueError, r"features\['m'\] contains NaN or inf \(first in row 0\)"),
+        ({"m": np.array([[1.0, np.nan]] * 4)}, ValueError,
+         r"features\['m'\] contains NaN or inf \(first in row 0\)"),
         ({"a": np.ones((4, 1)), "m": np.vstack([np.ones((3, 2)), [[np.inf, 0]]])}, ValueError,
          r"features\['m'\] contains NaN or inf \(first in row 3\)"),
         ({"m": np.full((4, 2), "x")}, TypeError, r"features\['m'\] must be a real numeric array"),
@@ -347,7 +355,8 @@ class TestFromDataFrame:
          "maps to more than one split"),
         (dict(item_id_order=["x", "y"]), ValueError,
          r"item_col='item' has ids that are not in item_id_order: \['z'\]"),
-        (dict(item_id_order=["x", "y", "z", "x"]), ValueError, "item_id_order must not contain repeated"),
+        (dict(item_id_order=["x", "y", "z", "x"]), ValueError,
+         "item_id_order must not contain repeated"),
         (dict(split_col="split", split_values={"train": 5, "val": [0, 1], "test": 2}), ValueError,
          "train is empty: no row of df is in the training split"),
     ])
@@ -414,7 +423,8 @@ class TestMMRec:
 
     def test_errors(self, tmp_path):
         folder = write_mmrec(tmp_path / "toy", self.rows, {"m": np.ones((2, 2))})
-        with pytest.raises(ValueError, match=r"modalities: m.npy has 2 rows but toy.inter has item id 2"):
+        with pytest.raises(ValueError,
+                           match=r"modalities: m.npy has 2 rows but toy.inter has item id 2"):
             load_mmrec(folder)
         with pytest.raises(FileNotFoundError, match="feature file for modality 'x' not found"):
             load_mmrec(folder, modalities=["x"])
