@@ -17,7 +17,7 @@ import numpy as np
 
 from .data import Dataset, load_mmrec
 
-__all__ = ["load_lastfm", "make_multimodal", "make_tiktok_like"]
+__all__ = ["find_lastfm", "load_lastfm", "make_multimodal", "make_tiktok_like"]
 
 LASTFM_FOLDER = "lastfm2k-multimodal"
 _LASTFM_MODALITIES = {"textual": "all-MiniLM-L6-v2.npy",
