@@ -1,0 +1,246 @@
+/*
+ * pv_topk.c -- blocked full-ranking top-k (see pv_topk.h).
+ *
+ * Per (user chunk, item tile) block: one sgemm writes the score tile, then
+ * each user row of the tile is scanned against a bounded min-heap of size k
+ * that lives in the user's own output row.  The heap starts filled with k
+ * sentinels (score -inf, id -1), so a candidate enters iff its score is
+ * strictly above the heap's worst: -inf (excluded) items never enter and
+ * unfilled slots come out as the (-1, -inf) padding.  Items are visited in
+ * ascending id order, so an item whose score only ties the worst kept score
+ * always has the larger id and loses the tie: strict '>' is the whole
+ * tie-breaking rule during the scan.  Most entries are rejected by a
+ * branch-free "any above the threshold?" test over blocks of the row.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "pv_blas.h"
+#include "pv_topk.h"
+
+/* Entries tested together by the branch-free prefilter of scan_row. */
+#define PV_TOPK_SCAN_BLOCK 64
+
+/* (sa, ia) ranks below (sb, ib): lower score, or equal score and larger id. */
+PV_INLINE int
+worse(float sa, int64_t ia, float sb, int64_t ib)
+{
+    return sa < sb || (sa == sb && ia > ib);
+}
+
+/* Put (s, id) at the root of the min-heap hs/hi of size n and sift it down. */
+PV_INLINE void
+sift_root(float *PV_RESTRICT hs, int64_t *PV_RESTRICT hi, pv_index n, float s, int64_t id)
+{
+    pv_index i = 0;
+    for (;;) {
+        pv_index c = 2 * i + 1;
+        if (c >= n) {
+            break;
+        }
+        if (c + 1 < n && worse(hs[c + 1], hi[c + 1], hs[c], hi[c])) {
+            c++;
+        }
+        if (!worse(hs[c], hi[c], s, id)) {
+            break;
+        }
+        hs[i] = hs[c];
+        hi[i] = hi[c];
+        i = c;
+    }
+    hs[i] = s;
+    hi[i] = id;
+}
+
+/*
+ * Offer the n scores of `row` (items base .. base + n - 1, ascending) to the
+ * heap.  Returns nothing; the heap's root is the k-th best score so far.
+ */
+PV_HOT static void
+scan_row(const float *PV_RESTRICT row, pv_index n, int64_t base, float *PV_RESTRICT hs,
+         int64_t *PV_RESTRICT hi, pv_index k)
+{
+    float thr = hs[0];
+    pv_index j = 0;
+    for (; j + PV_TOPK_SCAN_BLOCK <= n; j += PV_TOPK_SCAN_BLOCK) {
+        const float *blk = row + j;
+        int any = 0;
+        for (int t = 0; t < PV_TOPK_SCAN_BLOCK; t++) {
+            any |= blk[t] > thr;
+        }
+        if (!any) {
+            continue;
+        }
+        for (int t = 0; t < PV_TOPK_SCAN_BLOCK; t++) {
+            if (blk[t] > thr) {
+                sift_root(hs, hi, k, blk[t], base + j + t);
+                thr = hs[0];
+            }
+        }
+    }
+    for (; j < n; j++) {
+        if (row[j] > thr) {
+            sift_root(hs, hi, k, row[j], base + j);
+            thr = hs[0];
+        }
+    }
+}
+
+/* Heap sort in place: afterwards the row is best first (score desc, id asc). */
+static void
+sort_heap(float *PV_RESTRICT hs, int64_t *PV_RESTRICT hi, pv_index k)
+{
+    for (pv_index end = k - 1; end > 0; end--) {
+        float s = hs[end];
+        int64_t id = hi[end];
+        hs[end] = hs[0];
+        hi[end] = hi[0];
+        sift_root(hs, hi, end, s, id);
+    }
+}
+
+/* Largest squared row norm (double); -1 if an entry is not finite. */
+static double
+max_sq_norm(pv_index n_rows, pv_index dim, const float *x, int n_threads)
+{
+    double best = 0.0;
+    int bad = 0;
+#pragma omp parallel for schedule(static) num_threads(n_threads) reduction(max : best) \
+    reduction(| : bad)
+    for (pv_index r = 0; r < n_rows; r++) {
+        const float *xr = x + r * dim;
+        double ss = 0.0;
+        for (pv_index t = 0; t < dim; t++) {
+            ss += (double)xr[t] * (double)xr[t];
+        }
+        if (!isfinite(ss)) {
+            bad = 1;
+        } else if (ss > best) {
+            best = ss;
+        }
+    }
+    return bad ? -1.0 : best;
+}
+
+static pv_status
+check_exclusion(pv_index n_users, pv_index n_items, const int64_t *indptr,
+                const int64_t *indices)
+{
+    if (indptr[0] != 0) {
+        return PV_EINVAL;
+    }
+    for (pv_index u = 0; u < n_users; u++) {
+        int64_t a = indptr[u], b = indptr[u + 1];
+        if (b < a) {
+            return PV_EINVAL;
+        }
+        for (int64_t c = a; c < b; c++) {
+            if (indices[c] < 0 || indices[c] >= n_items) {
+                return PV_EINDEX;
+            }
+            if (c > a && indices[c] < indices[c - 1]) {
+                return PV_EINVAL;
+            }
+        }
+    }
+    return PV_OK;
+}
+
+pv_status
+pv_topk_f32(pv_index n_users, pv_index n_items, pv_index dim,
+            const float *PV_RESTRICT user_vecs, const float *PV_RESTRICT item_vecs,
+            const int64_t *PV_RESTRICT excl_indptr, const int64_t *PV_RESTRICT excl_indices,
+            float mask_value, pv_index k, pv_index user_chunk, pv_index item_tile,
+            int64_t *PV_RESTRICT out_ids, float *PV_RESTRICT out_scores, int n_threads)
+{
+    if (n_users < 0 || dim < 1 || k < 1 || k > n_items || isnan(mask_value) ||
+        (isinf(mask_value) && mask_value > 0) || ((excl_indptr == NULL) != (excl_indices == NULL))) {
+        return PV_EINVAL;
+    }
+    if (n_users == 0) {
+        return PV_OK;
+    }
+    if (n_threads <= 0) {
+        n_threads = pv_default_threads();
+    }
+    const int have_excl = excl_indptr != NULL;
+    if (have_excl) {
+        pv_status st = check_exclusion(n_users, n_items, excl_indptr, excl_indices);
+        if (st != PV_OK) {
+            return st;
+        }
+    }
+    /* |score| <= ||u|| ||v|| (Cauchy-Schwarz, also for every partial sum):
+     * keep it clear of FLT_MAX so no score (or partial sum) becomes inf/NaN. */
+    double nu = max_sq_norm(n_users, dim, user_vecs, n_threads);
+    double nv = max_sq_norm(n_items, dim, item_vecs, n_threads);
+    if (nu < 0.0 || nv < 0.0 || sqrt(nu) * sqrt(nv) > 0.5 * (double)FLT_MAX) {
+        return PV_EDOM;
+    }
+
+    pv_index uc = user_chunk > 0 ? user_chunk : PV_TOPK_USER_CHUNK;
+    pv_index it = item_tile > 0 ? item_tile : PV_TOPK_ITEM_TILE;
+    if (uc > n_users) {
+        uc = n_users;
+    }
+    if (it > n_items) {
+        it = n_items;
+    }
+    if (!pv_blas_fits(uc, it, dim) || (size_t)uc > SIZE_MAX / sizeof(float) / (size_t)it) {
+        return PV_ERANGE;
+    }
+    float *tile = malloc((size_t)uc * (size_t)it * sizeof(float));
+    int64_t *cursor = have_excl ? malloc((size_t)uc * sizeof(int64_t)) : NULL;
+    if (tile == NULL || (have_excl && cursor == NULL)) {
+        free(tile);
+        free(cursor);
+        return PV_ENOMEM;
+    }
+
+    for (pv_index u0 = 0; u0 < n_users; u0 += uc) {
+        const pv_index m = n_users - u0 < uc ? n_users - u0 : uc;
+        for (pv_index j0 = 0; j0 < n_items; j0 += it) {
+            const pv_index n = n_items - j0 < it ? n_items - j0 : it;
+            const int first = j0 == 0, last = j0 + n == n_items;
+            /* Outside any parallel region: OpenBLAS runs on its own threads. */
+            PV_CBLAS(cblas_sgemm)(PvRowMajor, PvNoTrans, PvTrans, (pv_blas_int)m, (pv_blas_int)n,
+                                  (pv_blas_int)dim, 1.0f, user_vecs + u0 * dim,
+                                  (pv_blas_int)dim, item_vecs + j0 * dim, (pv_blas_int)dim,
+                                  0.0f, tile, (pv_blas_int)it);
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+            for (pv_index r = 0; r < m; r++) {
+                const pv_index u = u0 + r;
+                float *hs = out_scores + u * k;
+                int64_t *hi = out_ids + u * k;
+                float *row = tile + r * it;
+                if (first) {
+                    for (pv_index t = 0; t < k; t++) {
+                        hs[t] = -INFINITY;
+                        hi[t] = -1;
+                    }
+                    if (have_excl) {
+                        cursor[r] = excl_indptr[u];
+                    }
+                }
+                if (have_excl) {
+                    /* Rows are sorted and earlier tiles consumed ids < j0. */
+                    int64_t c = cursor[r];
+                    const int64_t end = excl_indptr[u + 1];
+                    while (c < end && excl_indices[c] < j0 + n) {
+                        row[excl_indices[c] - j0] = mask_value;
+                        c++;
+                    }
+                    cursor[r] = c;
+                }
+                scan_row(row, n, (int64_t)j0, hs, hi, k);
+                if (last) {
+                    sort_heap(hs, hi, k);
+                }
+            }
+        }
+    }
+    free(tile);
+    free(cursor);
+    return PV_OK;
+}

@@ -1,0 +1,60 @@
+/*
+ * pv_topk.h -- full-ranking top-k by dot product, blocked over users and items.
+ *
+ * For every user row u the kernel returns the k items j with the largest
+ * score <user_vecs[u], item_vecs[j]>, best first, ties broken by the lower
+ * item id.  Scores are computed one (user chunk x item tile) block at a time
+ * with a single sgemm per block, so memory stays at user_chunk * item_tile
+ * floats plus the outputs whatever the catalogue size.
+ */
+#ifndef PV_TOPK_H
+#define PV_TOPK_H
+
+#include "pv_common.h"
+
+/* Default block sizes (tuned on the TikTok shape, 128-d, 2 cores). */
+#define PV_TOPK_USER_CHUNK 512
+#define PV_TOPK_ITEM_TILE 2048
+
+/*
+ * pv_topk_f32 -- top-k items per user by dot product, with optional exclusion.
+ *
+ * Shapes:  user_vecs (n_users x dim), item_vecs (n_items x dim): float32,
+ *          row-major, contiguous.
+ *          excl_indptr (n_users + 1), excl_indices (excl_indptr[n_users]):
+ *          int64 CSR of the items excluded for each user, each row sorted
+ *          non-decreasing (duplicates are harmless).  Both NULL: no exclusion.
+ *          out_ids (n_users x k) int64, out_scores (n_users x k) float32.
+ * Exclusion: the score of every excluded (u, j) is replaced by mask_value.
+ *          mask_value = -INFINITY means "never returned": when a user has
+ *          fewer than k other items, the tail of the row is padded with id -1
+ *          and score -INFINITY.  A finite mask_value (the InvRL reference
+ *          uses 1e-5) makes the item compete with that score.
+ * Order:   rows of out_* are sorted by descending score, equal scores by
+ *          ascending item id, so the result is a pure function of the inputs
+ *          (each user is owned by one thread; n_threads never changes a bit).
+ * Blocking: user_chunk / item_tile <= 0 take the defaults above; both are
+ *          clamped to n_users / n_items.  The sgemm of each block runs outside
+ *          any OpenMP region (OpenBLAS uses its own threads); the heap update
+ *          runs on n_threads threads (<= 0: pv_default_threads()).
+ * Aliasing: outputs must not overlap the inputs or each other.
+ * Complexity: O(n_users * n_items * dim) flops (sgemm) + O(n_users * n_items)
+ *          comparisons + O(n_users * k log k) heap work in the worst case;
+ *          memory user_chunk * item_tile floats (one allocation per call).
+ * Status:  PV_EINVAL  k < 1, k > n_items, dim < 1, n_users < 0, mask_value NaN
+ *                     or +inf, indptr not starting at 0 / decreasing, a row of
+ *                     excl_indices not sorted, or only one of the CSR arrays given;
+ *          PV_EINDEX  an excluded item id outside [0, n_items);
+ *          PV_EDOM    a non-finite vector entry, or vectors so large that a
+ *                     score could overflow float32;
+ *          PV_ERANGE  a block size or dim beyond the BLAS integer range;
+ *          PV_ENOMEM  the score workspace could not be allocated.
+ */
+pv_status pv_topk_f32(pv_index n_users, pv_index n_items, pv_index dim,
+                      const float *PV_RESTRICT user_vecs, const float *PV_RESTRICT item_vecs,
+                      const int64_t *PV_RESTRICT excl_indptr,
+                      const int64_t *PV_RESTRICT excl_indices, float mask_value, pv_index k,
+                      pv_index user_chunk, pv_index item_tile, int64_t *PV_RESTRICT out_ids,
+                      float *PV_RESTRICT out_scores, int n_threads);
+
+#endif /* PV_TOPK_H */

@@ -1,0 +1,498 @@
+"""Full-ranking evaluation: top-k by dot product and ranking metrics.
+
+Every user is scored against the whole catalogue (method.md §6.1).  The C
+kernel computes the scores block by block (one sgemm per block of
+``user_chunk`` users x ``item_tile`` items) and keeps a bounded heap of the
+``k`` best items per user, so memory stays at ``user_chunk * item_tile``
+floats plus the ``(n_users, k)`` outputs whatever the catalogue size.
+
+Defaults follow painvrl's decisions: training items are excluded with a score
+of ``-inf`` and NDCG uses the standard ideal DCG over ``min(|test_u|, K)``
+positions.  ``mask_value=1e-5`` together with ``ndcg="invrl"`` reproduces the
+InvRL reference code's numbers (its masked items can still rank, and its IDCG
+runs over ``min(hits, K)`` positions, which inflates NDCG).
+
+Metric definitions, for a user ``u`` with relevant (test) items ``T_u`` and
+``hits`` = number of the top ``K`` that are in ``T_u``:
+
+* ``precision@K = hits / K``
+* ``recall@K = hits / |T_u|``
+* ``ndcg@K = DCG / IDCG`` with ``DCG = sum over hit ranks r < K of 1 / log2(r + 2)``;
+  ``ndcg="standard"``: IDCG sums the first ``min(|T_u|, K)`` discounts;
+  ``ndcg="invrl"``: the first ``min(hits, K)`` (and 0 when there is no hit)
+* ``hit_rate@K = 1`` if ``hits > 0``
+* ``map@K = (1 / min(|T_u|, K)) * sum over hit ranks r < K of precision@(r + 1)``
+
+Users without test items are not ranked (``evaluate``) or get NaN and are
+left out of the means (``ranking_metrics``).  Means are plain averages over
+users.
+"""
+from __future__ import annotations
+
+import math
+import operator
+from typing import Iterable, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import pandas as pd
+
+from . import _core
+from ._csr import UserItemCSR
+
+__all__ = ["METRICS", "topk", "evaluate", "ranking_metrics", "plan_blocks"]
+
+#: Metric names accepted by ``metrics=`` (also the default: all of them).
+METRICS: Tuple[str, ...] = ("precision", "recall", "ndcg", "hit_rate", "map")
+
+# Column order of the kernel's per-user output (pv_metrics.h).
+_KERNEL_COLUMNS = ("precision", "recall", "ndcg", "ndcg_invrl", "hit_rate", "map")
+
+#: Default block sizes of the score workspace (users x items), tuned on the
+#: TikTok shape (36,656 x 76,085, 128-d) on 2 cores: 8 MiB of float32 scores.
+DEFAULT_USER_CHUNK = 1024
+DEFAULT_ITEM_TILE = 2048
+
+_NDCG_MODES = ("standard", "invrl")
+
+
+# --------------------------------------------------------------------------- checks
+
+def _as_vectors(x, name: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-dimensional (rows x dim), got shape {arr.shape}")
+    converted = arr.dtype != np.float32
+    with np.errstate(over="ignore"):   # out-of-range values become inf, reported below
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one column, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        where = " after conversion to float32" if converted else ""
+        raise ValueError(f"{name} contains NaN or inf{where}")
+    return arr
+
+
+def _vectors_pair(user_vecs, item_vecs) -> Tuple[np.ndarray, np.ndarray]:
+    U = _as_vectors(user_vecs, "user_vecs")
+    V = _as_vectors(item_vecs, "item_vecs")
+    if U.shape[1] != V.shape[1]:
+        raise ValueError(f"user_vecs and item_vecs must have the same number of columns, "
+                         f"got {U.shape[1]} and {V.shape[1]}")
+    if V.shape[0] < 1:
+        raise ValueError("item_vecs has no rows")
+    return U, V
+
+
+def _check_int(value, name: str, low: int, high: Optional[int] = None,
+               high_name: str = "") -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if v < low or (high is not None and v > high):
+        if high is None:
+            allowed = f">= {low}"
+        else:
+            allowed = f"in [{low}, {high_name + ' = ' if high_name else ''}{high}]"
+        raise ValueError(f"{name} must be {allowed}, got {v}")
+    return v
+
+
+def _check_ks(ks, high: int, high_name: str) -> Tuple[int, ...]:
+    if isinstance(ks, (int, np.integer)) and not isinstance(ks, (bool, np.bool_)):
+        ks = (ks,)
+    try:
+        ks = tuple(ks)
+    except TypeError:
+        raise TypeError(f"ks must be an integer or a sequence of integers, got {ks!r}") from None
+    if not ks:
+        raise ValueError("ks is empty")
+    out = sorted({_check_int(k, "every K in ks", 1, high, high_name) for k in ks})
+    return tuple(out)
+
+
+def _check_metrics(metrics) -> Tuple[str, ...]:
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    metrics = tuple(metrics)
+    if not metrics:
+        raise ValueError("metrics is empty")
+    for m in metrics:
+        if m not in METRICS:
+            raise ValueError(f"unknown metric {m!r}; choose from {METRICS}")
+    return tuple(dict.fromkeys(metrics))
+
+
+def _check_ndcg(ndcg: str) -> str:
+    if ndcg not in _NDCG_MODES:
+        raise ValueError(f"ndcg must be one of {_NDCG_MODES}, got {ndcg!r}")
+    return ndcg
+
+
+def _check_mask_value(mask_value) -> float:
+    try:
+        v = float(mask_value)
+    except (TypeError, ValueError):
+        raise TypeError(f"mask_value must be a float, got {mask_value!r}") from None
+    if math.isnan(v) or v == math.inf:
+        raise ValueError(f"mask_value must be finite or -inf, got {v}")
+    return v
+
+
+def _check_threads(n_threads) -> int:
+    if n_threads is None:
+        return 0
+    return _check_int(n_threads, "n_threads", 1)
+
+
+def _check_csr(csr, name: str, n_users: int, n_items: int, users_name: str) -> UserItemCSR:
+    if not isinstance(csr, UserItemCSR):
+        raise TypeError(f"{name} must be a painvrl UserItemCSR, got {type(csr).__name__}")
+    if csr.n_users != n_users:
+        raise ValueError(f"{name} has {csr.n_users} users but {users_name} has {n_users} rows")
+    if csr.n_items != n_items:
+        raise ValueError(f"{name} has {csr.n_items} items but item_vecs has {n_items} rows")
+    return csr
+
+
+def _gather_rows(csr: UserItemCSR, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """indptr/indices of the sub-CSR made of ``csr``'s rows ``rows`` (in that order)."""
+    lengths = csr.indptr[rows + 1] - csr.indptr[rows]
+    indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    shift = np.repeat(csr.indptr[rows] - indptr[:-1], lengths)
+    indices = csr.indices[np.arange(indptr[-1], dtype=np.int64) + shift]
+    return indptr, np.ascontiguousarray(indices)
+
+
+# --------------------------------------------------------------------------- top-k
+
+def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
+                item_tile: Optional[int] = None,
+                memory_budget: Optional[int] = None) -> Tuple[int, int]:
+    """Choose the (user_chunk, item_tile) block of the score workspace.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+        Rows to rank and catalogue size.
+    user_chunk, item_tile : int, optional
+        Requested block; defaults ``DEFAULT_USER_CHUNK`` / ``DEFAULT_ITEM_TILE``.
+        Each is clamped to ``n_users`` / ``n_items``.
+    memory_budget : int, optional
+        Bytes the score workspace (``user_chunk * item_tile`` float32) may use.
+        ``user_chunk`` is lowered until the block fits.  The ``(n_users, k)``
+        outputs (12 bytes per entry) and the float32 copies of the inputs come
+        on top of it.
+
+    Returns
+    -------
+    (user_chunk, item_tile) : tuple of int
+
+    Raises
+    ------
+    ValueError
+        If even one row of the tile (``item_tile * 4`` bytes) does not fit the
+        budget; nothing has been allocated then.
+    """
+    uc = DEFAULT_USER_CHUNK if user_chunk is None else _check_int(user_chunk, "user_chunk", 1)
+    it = DEFAULT_ITEM_TILE if item_tile is None else _check_int(item_tile, "item_tile", 1)
+    it = min(it, max(int(n_items), 1))
+    uc = min(uc, max(int(n_users), 1))
+    if memory_budget is not None:
+        budget = _check_int(memory_budget, "memory_budget", 1)
+        rows = budget // (4 * it)
+        if rows < 1:
+            raise ValueError(
+                f"memory_budget={budget} bytes cannot hold one row of the score tile "
+                f"(item_tile={it} float32 = {4 * it} bytes); raise it or pass a smaller "
+                f"item_tile")
+        uc = min(uc, rows)
+    return uc, it
+
+
+def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
+         mask_value: float = -np.inf, user_chunk: Optional[int] = None,
+         item_tile: Optional[int] = None, memory_budget: Optional[int] = None,
+         n_threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` items per user by dot product, over the whole catalogue.
+
+    Parameters
+    ----------
+    user_vecs : array_like, shape (n_users, dim)
+        One row per user to rank; converted to C-contiguous float32.
+    item_vecs : array_like, shape (n_items, dim)
+        One row per item; converted to C-contiguous float32.
+    k : int
+        Items to return per user, ``1 <= k <= n_items``.
+    exclude : UserItemCSR, optional
+        Items per user (rows aligned with ``user_vecs``), typically the
+        training items, whose score is replaced by ``mask_value``.
+    mask_value : float, default -inf
+        ``-inf``: excluded items are never returned; a user with fewer than
+        ``k`` other items gets id ``-1`` and score ``-inf`` in the empty slots.
+        A finite value (the InvRL reference uses ``1e-5``) scores excluded
+        items with that value, so they may still rank.
+    user_chunk, item_tile : int, optional
+        Block of the score workspace; see :func:`plan_blocks`.
+    memory_budget : int, optional
+        Bytes the score workspace may use; see :func:`plan_blocks`.
+    n_threads : int, optional
+        Threads of the heap update (default: OpenMP's default).  The sgemm
+        runs on BLAS's own threads (set with threadpoolctl).  The result does
+        not depend on either.
+
+    Returns
+    -------
+    ids : ndarray of int64, shape (n_users, k)
+        Best first; equal scores are ordered by ascending item id.
+    scores : ndarray of float32, shape (n_users, k)
+        The (masked) scores of ``ids``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from painvrl.metrics import topk
+    >>> U = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> V = np.array([[3.0, 1.0], [1.0, 2.0], [2.0, 2.0]])
+    >>> ids, scores = topk(U, V, 2)
+    >>> ids
+    array([[0, 2],
+           [1, 2]])
+    >>> scores
+    array([[3., 2.],
+           [2., 2.]], dtype=float32)
+    """
+    U, V = _vectors_pair(user_vecs, item_vecs)
+    n_users, n_items = U.shape[0], V.shape[0]
+    k = _check_int(k, "k", 1, n_items, "n_items")
+    mask_value = _check_mask_value(mask_value)
+    threads = _check_threads(n_threads)
+    uc, it = plan_blocks(n_users, n_items, user_chunk=user_chunk, item_tile=item_tile,
+                         memory_budget=memory_budget)
+    indptr = indices = None
+    if exclude is not None:
+        exclude = _check_csr(exclude, "exclude", n_users, n_items, "user_vecs")
+        indptr, indices = exclude.indptr, exclude.indices
+    return _core.topk(U, V, k, indptr, indices, mask_value=mask_value, user_chunk=uc,
+                      item_tile=it, n_threads=threads)
+
+
+# --------------------------------------------------------------------------- metrics
+
+def _summarise(values: np.ndarray, users: np.ndarray, ks: Sequence[int],
+               metrics: Sequence[str], ndcg: str, per_user: bool) -> pd.DataFrame:
+    """values: (n_rows, len(ks), 6) kernel output; NaN rows have no test item."""
+    col = {m: _KERNEL_COLUMNS.index("ndcg_invrl" if (m == "ndcg" and ndcg == "invrl") else m)
+           for m in metrics}
+    if per_user:
+        data = {"user": users.astype(np.int64, copy=False)}
+        for m in metrics:
+            for j, k in enumerate(ks):
+                data[f"{m}@{k}"] = values[:, j, col[m]]
+        return pd.DataFrame(data)
+    valid = ~np.isnan(values[:, 0, 0])
+    n_valid = int(valid.sum())
+    if n_valid == 0:
+        raise ValueError("no ranked user has a test item: nothing to average")
+    kept = values[valid]
+    rows = []
+    for m in metrics:
+        for j, k in enumerate(ks):
+            rows.append((m, k, float(kept[:, j, col[m]].mean()), n_valid))
+    df = pd.DataFrame(rows, columns=["metric", "k", "value", "n_users"])
+    return df.astype({"k": np.int64, "n_users": np.int64})
+
+
+def ranking_metrics(topk_ids, test: UserItemCSR, ks: Union[int, Iterable[int]] = (10, 20), *,
+                    users=None, metrics: Union[str, Sequence[str]] = METRICS,
+                    ndcg: str = "standard", per_user: bool = False,
+                    n_threads: Optional[int] = None) -> pd.DataFrame:
+    """Ranking metrics of precomputed top-k lists.
+
+    Parameters
+    ----------
+    topk_ids : array_like of int, shape (n_rows, kmax)
+        Item ids, best first; ``-1`` marks an empty slot (never a hit).  An
+        item may appear at most once per row.
+    test : UserItemCSR
+        Relevant items per user.
+    ks : int or sequence of int, default (10, 20)
+        Cut-offs, each in ``[1, kmax]``; duplicates are dropped, output sorted.
+    users : array_like of int, shape (n_rows,), optional
+        User id of each row of ``topk_ids``.  Default: row ``i`` is user
+        ``i`` (then ``n_rows`` must equal ``test.n_users``).
+    metrics : str or sequence of str, default all of :data:`METRICS`
+    ndcg : {"standard", "invrl"}, default "standard"
+        IDCG over ``min(|T_u|, K)`` positions, or the InvRL reference's
+        ``min(hits, K)``.
+    per_user : bool, default False
+        Return one row per ``topk_ids`` row instead of the means.
+    n_threads : int, optional
+        Threads of the kernel; the result does not depend on it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``per_user=False``: tidy, one row per (metric, K), columns ``metric``
+        (str), ``k`` (int), ``value`` (float, mean over users with at least
+        one test item) and ``n_users`` (how many users that mean is over).
+        ``per_user=True``: column ``user`` then one float column per
+        ``"metric@k"``; users without a test item have NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from painvrl import _csr
+    >>> from painvrl.metrics import ranking_metrics
+    >>> test = _csr.UserItemCSR.from_pairs([0, 0, 1], [2, 5, 1], n_users=2, n_items=6)
+    >>> ranking_metrics([[5, 0, 2], [3, 4, 0]], test, ks=[1, 3], metrics=["precision", "recall"])
+          metric  k     value  n_users
+    0  precision  1  0.500000        2
+    1  precision  3  0.333333        2
+    2     recall  1  0.250000        2
+    3     recall  3  0.500000        2
+    """
+    ids = np.asarray(topk_ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"topk_ids must hold integers, got dtype {ids.dtype}")
+    if ids.ndim != 2 or ids.shape[1] < 1:
+        raise ValueError(f"topk_ids must be 2-dimensional with at least one column, "
+                         f"got shape {ids.shape}")
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    if not isinstance(test, UserItemCSR):
+        raise TypeError(f"test must be a painvrl UserItemCSR, got {type(test).__name__}")
+    n_rows, kmax = ids.shape
+    ks = _check_ks(ks, kmax, "topk_ids.shape[1]")
+    metrics = _check_metrics(metrics)
+    ndcg = _check_ndcg(ndcg)
+    threads = _check_threads(n_threads)
+    if users is None:
+        if n_rows != test.n_users:
+            raise ValueError(f"topk_ids has {n_rows} rows but test has {test.n_users} users; "
+                             f"pass users= to say which user each row is")
+        users = np.arange(n_rows, dtype=np.int64)
+    else:
+        users = np.asarray(users)
+        if users.dtype.kind not in "iu":
+            raise TypeError(f"users must hold integers, got dtype {users.dtype}")
+        users = np.ascontiguousarray(users, dtype=np.int64)
+        if users.shape != (n_rows,):
+            raise ValueError(f"users must have shape ({n_rows},), got {users.shape}")
+        if n_rows and (users.min() < 0 or users.max() >= test.n_users):
+            raise ValueError(f"users must lie in [0, {test.n_users})")
+    if n_rows == 0:
+        raise ValueError("topk_ids has no rows")
+    if ids.min() < -1 or ids.max() >= test.n_items:
+        raise ValueError(f"topk_ids must lie in [-1, {test.n_items}) (-1: empty slot)")
+    s = np.sort(ids, axis=1)
+    dup = (s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)
+    if dup.any():
+        row = int(np.flatnonzero(dup.any(axis=1))[0])
+        raise ValueError(f"topk_ids lists an item twice in row {row}")
+    indptr, indices = _gather_rows(test, users)
+    values = _core.ranking_metrics(ids, indptr, indices, np.asarray(ks, dtype=np.int64),
+                                   test.n_items, n_threads=threads)
+    return _summarise(values, users, ks, metrics, ndcg, per_user)
+
+
+def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserItemCSR] = None,
+             ks: Union[int, Iterable[int]] = (10, 20),
+             metrics: Union[str, Sequence[str]] = METRICS, ndcg: str = "standard",
+             mask_value: float = -np.inf, per_user: bool = False,
+             memory_budget: Optional[int] = None, user_chunk: Optional[int] = None,
+             item_tile: Optional[int] = None, n_threads: Optional[int] = None) -> pd.DataFrame:
+    """Full-ranking evaluation of dot-product scores (method.md §6.1).
+
+    Every user with at least one test item is scored against all items; the
+    items of ``exclude`` (the training items) are masked; the top
+    ``max(ks)`` are compared with ``test``.
+
+    Parameters
+    ----------
+    user_vecs : array_like, shape (n_users, dim)
+        All users' vectors (rows = user ids); converted to float32.
+    item_vecs : array_like, shape (n_items, dim)
+        All items' vectors; converted to float32.
+    test : UserItemCSR
+        Relevant items per user (test or validation split).
+    exclude : UserItemCSR, optional
+        Items to mask per user, usually the training interactions (plus the
+        validation ones when scoring the test split).
+    ks : int or sequence of int, default (10, 20)
+        Cut-offs, each in ``[1, n_items]``.
+    metrics : str or sequence of str, default all of :data:`METRICS`
+        Any of ``"precision"``, ``"recall"``, ``"ndcg"``, ``"hit_rate"``, ``"map"``.
+    ndcg : {"standard", "invrl"}, default "standard"
+        See the module docstring.
+    mask_value : float, default -inf
+        Score given to excluded items; ``1e-5`` reproduces the InvRL code.
+    per_user : bool, default False
+        Return per-user values instead of means.
+    memory_budget : int, optional
+        Bytes the score workspace may use (see :func:`plan_blocks`); raises
+        ``ValueError`` before allocating if one row does not fit.
+    user_chunk, item_tile : int, optional
+        Explicit block sizes (see :func:`plan_blocks`).
+    n_threads : int, optional
+        Threads of the C kernels; results do not depend on it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``per_user=False``: tidy, one row per (metric, K) with columns
+        ``metric``, ``k``, ``value`` (mean over ranked users) and ``n_users``.
+        Pivot with ``df.pivot(index="metric", columns="k", values="value")``;
+        compare models with
+        ``pd.concat({"a": df_a, "b": df_b}, names=["model"]).reset_index(0)``
+        then ``.pivot_table(index=["metric", "k"], columns="model", values="value")``.
+        ``per_user=True``: columns ``user`` then ``"metric@k"``, one row per
+        ranked user (ascending id).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from painvrl import _csr
+    >>> from painvrl.metrics import evaluate
+    >>> U = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> V = np.array([[3.0, 1.0], [1.0, 2.0], [2.0, 2.0]])
+    >>> train = _csr.UserItemCSR.from_pairs([0], [0], n_users=2, n_items=3)
+    >>> test = _csr.UserItemCSR.from_pairs([0, 1], [1, 1], n_users=2, n_items=3)
+    >>> evaluate(U, V, test, exclude=train, ks=[1, 2], metrics=["recall", "ndcg"])
+       metric  k     value  n_users
+    0  recall  1  0.500000        2
+    1  recall  2  1.000000        2
+    2    ndcg  1  0.500000        2
+    3    ndcg  2  0.815465        2
+    """
+    U, V = _vectors_pair(user_vecs, item_vecs)
+    n_users, n_items = U.shape[0], V.shape[0]
+    test = _check_csr(test, "test", n_users, n_items, "user_vecs")
+    if exclude is not None:
+        exclude = _check_csr(exclude, "exclude", n_users, n_items, "user_vecs")
+    ks = _check_ks(ks, n_items, "n_items")
+    metrics = _check_metrics(metrics)
+    ndcg = _check_ndcg(ndcg)
+    mask_value = _check_mask_value(mask_value)
+    threads = _check_threads(n_threads)
+    users = np.flatnonzero(test.row_lengths() > 0).astype(np.int64)
+    if users.size == 0:
+        raise ValueError("test has no items: no user to evaluate")
+    uc, it = plan_blocks(users.size, n_items, user_chunk=user_chunk, item_tile=item_tile,
+                         memory_budget=memory_budget)
+    U_sub = U if users.size == n_users else np.ascontiguousarray(U[users])
+    ex_ptr = ex_idx = None
+    if exclude is not None:
+        ex_ptr, ex_idx = _gather_rows(exclude, users)
+    kmax = ks[-1]
+    ids, _ = _core.topk(U_sub, V, kmax, ex_ptr, ex_idx, mask_value=mask_value,
+                        user_chunk=uc, item_tile=it, n_threads=threads)
+    del U_sub
+    t_ptr, t_idx = _gather_rows(test, users)
+    values = _core.ranking_metrics(ids, t_ptr, t_idx, np.asarray(ks, dtype=np.int64), n_items,
+                                   n_threads=threads)
+    return _summarise(values, users, ks, metrics, ndcg, per_user)
