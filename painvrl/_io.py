@@ -66,7 +66,7 @@ def load_model_file(path) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     """Read a file written by :func:`save_model_file`, verifying version and checksums."""
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             if "__meta__" not in npz.files:
                 raise ModelFileError(f"{path} is not a painvrl model file (no metadata)")
             doc = json.loads(npz["__meta__"].tobytes().decode())

@@ -307,12 +307,15 @@ class Backbone(_RecommenderMixin):
         p = self._validated(features.shape[1])
         if resume:
             self._check_fitted()
+            self._stopped = False
             if self.user_embeddings_.shape[0] != dataset.n_users or \
                     self.item_embeddings_.shape[0] != dataset.n_items:
                 raise ValueError("resume=True needs the dataset the model was fitted on")
         else:
             self._init_state(dataset, p)
         self._features = features
+        # During training the public attributes show the live parameters.
+        self.user_embeddings_, self.item_embeddings_, self.projection_, self.bias_ = self._live
         self._dataset_val = dataset.val if dataset.val.nnz else None
         beta_u, beta_i = loss_weights(dataset.user_degree, dataset.item_degree)
         users = np.ascontiguousarray(dataset.train[:, 0])
@@ -325,9 +328,9 @@ class Backbone(_RecommenderMixin):
         try:
             while self.n_epochs_ < p["max_epochs"] and not self._stopped:
                 start = time.perf_counter()
+                U, V, W, b = self._live
                 loss, n_batches, step = _core.train_epoch(
-                    self.user_embeddings_, self.item_embeddings_, self.projection_, self.bias_,
-                    p["gate"], features, beta_u, beta_i, users, items, self._opt_state,
+                    U, V, W, b, p["gate"], features, beta_u, beta_i, users, items, self._opt_state,
                     w=p["loss_weights"], emb_opt=p["emb_optimizer"], emb_lr=p["emb_lr"],
                     proj_lr=p["proj_lr"], reg=p["reg"], wd1=p["wd1"], wdi=p["wdi"],
                     wd2=p["wd2"], batch_size=p["batch_size"], n_neg=p["n_neg"],
@@ -365,6 +368,10 @@ class Backbone(_RecommenderMixin):
         self.projection_ = (rng.standard_normal((p["d_content"], n_feat)) * std
                             ).astype(np.float32)
         self.bias_ = np.zeros(p["d_content"], dtype=np.float32) if self.bias else None
+        # The arrays the C trainer updates; the public attributes show them during training
+        # and the best validated copy once training ends (_publish).
+        self._live = (self.user_embeddings_, self.item_embeddings_, self.projection_,
+                      self.bias_)
         adam = p["emb_optimizer"] == "adam"
         owners = [self.user_embeddings_, self.user_embeddings_, self.item_embeddings_,
                   self.item_embeddings_, self.projection_, self.projection_, self.bias_,
@@ -383,13 +390,15 @@ class Backbone(_RecommenderMixin):
         self.seen_ = dataset.train_csr
 
     def _reg_value(self, p) -> float:
-        U, V, W = self.user_embeddings_, self.item_embeddings_, self.projection_
-        b = self.bias_ if self.bias_ is not None else np.zeros(0, np.float32)
+        U, V, W, b = self._live
+        b = b if b is not None else np.zeros(0, np.float32)
         sq = lambda a: float(np.dot(a.ravel(), a.ravel()))  # noqa: E731
         return p["wd1"] * (sq(U) + p["wdi"] * sq(V)) + p["wd2"] * (sq(W) + sq(b))
 
     def _validation_score(self, dataset, metric: str, k: int) -> float:
-        table = evaluate_vectors(self.user_vectors(), self.item_vectors(), dataset.val,
+        U, V, W, b = self._live
+        table = evaluate_vectors(U, self._item_vectors_from(V, W, b, dataset.features),
+                                 dataset.val,
                                  exclude=dataset.train_csr, ks=(k,), metrics=(metric,),
                                  n_threads=self.n_threads)
         return float(table.loc[(table["metric"] == metric) & (table["k"] == k), "value"].iloc[0])
@@ -399,9 +408,7 @@ class Backbone(_RecommenderMixin):
             self.best_score_ = score
             self.best_epoch_ = self.n_epochs_
             self._bad_checks = 0
-            self._best = tuple(None if a is None else a.copy() for a in
-                               (self.user_embeddings_, self.item_embeddings_, self.projection_,
-                                self.bias_))
+            self._best = tuple(None if a is None else a.copy() for a in self._live)
         else:
             self._bad_checks += 1
             if self._bad_checks > patience:
@@ -409,20 +416,13 @@ class Backbone(_RecommenderMixin):
 
     def _finish(self):
         self.history_ = pd.DataFrame(self._history)
-        if self._stopped or self.n_epochs_ >= self.max_epochs:
-            self._finalise_best()
+        self._publish()
 
-    def _finalise_best(self):
-        """At the end of training, keep the best validated parameters (the reference's
-        model selection); without validation the last epoch is kept."""
-        if self._best is not None:
-            self.final_user_embeddings_, self.final_item_embeddings_ = (
-                self.user_embeddings_, self.item_embeddings_)
-            U, V, W, b = self._best
-            self.user_embeddings_, self.item_embeddings_, self.projection_ = (
-                U.copy(), V.copy(), W.copy())
-            self.bias_ = None if b is None else b.copy()
-            self._best_restored = True
+    def _publish(self):
+        """Show the best validated parameters (the reference's model selection), or the
+        last epoch's when nothing was validated.  Training itself goes on from ``_live``."""
+        U, V, W, b = self._best if self._best is not None else self._live
+        self.user_embeddings_, self.item_embeddings_, self.projection_, self.bias_ = U, V, W, b
 
     # ------------------------------------------------------------------ vectors
     def user_vectors(self) -> np.ndarray:
@@ -435,27 +435,28 @@ class Backbone(_RecommenderMixin):
         self._check_fitted()
         if features is None:
             features = getattr(self, "_features", None)
-            if features is None:
+            if features is None:  # a loaded model: the vectors saved with it
                 return self.item_vectors_
-        gate = self.gate if self.gate is not None else None
-        X = features if gate is None else features * np.asarray(gate, np.float32)
-        content = X @ self.projection_.T
-        if self.bias_ is not None:
-            content += self.bias_
-        return np.ascontiguousarray(np.concatenate([self.item_embeddings_, content], axis=1),
-                                    dtype=np.float32)
+        return self._item_vectors_from(self.item_embeddings_, self.projection_, self.bias_,
+                                       features)
+
+    def _item_vectors_from(self, V, W, b, features) -> np.ndarray:
+        X = features if self.gate is None else features * np.asarray(self.gate, np.float32)
+        content = X @ W.T
+        if b is not None:
+            content += b
+        return np.ascontiguousarray(np.concatenate([V, content], axis=1), dtype=np.float32)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:
         """Write everything needed to recommend and to resume training to ``path``
         (atomically; see :mod:`painvrl._io`)."""
         self._check_fitted()
-        arrays = {"user_embeddings": self.user_embeddings_,
-                  "item_embeddings": self.item_embeddings_, "projection": self.projection_,
-                  "item_vectors": self.item_vectors(), "seen_indptr": self.seen_.indptr,
+        arrays = {"item_vectors": self.item_vectors(), "seen_indptr": self.seen_.indptr,
                   "seen_indices": self.seen_.indices}
-        if self.bias_ is not None:
-            arrays["bias"] = self.bias_
+        for name, arr in zip(("U", "V", "W", "b"), self._live):
+            if arr is not None:
+                arrays["live_" + name] = arr
         if self.gate is not None:
             arrays["gate"] = np.asarray(self.gate, np.float32)
         for name, arr in zip(_STATE_NAMES, self._opt_state):
@@ -473,7 +474,6 @@ class Backbone(_RecommenderMixin):
                           "best_score": None if self.best_score_ == -math.inf
                           else self.best_score_,
                           "bad_checks": self._bad_checks, "stopped": self._stopped,
-                          "best_restored": bool(getattr(self, "_best_restored", False)),
                           "n_users": self.seen_.n_users, "n_items": self.seen_.n_items},
                 "history": self.history_.to_dict(orient="list")}
         save_model_file(path, meta, arrays)
@@ -489,10 +489,7 @@ class Backbone(_RecommenderMixin):
         params["loss_weights"] = tuple(params["loss_weights"])
         model = cls(**params)
         st = meta["state"]
-        model.user_embeddings_ = a["user_embeddings"]
-        model.item_embeddings_ = a["item_embeddings"]
-        model.projection_ = a["projection"]
-        model.bias_ = a.get("bias")
+        model._live = tuple(a.get("live_" + n) for n in ("U", "V", "W", "b"))
         model.item_vectors_ = a["item_vectors"]
         model._opt_state = tuple(a.get("opt_" + n) for n in _STATE_NAMES)
         best = tuple(a.get("best_" + n) for n in ("U", "V", "W", "b"))
@@ -505,7 +502,7 @@ class Backbone(_RecommenderMixin):
         model.best_score_ = -math.inf if st["best_score"] is None else st["best_score"]
         model._bad_checks = st["bad_checks"]
         model._stopped = st["stopped"]
-        model._best_restored = st["best_restored"]
+        model._publish()
         model._history = pd.DataFrame(meta["history"]).to_dict(orient="records")
         model.history_ = pd.DataFrame(model._history)
         return model

@@ -88,7 +88,7 @@ def test_save_load_and_resume_equal_an_uninterrupted_run(small, tmp_path):
     assert loaded.best_epoch_ == full.best_epoch_
 
 
-def test_broken_model_files_are_refused(small, tmp_path):
+def test_broken_model_files_are_refused(small, tmp_path, monkeypatch):
     model = quick(max_epochs=1).fit(small)
     path = tmp_path / "m.painvrl"
     model.save(path)
@@ -104,10 +104,14 @@ def test_broken_model_files_are_refused(small, tmp_path):
     np.savez(tmp_path / "foreign.npz", a=np.zeros(3))
     with pytest.raises(ModelFileError, match="not a painvrl model file"):
         Backbone.load(tmp_path / "foreign.npz")
-    # A failed save leaves the previous file intact.
-    model.user_embeddings_ = np.zeros((2, 2), dtype=object)
-    with pytest.raises(Exception):
+    # A save that fails part-way (here: the disk refuses the flush) leaves the previous file.
+    def failing_fsync(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="disk full"):
         model.save(path)
+    monkeypatch.undo()
     assert path.read_bytes() == data
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".painvrl-")]
 
