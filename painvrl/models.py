@@ -392,7 +392,9 @@ class Backbone(_RecommenderMixin):
     def _reg_value(self, p) -> float:
         U, V, W, b = self._live
         b = b if b is not None else np.zeros(0, np.float32)
-        sq = lambda a: float(np.dot(a.ravel(), a.ravel()))  # noqa: E731
+        # einsum, not np.dot: a threaded BLAS call from NumPy's own OpenBLAS would leave its
+        # threads spinning against the C core's OpenMP threads.
+        sq = lambda a: float(np.einsum("i,i->", a.ravel(), a.ravel(), dtype=np.float64))  # noqa: E731
         return p["wd1"] * (sq(U) + p["wdi"] * sq(V)) + p["wd2"] * (sq(W) + sq(b))
 
     def _validation_score(self, dataset, metric: str, k: int) -> float:
