@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # painvrl set-up and entry points.  Usage:
 #   ./dev.sh run     build into .venv, then train + evaluate the default model (the main job)
-#   ./dev.sh test    build into .venv, then run the whole test suite
+#   ./dev.sh test    build into .venv, then run the whole test suite (C kernels under
+#                    AddressSanitizer + UBSan, then pytest)
 #   ./dev.sh bench   build into .venv, then run the benchmarks
 # Everything it needs (OpenBLAS from Debian, a virtual environment, Python
 # packages from PyPI) it installs itself; a second call reuses them.
@@ -9,15 +10,18 @@ set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${PAINVRL_VENV:-.venv}"
 
-ensure_blas() {
-    if [ -d "/usr/lib/$(gcc -print-multiarch)/openblas-openmp" ] || pkg-config --exists openblas 2>/dev/null \
-        || [ -n "${PAINVRL_BLAS_LIBS:-}" ]; then
-        return
+ensure_system() {
+    local need=()
+    if [ ! -d "/usr/lib/$(gcc -print-multiarch)/openblas-openmp" ] && ! pkg-config --exists openblas 2>/dev/null \
+        && [ -z "${PAINVRL_BLAS_LIBS:-}" ]; then
+        need+=(libopenblas-openmp-dev pkg-config)
     fi
-    echo "dev.sh: installing OpenBLAS (Debian libopenblas-openmp-dev)" >&2
+    command -v make >/dev/null || need+=(make)
+    [ ${#need[@]} -eq 0 ] && return
+    echo "dev.sh: installing ${need[*]} (Debian packages)" >&2
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libopenblas-openmp-dev pkg-config >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 }
 
 ensure_venv() {
@@ -32,11 +36,12 @@ ensure_venv() {
 
 cmd="${1:-run}"
 shift || true
-ensure_blas
+ensure_system
 ensure_venv
 case "$cmd" in
     run)   exec "$VENV/bin/python" -m painvrl "$@" ;;
-    test)  exec "$VENV/bin/python" -m pytest "$@" ;;
+    test)  make -s -C csrc/tests asan      # the C kernels alone, under ASan + UBSan
+           exec "$VENV/bin/python" -m pytest "$@" ;;
     bench) for b in benchmarks/bench_*.py; do "$VENV/bin/python" "$b" "$@"; done ;;
     *)     echo "usage: ./dev.sh {run|test|bench} [args...]" >&2; exit 2 ;;
 esac

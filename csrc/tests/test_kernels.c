@@ -1,0 +1,322 @@
+/*
+ * test_kernels.c -- the C kernels without Python, for sanitizer and valgrind runs.
+ *
+ *   make -C csrc/tests asan      AddressSanitizer + UndefinedBehaviorSanitizer
+ *   make -C csrc/tests valgrind  memcheck
+ *
+ * Each check compares a kernel with a direct computation written here, or a
+ * property (a permutation, bit-identical results at 1 and 2 threads).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/pv_identify.h"
+#include "../kernels/pv_optim.h"
+#include "../kernels/pv_rec.h"
+#include "../kernels/pv_rng.h"
+#include "../kernels/pv_train.h"
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                                                                        \
+    do {                                                                                        \
+        if (!(cond)) {                                                                          \
+            failures++;                                                                         \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                               \
+            fprintf(stderr, __VA_ARGS__);                                                       \
+            fprintf(stderr, "\n");                                                              \
+        }                                                                                       \
+    } while (0)
+
+static double
+uniform(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*state >> 11) / 9007199254740992.0 - 0.5;
+}
+
+static void
+fill(double *a, pv_index n, uint64_t *st)
+{
+    for (pv_index k = 0; k < n; k++) {
+        a[k] = uniform(st);
+    }
+}
+
+static double
+softplus(double x)
+{
+    return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+}
+
+/* Loss of one batch computed the reference's way: project every item first. */
+static double
+direct_loss(const pv_rec_model_f64 *m, pv_index B, pv_index C, const int64_t *users,
+            const int64_t *items)
+{
+    const pv_rec_dims d = m->dims;
+    const pv_index du = d.d_id + d.d_c;
+    double loss = 0;
+    for (pv_index r = 0; r < B; r++) {
+        for (pv_index c = 0; c < C; c++) {
+            const int64_t j = items[r * C + c];
+            const double *u = m->U + users[r] * du;
+            double s = 0;
+            for (pv_index k = 0; k < d.d_id; k++) {
+                s += u[k] * m->V[j * d.d_id + k];
+            }
+            for (pv_index k = 0; k < d.d_c; k++) {
+                double h = m->b ? m->b[k] : 0;
+                for (pv_index f = 0; f < d.n_feat; f++) {
+                    h += m->W[k * d.n_feat + f] * (m->g ? m->g[f] : 1) * m->X[j * d.n_feat + f];
+                }
+                s += u[d.d_id + k] * h;
+            }
+            double bb = m->beta_u[users[r]] * m->beta_i[j];
+            loss += c == 0 ? (m->w[0] + m->w[1] * bb) * softplus(-s)
+                           : (m->w[2] + m->w[3] * bb) / (double)(C - 1) * softplus(s);
+        }
+    }
+    return loss;
+}
+
+static void
+test_rec_batch(void)
+{
+    enum { NU = 6, NI = 9, DID = 3, DC = 2, D = 37, B = 5, C = 4 };
+    uint64_t st = 1;
+    double U[NU * (DID + DC)], V[NI * DID], W[DC * D], b[DC], g[D], X[NI * D], bu[NU], bi[NI];
+    fill(U, NU * (DID + DC), &st);
+    fill(V, NI * DID, &st);
+    fill(W, DC * D, &st);
+    fill(b, DC, &st);
+    fill(g, D, &st);
+    fill(X, NI * D, &st);
+    for (int k = 0; k < NU; k++) {
+        bu[k] = 0.5 + uniform(&st);
+    }
+    for (int k = 0; k < NI; k++) {
+        bi[k] = 0.5 + uniform(&st);
+    }
+    int64_t users[B] = {0, 5, 2, 2, 4}, items[B * C];
+    for (int k = 0; k < B * C; k++) {
+        items[k] = (k * 7 + 3) % NI;
+    }
+    pv_rec_model_f64 m = {{NU, NI, DID, DC, D}, U, V, W, b, g, X, bu, bi, {1, 0.5, 2, 0.25}};
+    double dU[NU * (DID + DC)], dV[NI * DID], dW[DC * D], db[DC], dg[D];
+    int32_t uslot[NU], islot[NI];
+    uint8_t umark[NU], imark[NI];
+    double *work = malloc(sizeof(double) * (size_t)pv_rec_workspace_f64(B, C, m.dims));
+    double loss = 0;
+    pv_status s = pv_rec_loss_grad_f64(&m, B, C, users, items, PV_REG_NONE, 0, 1, 0, dU, dV, dW,
+                                       db, dg, uslot, islot, umark, imark, work, &loss, 2);
+    CHECK(s == PV_OK, "rec_loss_grad status %d", s);
+    double want = direct_loss(&m, B, C, users, items);
+    CHECK(fabs(loss - want) < 1e-12 * fabs(want), "loss %.17g vs %.17g", loss, want);
+    /* One gradient entry per parameter block by central differences. */
+    double *params[5] = {U, V, W, b, g}, *grads[5] = {dU, dV, dW, db, dg};
+    int at[5] = {2 * (DID + DC) + 4, 3, DC * D - 1, 1, 17};
+    for (int p = 0; p < 5; p++) {
+        double old = params[p][at[p]], h = 1e-6;
+        params[p][at[p]] = old + h;
+        double up = direct_loss(&m, B, C, users, items);
+        params[p][at[p]] = old - h;
+        double down = direct_loss(&m, B, C, users, items);
+        params[p][at[p]] = old;
+        double fd = (up - down) / (2 * h);
+        CHECK(fabs(fd - grads[p][at[p]]) < 1e-7, "gradient block %d: %.12g vs fd %.12g", p,
+              grads[p][at[p]], fd);
+    }
+    items[3] = NI; /* out of range */
+    s = pv_rec_loss_grad_f64(&m, B, C, users, items, PV_REG_NONE, 0, 1, 0, dU, dV, dW, db, dg,
+                             uslot, islot, umark, imark, work, &loss, 1);
+    CHECK(s == PV_EINDEX, "an item id out of range gives PV_EINDEX, got %d", s);
+    free(work);
+}
+
+static void
+test_optim(void)
+{
+    enum { R = 7, DIM = 5, N = R * DIM };
+    float p1[N], p2[N], m1[N] = {0}, v1[N] = {0}, m2[N] = {0}, v2[N] = {0}, g[N];
+    uint64_t st = 3;
+    for (int k = 0; k < N; k++) {
+        p1[k] = p2[k] = (float)uniform(&st);
+        g[k] = (float)uniform(&st);
+    }
+    pv_opt adam = {PV_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-8f};
+    int32_t slot[R];
+    for (int r = 0; r < R; r++) {
+        slot[r] = r;
+    }
+    for (int t = 1; t <= 3; t++) {
+        CHECK(pv_opt_dense_f32(&adam, N, p1, g, m1, v1, 0.1f, t, 2) == PV_OK, "dense");
+        CHECK(pv_opt_sweep_f32(&adam, R, DIM, slot, p2, g, m2, v2, 0.1f, t, 1) == PV_OK,
+              "sweep");
+    }
+    CHECK(memcmp(p1, p2, sizeof(p1)) == 0, "a sweep with every row touched equals a dense step");
+    /* First Adam step moves each element by lr * sign(g) (bias-corrected m / sqrt(v)). */
+    float p[1] = {0}, gm[1] = {0}, gv[1] = {0}, gg[1] = {3};
+    pv_opt_dense_f32(&adam, 1, p, gg, gm, gv, 0, 1, 1);
+    CHECK(fabsf(p[0] + 0.01f) < 1e-6f, "first Adam step %.9g", p[0]);
+    pv_opt ada = {PV_OPT_ADAGRAD, 0.1f, 0, 0, 1e-10f};
+    p[0] = 1;
+    gm[0] = 0;
+    gg[0] = 2;
+    pv_opt_dense_f32(&ada, 1, p, gg, gm, NULL, 0, 1, 1);
+    CHECK(fabsf(p[0] - 0.9f) < 1e-6f, "first Adagrad step %.9g", p[0]);
+    int64_t rows[1] = {R};
+    CHECK(pv_opt_rows_f32(&adam, R, DIM, 1, rows, p1, g, m1, v1, 0, 4, 1) == PV_EINDEX,
+          "rows out of range");
+}
+
+static void
+test_rng(void)
+{
+    enum { N = 1000 };
+    int64_t perm[N], seen[N] = {0}, a[N], b[N];
+    pv_permutation(N, 42, PV_STREAM_SHUFFLE, 0, perm);
+    for (int k = 0; k < N; k++) {
+        CHECK(perm[k] >= 0 && perm[k] < N && !seen[perm[k]], "not a permutation at %d", k);
+        if (perm[k] >= 0 && perm[k] < N) {
+            seen[perm[k]] = 1;
+        }
+    }
+    pv_uniform_ints(N, 17, 5, PV_STREAM_NEGATIVE, 3, a, 1);
+    pv_uniform_ints(N, 17, 5, PV_STREAM_NEGATIVE, 3, b, 2);
+    CHECK(memcmp(a, b, sizeof(a)) == 0, "uniform_ints depends on the thread count");
+    for (int k = 0; k < N; k++) {
+        CHECK(a[k] >= 0 && a[k] < 17, "draw out of range");
+    }
+}
+
+/* A small training problem, trained one epoch at the given thread count. */
+static void
+train_once(int n_threads, float *out_U, double *out_loss)
+{
+    enum { NU = 30, NI = 50, DID = 4, DC = 4, D = 40, NP = 400 };
+    static float U[NU * (DID + DC)], V[NI * DID], W[DC * D], b[DC], X[NI * D], bu[NU], bi[NI];
+    static float s[2][NU * (DID + DC)], sv[2][NI * DID], sw[2][DC * D], sb[2][DC];
+    int64_t users[NP], items[NP];
+    uint64_t st = 9;
+    for (int k = 0; k < NU * (DID + DC); k++) {
+        U[k] = (float)(0.1 * uniform(&st));
+    }
+    for (int k = 0; k < NI * DID; k++) {
+        V[k] = (float)(0.1 * uniform(&st));
+    }
+    for (int k = 0; k < DC * D; k++) {
+        W[k] = (float)(0.1 * uniform(&st));
+    }
+    for (int k = 0; k < NI * D; k++) {
+        X[k] = (float)uniform(&st);
+    }
+    for (int k = 0; k < NU; k++) {
+        bu[k] = 0.7f;
+    }
+    for (int k = 0; k < NI; k++) {
+        bi[k] = 0.4f;
+    }
+    memset(b, 0, sizeof(b));
+    memset(s, 0, sizeof(s));
+    memset(sv, 0, sizeof(sv));
+    memset(sw, 0, sizeof(sw));
+    memset(sb, 0, sizeof(sb));
+    for (int k = 0; k < NP; k++) {
+        users[k] = (k * 13) % NU;
+        items[k] = (k * 7) % NI;
+    }
+    pv_train_model m = {{NU, NI, DID, DC, D}, U, V, W, b, NULL, X, bu, bi, {1, 1, 1, 1}};
+    pv_train_config cfg = {{PV_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-8f},
+                           {PV_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-8f},
+                           s[0], s[1], sv[0], sv[1], sw[0], sw[1], sb[0], sb[1],
+                           PV_REG_FULL, 1e-3f, 2.0f, 1e-2f, 0.0f, NULL};
+    int64_t step = 0;
+    pv_index nb = 0;
+    pv_status stt = pv_train_epoch(&cfg, &m, NP, users, items, 64, 5, 7, 0, &step, n_threads,
+                                   out_loss, &nb);
+    CHECK(stt == PV_OK && nb == 7 && step == 7, "train_epoch status %d, %td batches", stt, nb);
+    memcpy(out_U, U, sizeof(U));
+}
+
+static void
+test_train_deterministic(void)
+{
+    float U1[30 * 8], U2[30 * 8];
+    double l1, l2;
+    train_once(1, U1, &l1);
+    train_once(2, U2, &l2);
+    CHECK(l1 == l2 && memcmp(U1, U2, sizeof(U1)) == 0, "epoch differs between 1 and 2 threads");
+}
+
+static void
+test_identify(void)
+{
+    enum { NU = 20, NI = 30, D = 8, NP = 300, E = 3 };
+    float X[NI * D], bu[NU], bi[NI];
+    int64_t users[NP], items[NP], labels[NP], changes[4], sizes[4 * E];
+    uint64_t st = 11;
+    for (int k = 0; k < NI * D; k++) {
+        X[k] = (float)uniform(&st);
+    }
+    for (int k = 0; k < NU; k++) {
+        bu[k] = 0.5f;
+    }
+    for (int k = 0; k < NI; k++) {
+        bi[k] = 0.5f;
+    }
+    for (int k = 0; k < NP; k++) {
+        users[k] = k % NU;
+        items[k] = (k * 11) % NI;
+        labels[k] = k % 2; /* environment 2 starts empty */
+    }
+    pv_identify_config c;
+    memset(&c, 0, sizeof(c));
+    pv_rec_dims dims = {NU, NI, 4, 4, D};
+    c.dims = dims;
+    c.X = X;
+    c.beta_u = bu;
+    c.beta_i = bi;
+    c.w[0] = c.w[1] = c.w[2] = c.w[3] = 1;
+    pv_opt ada = {PV_OPT_ADAGRAD, 0.05f, 0, 0, 1e-10f}, adam = {PV_OPT_ADAM, 0.01f, 0.9f, 0.999f,
+                                                                1e-8f};
+    c.emb = ada;
+    c.proj = adam;
+    c.reg = PV_REG_FULL;
+    c.wd1 = 1e-4f;
+    c.wdi = 2;
+    c.wd2 = 0.01f;
+    c.bias = 1;
+    c.init_std = 0.01f;
+    c.batch = 32;
+    c.n_neg = 3;
+    c.epochs = 2;
+    pv_index rounds = 0;
+    pv_status s = pv_identify(&c, NP, users, items, E, 4, 0, 1, labels, changes, sizes, &rounds,
+                              NULL, 2);
+    CHECK(s == PV_OK && rounds >= 1, "identify status %d rounds %td", s, rounds);
+    int64_t total = 0;
+    for (int e = 0; e < E; e++) {
+        total += sizes[(rounds - 1) * E + e];
+    }
+    CHECK(total == NP, "sizes add up to %lld", (long long)total);
+    CHECK(sizes[2] == 0, "an empty environment takes no pairs in the first round");
+}
+
+int
+main(void)
+{
+    test_rec_batch();
+    test_optim();
+    test_rng();
+    test_train_deterministic();
+    test_identify();
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("test_kernels: all checks passed\n");
+    return 0;
+}
