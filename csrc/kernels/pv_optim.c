@@ -1,12 +1,9 @@
 #include <math.h>
 #include "pv_optim.h"
 
-/* Bias-corrected Adam constants for step t (computed in double, as torch does). */
-typedef struct {
-    float step;      /* lr / (1 - b1^t) */
-    float inv_bc2;   /* 1 / sqrt(1 - b2^t) */
-} adam_coef;
+typedef pv_opt_coef adam_coef;
 
+/* Bias-corrected Adam constants for step t (computed in double, as torch does). */
 static adam_coef
 adam_coefficients(const pv_opt *opt, int64_t t)
 {
@@ -14,6 +11,14 @@ adam_coefficients(const pv_opt *opt, int64_t t)
     double bc2 = 1.0 - pow((double)opt->beta2, (double)t);
     adam_coef c = {(float)(opt->lr / bc1), (float)(1.0 / sqrt(bc2))};
     return c;
+}
+
+void
+pv_opt_coefs(const pv_opt *opt, int64_t t_first, pv_index n, pv_opt_coef *out)
+{
+    for (pv_index k = 0; k < n; k++) {
+        out[k] = adam_coefficients(opt, t_first + k);
+    }
 }
 
 /* Adam on a contiguous run of `n` elements; g == NULL means zero gradient. */
@@ -126,39 +131,38 @@ pv_opt_rows_f32(const pv_opt *opt, pv_index n_rows, pv_index dim, pv_index n_lis
 }
 
 pv_status
-pv_opt_sweep_f32(const pv_opt *opt, pv_index n_rows, pv_index dim,
-                 const int32_t *PV_RESTRICT slot, float *PV_RESTRICT param,
-                 const float *PV_RESTRICT grad, float *PV_RESTRICT state1,
-                 float *PV_RESTRICT state2, float l2, int64_t t, int n_threads)
+pv_opt_lazy_rows_f32(const pv_opt *opt, pv_index n_rows, pv_index dim, pv_index n_list,
+                     const int64_t *PV_RESTRICT rows, float *PV_RESTRICT param,
+                     const float *PV_RESTRICT grad, float *PV_RESTRICT state1,
+                     float *PV_RESTRICT state2, float l2, int32_t *PV_RESTRICT done,
+                     int32_t upto, const pv_opt_coef *PV_RESTRICT coefs, int n_threads)
 {
-    pv_status st = check_opt(opt, state2, t);
+    pv_status st = check_opt(opt, state2, 1);
     if (st != PV_OK) {
         return st;
     }
-    adam_coef c = adam_coefficients(opt, t);
-    /* Runs of untouched rows are contiguous in memory: update them in one go. */
-    pv_index rows_per_block = PV_OPT_BLOCK / (dim > 0 ? dim : 1) + 1;
-    pv_index n_blocks = (n_rows + rows_per_block - 1) / rows_per_block;
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (n_blocks > 1)
-    for (pv_index b = 0; b < n_blocks; b++) {
-        pv_index lo = b * rows_per_block;
-        pv_index hi = lo + rows_per_block < n_rows ? lo + rows_per_block : n_rows;
-        pv_index run = lo;
-        for (pv_index r = lo; r <= hi; r++) {
-            if (r < hi && slot[r] < 0) {
-                continue;
-            }
-            if (r > run) { /* rows run..r-1 have zero gradient */
-                pv_index off = run * dim;
-                opt_run(opt, (r - run) * dim, param + off, NULL, state1 + off,
-                        state2 ? state2 + off : NULL, l2, c);
-            }
-            if (r < hi) {
-                pv_index off = r * dim;
-                opt_run(opt, dim, param + off, grad + (pv_index)slot[r] * dim, state1 + off,
-                        state2 ? state2 + off : NULL, l2, c);
-            }
-            run = r + 1;
+    const pv_index n = rows ? n_list : n_rows;
+    for (pv_index r = 0; rows && r < n_list; r++) {
+        if (rows[r] < 0 || rows[r] >= n_rows) {
+            return PV_EINDEX;
+        }
+    }
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (n * dim > PV_OPT_BLOCK)
+    for (pv_index r = 0; r < n; r++) {
+        const pv_index row = rows ? rows[r] : r;
+        const pv_index off = row * dim;
+        float *p = param + off, *s1 = state1 + off, *s2 = state2 ? state2 + off : NULL;
+        /* The steps this row missed had only the L2 gradient: replay them (the row
+         * stays in L1 while it does), then take the current step with its gradient. */
+        const int32_t last_zero = grad ? upto - 1 : upto;
+        for (int32_t t = done[row] + 1; t <= last_zero; t++) {
+            opt_run(opt, dim, p, NULL, s1, s2, l2, coefs[t - 1]);
+        }
+        if (grad && done[row] < upto) {
+            opt_run(opt, dim, p, grad + r * dim, s1, s2, l2, coefs[upto - 1]);
+        }
+        if (done[row] < upto) {
+            done[row] = upto;
         }
     }
     return PV_OK;

@@ -47,16 +47,38 @@ pv_status pv_opt_rows_f32(const pv_opt *opt, pv_index n_rows, pv_index dim, pv_i
                           const float *PV_RESTRICT grad, float *PV_RESTRICT state1,
                           float *PV_RESTRICT state2, float l2, int64_t t, int n_threads);
 
+/* Adam's bias-corrected constants of one step: lr / (1 - b1^t) and 1 / sqrt(1 - b2^t). */
+typedef struct {
+    float step;
+    float inv_bc2;
+} pv_opt_coef;
+
+/* out[k] = the constants of step t_first + k, for k < n. */
+void pv_opt_coefs(const pv_opt *opt, int64_t t_first, pv_index n, pv_opt_coef *out);
+
 /*
- * One step on every row of an (n_rows x dim) table whose gradient is sparse:
- * slot[row] >= 0 gives the row of the compact buffer grad that holds its
- * gradient, slot[row] < 0 means a zero gradient (only the L2 term acts).  This
- * is the reference code's dense update (every row moves every step) without
- * materialising a dense gradient.
+ * Whole-table L2 regularisation without whole-table sweeps, bit for bit.
+ *
+ * With the L2 term on every row (reg = "full", the reference code), every row
+ * takes an optimiser step every batch, but rows the batch does not touch see
+ * only the L2 gradient 2 l2 p: a recurrence that needs no data.  So a row's
+ * steps are deferred and replayed when it is next touched, or at a flush.  The
+ * replay runs the very same per-step code on a row held in L1 cache, so the
+ * result equals the eager sweep exactly, while the memory traffic drops from
+ * the whole table per step to the touched rows per step.
+ *
+ * done[row] counts the steps already applied to the row (relative to the
+ * caller's base step); coefs[s - 1] holds the constants of relative step s.
+ * With grad != NULL, each listed row (rows[0..n_list)) replays steps
+ * done+1..upto-1 with zero data gradient and takes step `upto` with its row of
+ * the compact grad.  With grad == NULL, rows (or every row when rows is NULL)
+ * are brought to `upto` with zero data gradient (a flush).
  */
-pv_status pv_opt_sweep_f32(const pv_opt *opt, pv_index n_rows, pv_index dim,
-                           const int32_t *PV_RESTRICT slot, float *PV_RESTRICT param,
-                           const float *PV_RESTRICT grad, float *PV_RESTRICT state1,
-                           float *PV_RESTRICT state2, float l2, int64_t t, int n_threads);
+pv_status pv_opt_lazy_rows_f32(const pv_opt *opt, pv_index n_rows, pv_index dim, pv_index n_list,
+                               const int64_t *PV_RESTRICT rows, float *PV_RESTRICT param,
+                               const float *PV_RESTRICT grad, float *PV_RESTRICT state1,
+                               float *PV_RESTRICT state2, float l2, int32_t *PV_RESTRICT done,
+                               int32_t upto, const pv_opt_coef *PV_RESTRICT coefs,
+                               int n_threads);
 
 #endif /* PV_OPTIM_H */

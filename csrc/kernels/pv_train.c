@@ -1,4 +1,5 @@
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "pv_rng.h"
@@ -25,6 +26,8 @@ pv_train_negatives(pv_index n_items, pv_index n_neg, uint64_t seed, uint32_t epo
 typedef struct {
     int64_t *perm, *users, *items, *user_list, *item_list;
     int32_t *user_slot, *item_slot;
+    int32_t *user_done, *item_done; /* reg FULL: steps applied to each row this epoch */
+    pv_opt_coef *coefs;             /* reg FULL: Adam constants of each step of the epoch */
     float *gU, *gV, *gW, *gb, *work;
 } epoch_space;
 
@@ -38,6 +41,9 @@ free_space(epoch_space *s)
     free(s->item_list);
     free(s->user_slot);
     free(s->item_slot);
+    free(s->user_done);
+    free(s->item_done);
+    free(s->coefs);
     free(s->gU);
     free(s->gV);
     free(s->gW);
@@ -46,7 +52,8 @@ free_space(epoch_space *s)
 }
 
 static pv_status
-alloc_space(epoch_space *s, pv_rec_dims d, pv_index n_pairs, pv_index B, pv_index C)
+alloc_space(epoch_space *s, pv_rec_dims d, pv_index n_pairs, pv_index B, pv_index C,
+            pv_index n_steps)
 {
     memset(s, 0, sizeof(*s));
     const size_t du = (size_t)(d.d_id + d.d_c);
@@ -62,8 +69,12 @@ alloc_space(epoch_space *s, pv_rec_dims d, pv_index n_pairs, pv_index B, pv_inde
     s->gW = malloc(sizeof(float) * (size_t)(d.d_c * d.n_feat) + 1);
     s->gb = malloc(sizeof(float) * (size_t)d.d_c + 1);
     s->work = malloc(sizeof(float) * (size_t)pv_rec_workspace_f32(B, C, d) + 1);
+    s->user_done = calloc((size_t)d.n_users + 1, sizeof(int32_t));
+    s->item_done = calloc((size_t)d.n_items + 1, sizeof(int32_t));
+    s->coefs = malloc(sizeof(pv_opt_coef) * (size_t)n_steps + 1);
     if (!s->perm || !s->users || !s->items || !s->user_list || !s->item_list || !s->user_slot ||
-        !s->item_slot || !s->gU || !s->gV || !s->gW || !s->gb || !s->work) {
+        !s->item_slot || !s->gU || !s->gV || !s->gW || !s->gb || !s->work || !s->user_done ||
+        !s->item_done || !s->coefs) {
         free_space(s);
         return PV_ENOMEM;
     }
@@ -133,9 +144,10 @@ add_l1(const pv_train_config *cfg, const pv_rec_dims d, const float *W, float *g
     return (double)cfg->l1 * acc / (double)(d.d_c * d.n_feat);
 }
 
+/* The optimiser steps of one batch; `rel` is the batch's 1-based step within the epoch. */
 static pv_status
 optimiser_steps(const pv_train_config *cfg, pv_train_model *m, epoch_space *s,
-                pv_index n_users_b, pv_index n_items_b, int64_t t, int n_threads)
+                pv_index n_users_b, pv_index n_items_b, int64_t t, int32_t rel, int n_threads)
 {
     const pv_rec_dims d = m->dims;
     const pv_index du = d.d_id + d.d_c;
@@ -143,12 +155,14 @@ optimiser_steps(const pv_train_config *cfg, pv_train_model *m, epoch_space *s,
     const float l2v = cfg->reg == PV_REG_NONE ? 0.0f : cfg->wd1 * cfg->wdi;
     const float l2p = cfg->reg == PV_REG_NONE ? 0.0f : cfg->wd2;
     pv_status st;
-    if (cfg->reg == PV_REG_FULL) {
-        st = pv_opt_sweep_f32(&cfg->emb, d.n_users, du, s->user_slot, m->U, s->gU, cfg->U1,
-                              cfg->U2, l2u, t, n_threads);
+    if (cfg->reg == PV_REG_FULL) { /* every row steps; untouched ones are deferred */
+        st = pv_opt_lazy_rows_f32(&cfg->emb, d.n_users, du, n_users_b, s->user_list, m->U,
+                                  s->gU, cfg->U1, cfg->U2, l2u, s->user_done, rel, s->coefs,
+                                  n_threads);
         if (st == PV_OK) {
-            st = pv_opt_sweep_f32(&cfg->emb, d.n_items, d.d_id, s->item_slot, m->V, s->gV,
-                                  cfg->V1, cfg->V2, l2v, t, n_threads);
+            st = pv_opt_lazy_rows_f32(&cfg->emb, d.n_items, d.d_id, n_items_b, s->item_list,
+                                      m->V, s->gV, cfg->V1, cfg->V2, l2v, s->item_done, rel,
+                                      s->coefs, n_threads);
         }
     } else {
         st = pv_opt_rows_f32(&cfg->emb, d.n_users, du, n_users_b, s->user_list, m->U, s->gU,
@@ -165,6 +179,49 @@ optimiser_steps(const pv_train_config *cfg, pv_train_model *m, epoch_space *s,
     if (st == PV_OK && m->b != NULL) {
         st = pv_opt_dense_f32(&cfg->proj, d.d_c, m->b, s->gb, cfg->b1, cfg->b2, l2p, t,
                               n_threads);
+    }
+    return st;
+}
+
+/*
+ * reg FULL: bring the rows this batch reads (rel = its step) up to the previous
+ * step before its forward pass, so it sees exactly what an eager sweep would.
+ */
+static pv_status
+catch_up_rows(const pv_train_config *cfg, pv_train_model *m, epoch_space *s, pv_index n_users_b,
+              pv_index n_items_b, int32_t rel, int n_threads)
+{
+    const pv_rec_dims d = m->dims;
+    if (cfg->reg != PV_REG_FULL || rel <= 1) {
+        return PV_OK;
+    }
+    pv_status st = pv_opt_lazy_rows_f32(&cfg->emb, d.n_users, d.d_id + d.d_c, n_users_b,
+                                        s->user_list, m->U, NULL, cfg->U1, cfg->U2, cfg->wd1,
+                                        s->user_done, rel - 1, s->coefs, n_threads);
+    if (st == PV_OK) {
+        st = pv_opt_lazy_rows_f32(&cfg->emb, d.n_items, d.d_id, n_items_b, s->item_list, m->V,
+                                  NULL, cfg->V1, cfg->V2, cfg->wd1 * cfg->wdi, s->item_done,
+                                  rel - 1, s->coefs, n_threads);
+    }
+    return st;
+}
+
+/* reg FULL: bring every row of U and V to the last completed step of the epoch. */
+static pv_status
+flush_deferred(const pv_train_config *cfg, pv_train_model *m, epoch_space *s, int32_t upto,
+               int n_threads)
+{
+    const pv_rec_dims d = m->dims;
+    if (cfg->reg != PV_REG_FULL || upto == 0) {
+        return PV_OK;
+    }
+    pv_status st = pv_opt_lazy_rows_f32(&cfg->emb, d.n_users, d.d_id + d.d_c, 0, NULL, m->U,
+                                        NULL, cfg->U1, cfg->U2, cfg->wd1, s->user_done, upto,
+                                        s->coefs, n_threads);
+    if (st == PV_OK) {
+        st = pv_opt_lazy_rows_f32(&cfg->emb, d.n_items, d.d_id, 0, NULL, m->V, NULL, cfg->V1,
+                                  cfg->V2, cfg->wd1 * cfg->wdi, s->item_done, upto, s->coefs,
+                                  n_threads);
     }
     return st;
 }
@@ -194,10 +251,17 @@ pv_train_epoch(const pv_train_config *cfg, pv_train_model *m, pv_index n_pairs,
     if (B > n_pairs) {
         B = n_pairs;
     }
+    const pv_index n_steps = (n_pairs + B - 1) / B;
+    if (n_steps > INT32_MAX) {
+        return PV_ERANGE;
+    }
     epoch_space s;
-    pv_status st = alloc_space(&s, d, n_pairs, B, C);
+    pv_status st = alloc_space(&s, d, n_pairs, B, C, n_steps);
     if (st != PV_OK) {
         return st;
+    }
+    if (cfg->reg == PV_REG_FULL) {
+        pv_opt_coefs(&cfg->emb, *step + 1, n_steps, s.coefs);
     }
     pv_permutation(n_pairs, seed, PV_STREAM_SHUFFLE, epoch, s.perm);
     pv_rec_model_f32 view = {d, m->U, m->V, m->W, m->b, m->g, m->X, m->beta_u, m->beta_i,
@@ -223,11 +287,15 @@ pv_train_epoch(const pv_train_config *cfg, pv_train_model *m, pv_index n_pairs,
         pv_rec_grad_f32 grad = {s.gU, s.gV, s.gW, m->b ? s.gb : NULL, NULL, s.user_slot,
                                 s.item_slot, n_ub, n_ib};
         double batch_loss = 0.0;
-        st = pv_rec_batch_f32(&view, nb, C, s.users, s.items, &grad, s.work, &batch_loss,
-                              n_threads);
+        st = catch_up_rows(cfg, m, &s, n_ub, n_ib, (int32_t)(n_done + 1), n_threads);
+        if (st == PV_OK) {
+            st = pv_rec_batch_f32(&view, nb, C, s.users, s.items, &grad, s.work, &batch_loss,
+                                  n_threads);
+        }
         if (st == PV_OK) {
             batch_loss += add_l1(cfg, d, m->W, s.gW);
-            st = optimiser_steps(cfg, m, &s, n_ub, n_ib, *step + 1, n_threads);
+            st = optimiser_steps(cfg, m, &s, n_ub, n_ib, *step + 1, (int32_t)(n_done + 1),
+                                 n_threads);
         }
         for (pv_index k = 0; k < n_ub; k++) {
             s.user_slot[s.user_list[k]] = -1;
@@ -241,6 +309,11 @@ pv_train_epoch(const pv_train_config *cfg, pv_train_model *m, pv_index n_pairs,
         *step += 1;
         total += batch_loss;
         n_done++;
+    }
+    /* Even after an error the deferred rows catch up to the last completed step. */
+    pv_status flushed = flush_deferred(cfg, m, &s, (int32_t)n_done, n_threads);
+    if (st == PV_OK) {
+        st = flushed;
     }
     free_space(&s);
     *loss = total;

@@ -6,8 +6,10 @@
  * n_neg uniform negatives per positive (with replacement, not filtered, as the
  * reference; stream NEGATIVE, counter = (epoch, position, k)), computes the
  * batch gradient (pv_rec_batch_f32) and applies the optimisers:
- *   reg = PV_REG_FULL:  L2 on every row of U and V every step; the optimiser
- *                       sweeps whole tables (the reference code's behaviour);
+ *   reg = PV_REG_FULL:  L2 on every row of U and V every step, so every row takes
+ *                       an optimiser step every batch (the reference code's
+ *                       behaviour); the steps of rows a batch does not touch are
+ *                       deferred and replayed exactly (pv_opt_lazy_rows_f32);
  *   reg = PV_REG_BATCH: L2 and the optimiser step only on the rows the batch
  *                       touches (lazy update: untouched rows keep their
  *                       moments and do not move);

@@ -147,16 +147,31 @@ test_optim(void)
         g[k] = (float)uniform(&st);
     }
     pv_opt adam = {PV_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-8f};
-    int32_t slot[R];
-    for (int r = 0; r < R; r++) {
-        slot[r] = r;
+    /* Eager: 4 dense steps, the data gradient only in steps 2 and 4.  Lazy: rows 1 and 5
+     * are touched at step 2 only, then a flush to step 4 -- the others are replayed. */
+    pv_opt_coef coefs[4];
+    pv_opt_coefs(&adam, 1, 4, coefs);
+    int32_t done[R] = {0};
+    int64_t touched[2] = {1, 5};
+    float g_touched[2 * DIM];
+    memcpy(g_touched, g + 1 * DIM, sizeof(float) * DIM);
+    memcpy(g_touched + DIM, g + 5 * DIM, sizeof(float) * DIM);
+    float g_eager[N] = {0};
+    memcpy(g_eager + 1 * DIM, g + 1 * DIM, sizeof(float) * DIM);
+    memcpy(g_eager + 5 * DIM, g + 5 * DIM, sizeof(float) * DIM);
+    for (int t = 1; t <= 4; t++) {
+        CHECK(pv_opt_dense_f32(&adam, N, p1, t == 2 ? g_eager : NULL, m1, v1, 0.1f, t, 2) ==
+                  PV_OK,
+              "dense");
     }
-    for (int t = 1; t <= 3; t++) {
-        CHECK(pv_opt_dense_f32(&adam, N, p1, g, m1, v1, 0.1f, t, 2) == PV_OK, "dense");
-        CHECK(pv_opt_sweep_f32(&adam, R, DIM, slot, p2, g, m2, v2, 0.1f, t, 1) == PV_OK,
-              "sweep");
-    }
-    CHECK(memcmp(p1, p2, sizeof(p1)) == 0, "a sweep with every row touched equals a dense step");
+    CHECK(pv_opt_lazy_rows_f32(&adam, R, DIM, 2, touched, p2, g_touched, m2, v2, 0.1f, done, 2,
+                               coefs, 1) == PV_OK,
+          "lazy rows");
+    CHECK(pv_opt_lazy_rows_f32(&adam, R, DIM, 0, NULL, p2, NULL, m2, v2, 0.1f, done, 4, coefs,
+                               2) == PV_OK,
+          "lazy flush");
+    CHECK(memcmp(p1, p2, sizeof(p1)) == 0 && memcmp(m1, m2, sizeof(m1)) == 0,
+          "deferred steps replayed equal eager steps bit for bit");
     /* First Adam step moves each element by lr * sign(g) (bias-corrected m / sqrt(v)). */
     float p[1] = {0}, gm[1] = {0}, gv[1] = {0}, gg[1] = {3};
     pv_opt_dense_f32(&adam, 1, p, gg, gm, gv, 0, 1, 1);
