@@ -164,6 +164,18 @@ def test_thread_count_does_not_change_a_bit():
     assert one[1].tobytes() == two[1].tobytes()
 
 
+def test_chunking_by_thread_count_does_not_change_a_bit():
+    # default user_chunk: 1 thread ranks 301 users in one chunk, 2 threads in 151 + 150,
+    # so every sgemm has another shape; the scores must still be bit-identical.
+    rng = np.random.default_rng(8)
+    U = rng.standard_normal((301, 40)).astype(np.float32)
+    V = rng.standard_normal((777, 40)).astype(np.float32)
+    one = topk(U, V, 9, n_threads=1)
+    two = topk(U, V, 9, n_threads=2)
+    np.testing.assert_array_equal(one[0], two[0])
+    assert one[1].tobytes() == two[1].tobytes()
+
+
 def test_friendly_inputs_are_converted_and_left_unchanged():
     rng = np.random.default_rng(5)
     U64 = rng.standard_normal((10, 7))
@@ -188,21 +200,29 @@ def test_no_users_gives_empty_outputs():
 
 
 def test_plan_blocks_and_memory_budget():
-    assert plan_blocks(100, 50) == (100, 50)               # clamped to the data
-    assert plan_blocks(10_000, 10_000, item_tile=1000, memory_budget=40_000) == (10, 1000)
+    # clamped to the data: item_tile <= n_items, user_chunk <= ceil(n_users / threads)
+    assert plan_blocks(100, 50, n_threads=2)[:3] == (50, 50, 2)
+    assert plan_blocks(100, 50, n_threads=1)[:3] == (100, 50, 1)
+    assert plan_blocks(5, 50, n_threads=2)[:3] == (3, 50, 2)
+    # budget 40,000 bytes, rows of 4 * 1000 + 8 bytes -> 9 rows: 4 per thread on 2 threads
+    plan = plan_blocks(10_000, 10_000, item_tile=1000, memory_budget=40_000, n_threads=2)
+    assert plan == (4, 1000, 2, 2 * 4 * 4008)
     assert plan_blocks(10_000, 10_000, user_chunk=3, item_tile=1000,
-                       memory_budget=40_000) == (3, 1000)
-    with pytest.raises(ValueError, match="memory_budget=3999 bytes cannot hold one row"):
-        plan_blocks(10, 10_000, item_tile=1000, memory_budget=3999)
+                       memory_budget=40_000, n_threads=2) == (3, 1000, 2, 2 * 3 * 4008)
+    # room for one row only: one thread
+    assert plan_blocks(10_000, 10_000, item_tile=1000, memory_budget=4008,
+                       n_threads=2) == (1, 1000, 1, 4008)
+    with pytest.raises(ValueError, match="memory_budget=4007 bytes cannot hold one row"):
+        plan_blocks(10, 10_000, item_tile=1000, memory_budget=4007)
     rng = np.random.default_rng(6)
     U = rng.standard_normal((20, 4)).astype(np.float32)
     V = rng.standard_normal((100, 4)).astype(np.float32)
-    small = topk(U, V, 5, item_tile=10, memory_budget=3 * 10 * 4)   # 3 users per chunk
+    small = topk(U, V, 5, item_tile=10, memory_budget=3 * 48, n_threads=2)   # 3 rows in all
     big = topk(U, V, 5)
     np.testing.assert_array_equal(small[0], big[0])
-    np.testing.assert_allclose(small[1], big[1], rtol=1e-6)
+    np.testing.assert_array_equal(small[1], big[1])
     with pytest.raises(ValueError, match="memory_budget"):
-        topk(U, V, 5, item_tile=10, memory_budget=39)
+        topk(U, V, 5, item_tile=10, memory_budget=47)
 
 
 # ----------------------------------------------------------------------- bad input

@@ -4,8 +4,8 @@
  * For every user row u the kernel returns the k items j with the largest
  * score <user_vecs[u], item_vecs[j]>, best first, ties broken by the lower
  * item id.  Scores are computed one (user chunk x item tile) block at a time
- * with a single sgemm per block, so memory stays at user_chunk * item_tile
- * floats plus the outputs whatever the catalogue size.
+ * with a single sgemm per block, so memory stays at n_threads * user_chunk *
+ * item_tile floats plus the outputs whatever the catalogue size.
  */
 #ifndef PV_TOPK_H
 #define PV_TOPK_H
@@ -32,15 +32,24 @@
  *          uses 1e-5) makes the item compete with that score.
  * Order:   rows of out_* are sorted by descending score, equal scores by
  *          ascending item id, so the result is a pure function of the inputs
- *          (each user is owned by one thread; n_threads never changes a bit).
- * Blocking: user_chunk / item_tile <= 0 take the defaults above; both are
- *          clamped to n_users / n_items.  The sgemm of each block runs outside
- *          any OpenMP region (OpenBLAS uses its own threads); the heap update
- *          runs on n_threads threads (<= 0: pv_default_threads()).
+ *          (chunk boundaries depend on user_chunk and n_threads only through the
+ *          ceil(n_users / n_threads) cap; each user's scores come from one sgemm
+ *          row whose dot products do not depend on the chunk, so n_threads
+ *          never changes a bit with OpenBLAS).
+ * Blocking: users are cut into chunks of user_chunk rows (<= 0: the default
+ *          above; lowered to ceil(n_users / n_threads) so every thread gets
+ *          work), items into tiles of item_tile (<= 0: default; clamped to
+ *          n_items).  Chunks are shared dynamically over n_threads OpenMP
+ *          threads (<= 0: pv_default_threads()); each chunk is ranked by one
+ *          thread with one sgemm per tile into that thread's own workspace.
+ *          The sgemm runs inside the parallel region, so an OpenMP OpenBLAS
+ *          runs it single-threaded; the CBLAS must be safe to call from
+ *          several threads at once (OpenBLAS is).
  * Aliasing: outputs must not overlap the inputs or each other.
  * Complexity: O(n_users * n_items * dim) flops (sgemm) + O(n_users * n_items)
  *          comparisons + O(n_users * k log k) heap work in the worst case;
- *          memory user_chunk * item_tile floats (one allocation per call).
+ *          memory min(n_threads, n_chunks) * user_chunk * item_tile floats
+ *          (+ one int64 cursor per chunk row when excluding), allocated once.
  * Status:  PV_EINVAL  k < 1, k > n_items, dim < 1, n_users < 0, mask_value NaN
  *                     or +inf, indptr not starting at 0 / decreasing, a row of
  *                     excl_indices not sorted, or only one of the CSR arrays given;
