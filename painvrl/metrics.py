@@ -49,10 +49,13 @@ METRICS: Tuple[str, ...] = ("precision", "recall", "ndcg", "hit_rate", "map")
 # Column order of the kernel's per-user output (pv_metrics.h).
 _KERNEL_COLUMNS = ("precision", "recall", "ndcg", "ndcg_invrl", "hit_rate", "map")
 
-#: Default block sizes of the score workspace (users x items), tuned on the
-#: TikTok shape (36,656 x 76,085, 128-d) on 2 cores: 8 MiB of float32 scores.
-DEFAULT_USER_CHUNK = 1024
+#: Default block of each thread's score tile (users x items), tuned on the
+#: TikTok shape (36,656 x 76,085, 128-d) on 2 cores: 4 MiB of float32 per
+#: thread; anything from 256 x 1024 to 1024 x 4096 ran within noise of it.
+DEFAULT_USER_CHUNK = 512
 DEFAULT_ITEM_TILE = 2048
+# The kernel caps user_chunk at max(_MIN_CHUNK, ceil(n_users / _SPLIT)) (pv_topk.h).
+_MIN_CHUNK, _SPLIT = 64, 16
 
 _NDCG_MODES = ("standard", "invrl")
 
@@ -185,13 +188,13 @@ class BlockPlan(NamedTuple):
 def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
                 item_tile: Optional[int] = None, memory_budget: Optional[int] = None,
                 n_threads: Optional[int] = None) -> BlockPlan:
-    """Choose the blocks of the top-k workspace.
+    """Choose the blocks of the top-k workspace (what :func:`topk` will use).
 
     Users are ranked in chunks of ``user_chunk`` rows, each chunk by one
     thread, against tiles of ``item_tile`` items; every thread owns one
-    ``user_chunk x item_tile`` float32 score tile (plus an int64 cursor per
-    chunk row), so the workspace is ``threads * user_chunk * (4 * item_tile
-    + 8)`` bytes whatever the catalogue size.
+    ``user_chunk x item_tile`` float32 score tile plus an int64 cursor per
+    chunk row, so the workspace is ``threads * user_chunk * (4 * item_tile + 8)``
+    bytes whatever the catalogue size.
 
     Parameters
     ----------
@@ -199,21 +202,24 @@ def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
         Rows to rank and catalogue size.
     user_chunk, item_tile : int, optional
         Requested block; defaults ``DEFAULT_USER_CHUNK`` / ``DEFAULT_ITEM_TILE``.
-        ``item_tile`` is clamped to ``n_items`` and ``user_chunk`` to
-        ``ceil(n_users / threads)`` (so every thread gets work), as the kernel does.
+        ``item_tile`` is clamped to ``n_items``; ``user_chunk`` to
+        ``max(64, ceil(n_users / 16))`` so that few users still make several
+        chunks (the kernel applies the same rule).
     memory_budget : int, optional
-        Bytes the workspace may use.  ``user_chunk``, then the number of
-        threads, are lowered until it fits.  The ``(n_users, k)`` outputs
+        Bytes the workspace may use.  ``user_chunk`` is lowered so that
+        ``_core.DEFAULT_THREADS`` threads fit, then the thread count is lowered
+        if needed.  The chunking never depends on ``n_threads``, so the result
+        stays bit-identical across thread counts.  The ``(n_users, k)`` outputs
         (12 bytes per entry) and any float32 copies of the inputs come on top.
     n_threads : int, optional
-        Threads; default: the OpenMP default (``_core.DEFAULT_THREADS`` is
-        assumed for the budget).
+        Threads; default: the OpenMP default.
 
     Returns
     -------
     BlockPlan
         ``(user_chunk, item_tile, n_threads, workspace_bytes)``; ``n_threads``
-        is 0 (the kernel's default) unless given or lowered by the budget.
+        is 0 (the kernel's default) unless given or lowered by the budget, and
+        ``workspace_bytes`` then assumes ``_core.DEFAULT_THREADS`` threads.
 
     Raises
     ------
@@ -224,17 +230,16 @@ def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
     Examples
     --------
     >>> from painvrl.metrics import plan_blocks
-    >>> plan_blocks(36656, 76085, item_tile=2048, memory_budget=2**20, n_threads=2)
-    BlockPlan(user_chunk=63, item_tile=2048, n_threads=2, workspace_bytes=1033200)
+    >>> plan_blocks(36656, 76085, item_tile=2048, memory_budget=2**20, n_threads=1)
+    BlockPlan(user_chunk=63, item_tile=2048, n_threads=1, workspace_bytes=516600)
     """
     uc = DEFAULT_USER_CHUNK if user_chunk is None else _check_int(user_chunk, "user_chunk", 1)
     it = DEFAULT_ITEM_TILE if item_tile is None else _check_int(item_tile, "item_tile", 1)
     threads = _check_threads(n_threads)
     n_users, n_items = max(int(n_users), 1), max(int(n_items), 1)
-    team = threads or max(int(_core.DEFAULT_THREADS), 1)
+    default_threads = max(int(_core.DEFAULT_THREADS), 1)
     it = min(it, n_items)
-    uc = min(uc, -(-n_users // team))
-    team = min(team, -(-n_users // uc))
+    uc = min(uc, max(_MIN_CHUNK, -(-n_users // _SPLIT)), n_users)
     row_bytes = 4 * it + 8
     if memory_budget is not None:
         budget = _check_int(memory_budget, "memory_budget", 1)
@@ -243,10 +248,9 @@ def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
             raise ValueError(
                 f"memory_budget={budget} bytes cannot hold one row of the score tile "
                 f"(item_tile={it}: {row_bytes} bytes); raise it or pass a smaller item_tile")
-        if team * uc > rows:
-            uc = max(rows // team, 1)
-            team = min(team, rows)
-        threads = team
+        uc = min(uc, max(rows // default_threads, 1))
+        threads = min(threads or default_threads, rows // uc)
+    team = min(threads or default_threads, -(-n_users // uc))
     return BlockPlan(uc, it, threads, team * uc * row_bytes)
 
 

@@ -249,10 +249,18 @@ pv_topk_f32(pv_index n_users, pv_index n_items, pv_index dim,
 
     pv_index uc = user_chunk > 0 ? user_chunk : PV_TOPK_USER_CHUNK;
     pv_index it = item_tile > 0 ? item_tile : PV_TOPK_ITEM_TILE;
-    /* Give every thread at least one chunk when there are few users. */
-    const pv_index per_thread = (n_users + n_threads - 1) / n_threads;
-    if (uc > per_thread) {
-        uc = per_thread;
+    /* Cut few users into more chunks so threads share them, by a rule that
+     * ignores n_threads: chunk shapes change sgemm's last bits (OpenBLAS
+     * takes other code paths for very small m or n). */
+    pv_index split = (n_users + PV_TOPK_SPLIT - 1) / PV_TOPK_SPLIT;
+    if (split < PV_TOPK_MIN_CHUNK) {
+        split = PV_TOPK_MIN_CHUNK;
+    }
+    if (uc > split) {
+        uc = split;
+    }
+    if (uc > n_users) {
+        uc = n_users;
     }
     if (it > n_items) {
         it = n_items;

@@ -15,6 +15,9 @@
 /* Default block sizes (tuned on the TikTok shape, 128-d, 2 cores). */
 #define PV_TOPK_USER_CHUNK 512
 #define PV_TOPK_ITEM_TILE 2048
+/* user_chunk is capped at max(PV_TOPK_MIN_CHUNK, ceil(n_users / PV_TOPK_SPLIT)). */
+#define PV_TOPK_MIN_CHUNK 64
+#define PV_TOPK_SPLIT 16
 
 /*
  * pv_topk_f32 -- top-k items per user by dot product, with optional exclusion.
@@ -31,20 +34,21 @@
  *          and score -INFINITY.  A finite mask_value (the InvRL reference
  *          uses 1e-5) makes the item compete with that score.
  * Order:   rows of out_* are sorted by descending score, equal scores by
- *          ascending item id, so the result is a pure function of the inputs
- *          (chunk boundaries depend on user_chunk and n_threads only through the
- *          ceil(n_users / n_threads) cap; each user's scores come from one sgemm
- *          row whose dot products do not depend on the chunk, so n_threads
- *          never changes a bit with OpenBLAS).
- * Blocking: users are cut into chunks of user_chunk rows (<= 0: the default
- *          above; lowered to ceil(n_users / n_threads) so every thread gets
- *          work), items into tiles of item_tile (<= 0: default; clamped to
- *          n_items).  Chunks are shared dynamically over n_threads OpenMP
- *          threads (<= 0: pv_default_threads()); each chunk is ranked by one
- *          thread with one sgemm per tile into that thread's own workspace.
- *          The sgemm runs inside the parallel region, so an OpenMP OpenBLAS
- *          runs it single-threaded; the CBLAS must be safe to call from
- *          several threads at once (OpenBLAS is).
+ *          ascending item id.
+ * Blocking: users are cut into chunks of
+ *          min(user_chunk, max(PV_TOPK_MIN_CHUNK, ceil(n_users / PV_TOPK_SPLIT)))
+ *          rows (user_chunk <= 0: PV_TOPK_USER_CHUNK), items into tiles of
+ *          item_tile (<= 0: PV_TOPK_ITEM_TILE; clamped to n_items).  The chunks
+ *          are shared dynamically over n_threads OpenMP threads (<= 0:
+ *          pv_default_threads()); each is ranked start to finish by one thread,
+ *          with one sgemm per tile into that thread's own workspace.  The sgemm
+ *          runs inside the parallel region, so an OpenMP OpenBLAS runs it
+ *          single-threaded; the CBLAS must be safe to call from several threads
+ *          at once (OpenBLAS is).
+ * Determinism: the blocks do not depend on n_threads, so the result is
+ *          bit-identical for any thread count.  Other block sizes may change
+ *          the last bits of scores (BLAS code paths differ for tiny m or n) and
+ *          hence the order of near-ties.
  * Aliasing: outputs must not overlap the inputs or each other.
  * Complexity: O(n_users * n_items * dim) flops (sgemm) + O(n_users * n_items)
  *          comparisons + O(n_users * k log k) heap work in the worst case;
