@@ -135,13 +135,15 @@ def worker(args):
         before = _status()["VmRSS"]
         _reset_peak()
         metrics.topk(U[:64], V, K, exclude=None)  # warm BLAS threads and buffers
-        times = []
+        times, cpu = [], []
         for _ in range(args.repeat):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             ids, scores = metrics.topk(U, V, K, exclude=train, user_chunk=args.user_chunk,
                                        item_tile=args.item_tile, n_threads=args.n_threads)
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
             del scores
+        res["cpu"] = cpu
         res["peak_extra"] = _status()["VmHWM"] - before
         res["times"] = times
         np.save(os.path.join(d, f"ids_{os.getpid()}.npy"), ids[:args.subset])
@@ -195,7 +197,9 @@ def main():
                              capture_output=True, text=True).stdout.strip()
     except OSError:
         sha = "?"
-    print(f"painvrl {sha}; {os.cpu_count()} cpus; threadpools: " + ", ".join(
+    load = open("/proc/loadavg").read().split()[:3]
+    print(f"painvrl {sha}; {os.cpu_count()} cpus (load average {' '.join(load)}: other "
+          f"processes inflate wall times); threadpools: " + ", ".join(
         f"{i['internal_api']}({i.get('threading_layer', '-')})x{i['num_threads']}"
         for i in threadpool_info()))
     t = time.perf_counter()
@@ -219,7 +223,8 @@ def main():
         it = args.item_tile or metrics.DEFAULT_ITEM_TILE
         ts = res["times"]
         print(f"painvrl.metrics.topk, all {N_USERS} users, user_chunk={uc} item_tile={it}: "
-              f"{min(ts):.2f} s (runs: {', '.join(f'{x:.2f}' for x in ts)}), "
+              f"{min(ts):.2f} s wall (runs: {', '.join(f'{x:.2f}' for x in ts)}; CPU time "
+              f"of all threads {min(res['cpu']):.2f} s), "
               f"peak extra memory {res['peak_extra'] / 2**20:.0f} MiB")
         ref = run_worker(d, "numpy", subset=args.subset, numpy_chunk=args.numpy_chunk)
         tn = ref["times"][0]

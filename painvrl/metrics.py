@@ -464,7 +464,7 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
         Items to mask per user, usually the training interactions (plus the
         validation ones when scoring the test split).
     ks : int or sequence of int, default (10, 20)
-        Cut-offs, each in ``[1, n_items]``.
+        Cut-offs, each in ``[1, n_items]``; duplicates are dropped, output sorted.
     metrics : str or sequence of str, default all of :data:`METRICS`
         Any of ``"precision"``, ``"recall"``, ``"ndcg"``, ``"hit_rate"``, ``"map"``.
     ndcg : {"standard", "invrl"}, default "standard"
