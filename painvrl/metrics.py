@@ -1,10 +1,12 @@
 """Full-ranking evaluation: top-k by dot product and ranking metrics.
 
 Every user is scored against the whole catalogue (method.md §6.1).  The C
-kernel computes the scores block by block (one sgemm per block of
-``user_chunk`` users x ``item_tile`` items) and keeps a bounded heap of the
-``k`` best items per user, so memory stays at ``user_chunk * item_tile``
-floats plus the ``(n_users, k)`` outputs whatever the catalogue size.
+kernel cuts the users into chunks of ``user_chunk`` rows, ranks each chunk on
+one OpenMP thread (one single-threaded sgemm per tile of ``item_tile`` items
+into that thread's own score tile) and keeps a bounded heap of the ``k`` best
+items per user, so memory stays at ``threads * user_chunk * item_tile`` floats
+plus the ``(n_users, k)`` outputs whatever the catalogue size.  Results do not
+depend on the number of threads.
 
 Defaults follow painvrl's decisions: training items are excluded with a score
 of ``-inf`` and NDCG uses the standard ideal DCG over ``min(|test_u|, K)``
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Iterable, Optional, Sequence, Tuple, Union
+from typing import Iterable, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -39,7 +41,7 @@ import pandas as pd
 from . import _core
 from ._csr import UserItemCSR
 
-__all__ = ["METRICS", "topk", "evaluate", "ranking_metrics", "plan_blocks"]
+__all__ = ["METRICS", "topk", "evaluate", "ranking_metrics", "plan_blocks", "BlockPlan"]
 
 #: Metric names accepted by ``metrics=`` (also the default: all of them).
 METRICS: Tuple[str, ...] = ("precision", "recall", "ndcg", "hit_rate", "map")
@@ -47,10 +49,13 @@ METRICS: Tuple[str, ...] = ("precision", "recall", "ndcg", "hit_rate", "map")
 # Column order of the kernel's per-user output (pv_metrics.h).
 _KERNEL_COLUMNS = ("precision", "recall", "ndcg", "ndcg_invrl", "hit_rate", "map")
 
-#: Default block sizes of the score workspace (users x items), tuned on the
-#: TikTok shape (36,656 x 76,085, 128-d) on 2 cores: 8 MiB of float32 scores.
-DEFAULT_USER_CHUNK = 1024
+#: Default block of each thread's score tile (users x items), tuned on the
+#: TikTok shape (36,656 x 76,085, 128-d) on 2 cores: 4 MiB of float32 per
+#: thread; anything from 256 x 1024 to 1024 x 4096 ran within noise of it.
+DEFAULT_USER_CHUNK = 512
 DEFAULT_ITEM_TILE = 2048
+# The kernel caps user_chunk at max(_MIN_CHUNK, ceil(n_users / _SPLIT)) (pv_topk.h).
+_MIN_CHUNK, _SPLIT = 64, 16
 
 _NDCG_MODES = ("standard", "invrl")
 
@@ -171,10 +176,25 @@ def _gather_rows(csr: UserItemCSR, rows: np.ndarray) -> Tuple[np.ndarray, np.nda
 
 # --------------------------------------------------------------------------- top-k
 
+class BlockPlan(NamedTuple):
+    """How :func:`topk` cuts the work: see :func:`plan_blocks`."""
+
+    user_chunk: int
+    item_tile: int
+    n_threads: int          #: 0 = the OpenMP default at call time
+    workspace_bytes: int    #: score tiles + exclusion cursors of all threads
+
+
 def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
-                item_tile: Optional[int] = None,
-                memory_budget: Optional[int] = None) -> Tuple[int, int]:
-    """Choose the (user_chunk, item_tile) block of the score workspace.
+                item_tile: Optional[int] = None, memory_budget: Optional[int] = None,
+                n_threads: Optional[int] = None) -> BlockPlan:
+    """Choose the blocks of the top-k workspace (what :func:`topk` will use).
+
+    Users are ranked in chunks of ``user_chunk`` rows, each chunk by one
+    thread, against tiles of ``item_tile`` items; every thread owns one
+    ``user_chunk x item_tile`` float32 score tile plus an int64 cursor per
+    chunk row, so the workspace is ``threads * user_chunk * (4 * item_tile + 8)``
+    bytes whatever the catalogue size.
 
     Parameters
     ----------
@@ -182,37 +202,56 @@ def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
         Rows to rank and catalogue size.
     user_chunk, item_tile : int, optional
         Requested block; defaults ``DEFAULT_USER_CHUNK`` / ``DEFAULT_ITEM_TILE``.
-        Each is clamped to ``n_users`` / ``n_items``.
+        ``item_tile`` is clamped to ``n_items``; ``user_chunk`` to
+        ``max(64, ceil(n_users / 16))`` so that few users still make several
+        chunks (the kernel applies the same rule).
     memory_budget : int, optional
-        Bytes the score workspace (``user_chunk * item_tile`` float32) may use.
-        ``user_chunk`` is lowered until the block fits.  The ``(n_users, k)``
-        outputs (12 bytes per entry) and the float32 copies of the inputs come
-        on top of it.
+        Bytes the workspace may use.  ``user_chunk`` is lowered so that
+        ``_core.DEFAULT_THREADS`` threads fit, then the thread count is lowered
+        if needed.  The chunking never depends on ``n_threads``, so the result
+        stays bit-identical across thread counts.  The ``(n_users, k)`` outputs
+        (12 bytes per entry) and any float32 copies of the inputs come on top.
+    n_threads : int, optional
+        Threads; default: the OpenMP default.
 
     Returns
     -------
-    (user_chunk, item_tile) : tuple of int
+    BlockPlan
+        ``(user_chunk, item_tile, n_threads, workspace_bytes)``; ``n_threads``
+        is 0 (the kernel's default) unless given or lowered by the budget, and
+        ``workspace_bytes`` then assumes ``_core.DEFAULT_THREADS`` threads.
 
     Raises
     ------
     ValueError
-        If even one row of the tile (``item_tile * 4`` bytes) does not fit the
-        budget; nothing has been allocated then.
+        If even one row of the tile (``4 * item_tile + 8`` bytes) does not
+        fit the budget; nothing has been allocated then.
+
+    Examples
+    --------
+    >>> from painvrl.metrics import plan_blocks
+    >>> plan_blocks(36656, 76085, item_tile=2048, memory_budget=2**20, n_threads=1)
+    BlockPlan(user_chunk=63, item_tile=2048, n_threads=1, workspace_bytes=516600)
     """
     uc = DEFAULT_USER_CHUNK if user_chunk is None else _check_int(user_chunk, "user_chunk", 1)
     it = DEFAULT_ITEM_TILE if item_tile is None else _check_int(item_tile, "item_tile", 1)
-    it = min(it, max(int(n_items), 1))
-    uc = min(uc, max(int(n_users), 1))
+    threads = _check_threads(n_threads)
+    n_users, n_items = max(int(n_users), 1), max(int(n_items), 1)
+    default_threads = max(int(_core.DEFAULT_THREADS), 1)
+    it = min(it, n_items)
+    uc = min(uc, max(_MIN_CHUNK, -(-n_users // _SPLIT)), n_users)
+    row_bytes = 4 * it + 8
     if memory_budget is not None:
         budget = _check_int(memory_budget, "memory_budget", 1)
-        rows = budget // (4 * it)
+        rows = budget // row_bytes
         if rows < 1:
             raise ValueError(
                 f"memory_budget={budget} bytes cannot hold one row of the score tile "
-                f"(item_tile={it} float32 = {4 * it} bytes); raise it or pass a smaller "
-                f"item_tile")
-        uc = min(uc, rows)
-    return uc, it
+                f"(item_tile={it}: {row_bytes} bytes); raise it or pass a smaller item_tile")
+        uc = min(uc, max(rows // default_threads, 1))
+        threads = min(threads or default_threads, rows // uc)
+    team = min(threads or default_threads, -(-n_users // uc))
+    return BlockPlan(uc, it, threads, team * uc * row_bytes)
 
 
 def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
@@ -242,9 +281,10 @@ def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
     memory_budget : int, optional
         Bytes the score workspace may use; see :func:`plan_blocks`.
     n_threads : int, optional
-        Threads of the heap update (default: OpenMP's default).  The sgemm
-        runs on BLAS's own threads (set with threadpoolctl).  The result does
-        not depend on either.
+        OpenMP threads (default: OpenMP's default, which threadpoolctl's
+        ``"openmp"`` limit changes).  Each thread runs its own sgemm calls
+        single-threaded, so BLAS's thread setting does not matter.  The
+        result does not depend on the thread count.
 
     Returns
     -------
@@ -271,15 +311,15 @@ def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
     n_users, n_items = U.shape[0], V.shape[0]
     k = _check_int(k, "k", 1, n_items, "n_items")
     mask_value = _check_mask_value(mask_value)
-    threads = _check_threads(n_threads)
-    uc, it = plan_blocks(n_users, n_items, user_chunk=user_chunk, item_tile=item_tile,
-                         memory_budget=memory_budget)
+    plan = plan_blocks(n_users, n_items, user_chunk=user_chunk, item_tile=item_tile,
+                       memory_budget=memory_budget, n_threads=n_threads)
     indptr = indices = None
     if exclude is not None:
         exclude = _check_csr(exclude, "exclude", n_users, n_items, "user_vecs")
         indptr, indices = exclude.indptr, exclude.indices
-    return _core.topk(U, V, k, indptr, indices, mask_value=mask_value, user_chunk=uc,
-                      item_tile=it, n_threads=threads)
+    return _core.topk(U, V, k, indptr, indices, mask_value=mask_value,
+                      user_chunk=plan.user_chunk, item_tile=plan.item_tile,
+                      n_threads=plan.n_threads)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -424,7 +464,7 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
         Items to mask per user, usually the training interactions (plus the
         validation ones when scoring the test split).
     ks : int or sequence of int, default (10, 20)
-        Cut-offs, each in ``[1, n_items]``.
+        Cut-offs, each in ``[1, n_items]``; duplicates are dropped, output sorted.
     metrics : str or sequence of str, default all of :data:`METRICS`
         Any of ``"precision"``, ``"recall"``, ``"ndcg"``, ``"hit_rate"``, ``"map"``.
     ndcg : {"standard", "invrl"}, default "standard"
@@ -482,15 +522,16 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
     users = np.flatnonzero(test.row_lengths() > 0).astype(np.int64)
     if users.size == 0:
         raise ValueError("test has no items: no user to evaluate")
-    uc, it = plan_blocks(users.size, n_items, user_chunk=user_chunk, item_tile=item_tile,
-                         memory_budget=memory_budget)
+    plan = plan_blocks(users.size, n_items, user_chunk=user_chunk, item_tile=item_tile,
+                       memory_budget=memory_budget, n_threads=n_threads)
     U_sub = U if users.size == n_users else np.ascontiguousarray(U[users])
     ex_ptr = ex_idx = None
     if exclude is not None:
         ex_ptr, ex_idx = _gather_rows(exclude, users)
     kmax = ks[-1]
     ids, _ = _core.topk(U_sub, V, kmax, ex_ptr, ex_idx, mask_value=mask_value,
-                        user_chunk=uc, item_tile=it, n_threads=threads)
+                        user_chunk=plan.user_chunk, item_tile=plan.item_tile,
+                        n_threads=plan.n_threads)
     del U_sub
     t_ptr, t_idx = _gather_rows(test, users)
     values = _core.ranking_metrics(ids, t_ptr, t_idx, np.asarray(ks, dtype=np.int64), n_items,

@@ -220,7 +220,7 @@ def test_evaluate_memory_budget_raises_before_allocating():
     test = UserItemCSR.from_pairs([0], [1], 4, 1000)
     with pytest.raises(ValueError, match="memory_budget=100 bytes cannot hold one row"):
         evaluate(U, V, test, memory_budget=100, item_tile=1000)
-    df = evaluate(U, V, test, memory_budget=4000, item_tile=1000, ks=1)
+    df = evaluate(U, V, test, memory_budget=4008, item_tile=1000, ks=1)   # one row
     assert df["n_users"].eq(1).all()
 
 

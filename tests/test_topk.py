@@ -164,6 +164,19 @@ def test_thread_count_does_not_change_a_bit():
     assert one[1].tobytes() == two[1].tobytes()
 
 
+@pytest.mark.parametrize("n_users", [1, 3, 65, 301])
+def test_default_blocks_bit_identical_across_thread_counts(n_users):
+    # Few users: the chunking rule must not depend on the thread count (OpenBLAS
+    # takes other code paths, with other rounding, for sgemm with m < 4).
+    rng = np.random.default_rng(8)
+    U = rng.standard_normal((n_users, 40)).astype(np.float32)
+    V = rng.standard_normal((777, 40)).astype(np.float32)
+    one = topk(U, V, 9, n_threads=1)
+    two = topk(U, V, 9, n_threads=2)
+    np.testing.assert_array_equal(one[0], two[0])
+    assert one[1].tobytes() == two[1].tobytes()
+
+
 def test_friendly_inputs_are_converted_and_left_unchanged():
     rng = np.random.default_rng(5)
     U64 = rng.standard_normal((10, 7))
@@ -187,22 +200,38 @@ def test_no_users_gives_empty_outputs():
     assert ids.shape == (0, 2) and scores.shape == (0, 2)
 
 
-def test_plan_blocks_and_memory_budget():
-    assert plan_blocks(100, 50) == (100, 50)               # clamped to the data
-    assert plan_blocks(10_000, 10_000, item_tile=1000, memory_budget=40_000) == (10, 1000)
-    assert plan_blocks(10_000, 10_000, user_chunk=3, item_tile=1000,
-                       memory_budget=40_000) == (3, 1000)
-    with pytest.raises(ValueError, match="memory_budget=3999 bytes cannot hold one row"):
-        plan_blocks(10, 10_000, item_tile=1000, memory_budget=3999)
+def test_plan_blocks_and_memory_budget(monkeypatch):
+    monkeypatch.setattr(_core, "DEFAULT_THREADS", 2)
+    # clamped to the data: item_tile <= n_items, user_chunk <= max(64, ceil(n_users / 16))
+    assert plan_blocks(100, 50) == (64, 50, 0, 2 * 64 * 208)
+    assert plan_blocks(10, 50) == (10, 50, 0, 10 * 208)   # one chunk: one thread
+    assert plan_blocks(10, 50, user_chunk=4) == (4, 50, 0, 2 * 4 * 208)
+    assert plan_blocks(5000, 50, n_threads=1) == (313, 50, 1, 313 * 208)
+    assert plan_blocks(10, 50, n_threads=2) == (10, 50, 2, 10 * 208)   # one chunk: one tile
+    # budget 40,000 bytes, rows of 4 * 1000 + 8 bytes -> 9 rows -> 4 per default thread;
+    # the chunk does not depend on n_threads, only the thread count does
+    assert plan_blocks(10_000, 10_000, item_tile=1000, memory_budget=40_000) == \
+        (4, 1000, 2, 2 * 4 * 4008)
+    assert plan_blocks(10_000, 10_000, item_tile=1000, memory_budget=40_000, n_threads=1) == \
+        (4, 1000, 1, 4 * 4008)
+    assert plan_blocks(10_000, 10_000, item_tile=1000, memory_budget=40_000, n_threads=4) == \
+        (4, 1000, 2, 2 * 4 * 4008)
+    assert plan_blocks(10_000, 10_000, user_chunk=3, item_tile=1000, memory_budget=40_000,
+                       n_threads=2) == (3, 1000, 2, 2 * 3 * 4008)
+    # room for one row only: one thread
+    assert plan_blocks(10_000, 10_000, item_tile=1000, memory_budget=4008) == \
+        (1, 1000, 1, 4008)
+    with pytest.raises(ValueError, match="memory_budget=4007 bytes cannot hold one row"):
+        plan_blocks(10, 10_000, item_tile=1000, memory_budget=4007)
     rng = np.random.default_rng(6)
     U = rng.standard_normal((20, 4)).astype(np.float32)
     V = rng.standard_normal((100, 4)).astype(np.float32)
-    small = topk(U, V, 5, item_tile=10, memory_budget=3 * 10 * 4)   # 3 users per chunk
+    small = topk(U, V, 5, item_tile=10, memory_budget=3 * 48, n_threads=2)   # 3 rows in all
     big = topk(U, V, 5)
     np.testing.assert_array_equal(small[0], big[0])
     np.testing.assert_allclose(small[1], big[1], rtol=1e-6)
     with pytest.raises(ValueError, match="memory_budget"):
-        topk(U, V, 5, item_tile=10, memory_budget=39)
+        topk(U, V, 5, item_tile=10, memory_budget=47)
 
 
 # ----------------------------------------------------------------------- bad input
@@ -289,3 +318,23 @@ def test_bad_binding_inputs():
     huge = np.full((3, 4), 1e19, np.float32)   # finite, but scores overflow float32
     with pytest.raises(ValueError, match="could overflow float32"):
         _core.topk(huge, huge, 2)
+
+
+def test_no_reference_leaks():
+    import sys
+    rng = np.random.default_rng(9)
+    U = rng.standard_normal((6, 4)).astype(np.float32)
+    V = rng.standard_normal((9, 4)).astype(np.float32)
+    ptr = np.array([0, 1, 1, 2, 2, 2, 2], np.int64)
+    idx = np.array([3, 8], np.int64)
+    bad_idx = np.array([3, 9], np.int64)
+    before = [sys.getrefcount(a) for a in (U, V, ptr, idx, bad_idx)]
+    for _ in range(20):
+        _core.topk(U, V, 3, ptr, idx)
+        with pytest.raises(IndexError):
+            _core.topk(U, V, 3, ptr, bad_idx)
+        ids, _ = _core.topk(U, V, 3)
+        _core.ranking_metrics(ids, ptr, idx, np.array([1, 3]), 9)
+        with pytest.raises(IndexError):
+            _core.ranking_metrics(ids, ptr, bad_idx, np.array([1, 3]), 9)
+    assert [sys.getrefcount(a) for a in (U, V, ptr, idx, bad_idx)] == before

@@ -1,16 +1,24 @@
 /*
  * pv_topk.c -- blocked full-ranking top-k (see pv_topk.h).
  *
- * Per (user chunk, item tile) block: one sgemm writes the score tile, then
- * each user row of the tile is scanned against a bounded min-heap of size k
- * that lives in the user's own output row.  The heap starts filled with k
- * sentinels (score -inf, id -1), so a candidate enters iff its score is
- * strictly above the heap's worst: -inf (excluded) items never enter and
- * unfilled slots come out as the (-1, -inf) padding.  Items are visited in
- * ascending id order, so an item whose score only ties the worst kept score
- * always has the larger id and loses the tie: strict '>' is the whole
- * tie-breaking rule during the scan.  Most entries are rejected by a
- * branch-free "any above the threshold?" test over blocks of the row.
+ * Users are cut into chunks of user_chunk rows; the chunks are spread over
+ * the OpenMP team and each is ranked start to finish by one thread: per item
+ * tile, one sgemm (single-threaded: it runs inside our parallel region) writes
+ * the chunk's score tile into that thread's own workspace, then each row is
+ * offered to a bounded min-heap of size k that lives in the user's own output
+ * row.  No barrier is crossed between the first and the last chunk, so a
+ * thread slowed down by another process on the same core does not stall the
+ * rest (a design with a threaded sgemm per block and a parallel heap loop
+ * after it crosses two barriers per block and lost 3-4x on a loaded 2-core
+ * machine; see benchmarks/bench_eval.py).
+ *
+ * The heap starts filled with k sentinels (score -inf, id -1), so a
+ * candidate enters iff its score is strictly above the heap's worst: -inf
+ * (excluded) items never enter and unfilled slots come out as the (-1, -inf)
+ * padding.  Items are visited in ascending id order, so an item whose score
+ * only ties the worst kept score always has the larger id and loses the tie:
+ * strict '>' is the whole tie-breaking rule during the scan.  Most entries
+ * are rejected by a branch-free "any above the threshold?" test over blocks.
  */
 #include <float.h>
 #include <math.h>
@@ -147,6 +155,66 @@ check_exclusion(pv_index n_users, pv_index n_items, const int64_t *indptr,
     return PV_OK;
 }
 
+/* Inputs shared by every chunk of one call. */
+typedef struct {
+    pv_index n_items, dim;
+    const float *user_vecs, *item_vecs;
+    const int64_t *excl_indptr, *excl_indices; /* both NULL: no exclusion */
+    float mask_value;
+    pv_index k, item_tile;
+    int64_t *out_ids;
+    float *out_scores;
+} topk_args;
+
+/*
+ * Rank users u0 .. u0 + m - 1 against every item: per item tile, one
+ * single-threaded sgemm into `tile` (m x item_tile, ld item_tile), mask the
+ * excluded entries, offer each row to its user's heap; sort the heaps at the
+ * end.  cursor (m) tracks each user's position in its sorted exclusion row.
+ */
+static void
+rank_chunk(const topk_args *a, pv_index u0, pv_index m, float *PV_RESTRICT tile,
+           int64_t *PV_RESTRICT cursor)
+{
+    const pv_index k = a->k, it = a->item_tile, dim = a->dim;
+    for (pv_index r = 0; r < m; r++) {
+        float *hs = a->out_scores + (u0 + r) * k;
+        int64_t *hi = a->out_ids + (u0 + r) * k;
+        for (pv_index t = 0; t < k; t++) {
+            hs[t] = -INFINITY;
+            hi[t] = -1;
+        }
+        if (cursor != NULL) {
+            cursor[r] = a->excl_indptr[u0 + r];
+        }
+    }
+    for (pv_index j0 = 0; j0 < a->n_items; j0 += it) {
+        const pv_index n = a->n_items - j0 < it ? a->n_items - j0 : it;
+        PV_CBLAS(cblas_sgemm)(PvRowMajor, PvNoTrans, PvTrans, (pv_blas_int)m, (pv_blas_int)n,
+                              (pv_blas_int)dim, 1.0f, a->user_vecs + u0 * dim, (pv_blas_int)dim,
+                              a->item_vecs + j0 * dim, (pv_blas_int)dim, 0.0f, tile,
+                              (pv_blas_int)it);
+        for (pv_index r = 0; r < m; r++) {
+            float *row = tile + r * it;
+            if (cursor != NULL) {
+                /* Rows are sorted and earlier tiles consumed the ids < j0. */
+                int64_t c = cursor[r];
+                const int64_t end = a->excl_indptr[u0 + r + 1];
+                while (c < end && a->excl_indices[c] < j0 + n) {
+                    row[a->excl_indices[c] - j0] = a->mask_value;
+                    c++;
+                }
+                cursor[r] = c;
+            }
+            scan_row(row, n, (int64_t)j0, a->out_scores + (u0 + r) * k,
+                     a->out_ids + (u0 + r) * k, k);
+        }
+    }
+    for (pv_index r = 0; r < m; r++) {
+        sort_heap(a->out_scores + (u0 + r) * k, a->out_ids + (u0 + r) * k, k);
+    }
+}
+
 pv_status
 pv_topk_f32(pv_index n_users, pv_index n_items, pv_index dim,
             const float *PV_RESTRICT user_vecs, const float *PV_RESTRICT item_vecs,
@@ -181,66 +249,54 @@ pv_topk_f32(pv_index n_users, pv_index n_items, pv_index dim,
 
     pv_index uc = user_chunk > 0 ? user_chunk : PV_TOPK_USER_CHUNK;
     pv_index it = item_tile > 0 ? item_tile : PV_TOPK_ITEM_TILE;
+    /* Cut few users into more chunks so threads share them, by a rule that
+     * ignores n_threads: chunk shapes change sgemm's last bits (OpenBLAS
+     * takes other code paths for very small m or n). */
+    pv_index split = (n_users + PV_TOPK_SPLIT - 1) / PV_TOPK_SPLIT;
+    if (split < PV_TOPK_MIN_CHUNK) {
+        split = PV_TOPK_MIN_CHUNK;
+    }
+    if (uc > split) {
+        uc = split;
+    }
     if (uc > n_users) {
         uc = n_users;
     }
     if (it > n_items) {
         it = n_items;
     }
-    if (!pv_blas_fits(uc, it, dim) || (size_t)uc > SIZE_MAX / sizeof(float) / (size_t)it) {
+    const pv_index n_chunks = (n_users + uc - 1) / uc;
+    const int team = n_chunks < n_threads ? (int)n_chunks : n_threads;
+    if (!pv_blas_fits(uc, it, dim) ||
+        (size_t)uc > SIZE_MAX / sizeof(float) / (size_t)it / (size_t)team) {
         return PV_ERANGE;
     }
-    float *tile = malloc((size_t)uc * (size_t)it * sizeof(float));
-    int64_t *cursor = have_excl ? malloc((size_t)uc * sizeof(int64_t)) : NULL;
-    if (tile == NULL || (have_excl && cursor == NULL)) {
-        free(tile);
-        free(cursor);
+    const size_t tile_len = (size_t)uc * (size_t)it;
+    float *tiles = malloc((size_t)team * tile_len * sizeof(float));
+    int64_t *cursors = have_excl ? malloc((size_t)team * (size_t)uc * sizeof(int64_t)) : NULL;
+    if (tiles == NULL || (have_excl && cursors == NULL)) {
+        free(tiles);
+        free(cursors);
         return PV_ENOMEM;
     }
-
-    for (pv_index u0 = 0; u0 < n_users; u0 += uc) {
-        const pv_index m = n_users - u0 < uc ? n_users - u0 : uc;
-        for (pv_index j0 = 0; j0 < n_items; j0 += it) {
-            const pv_index n = n_items - j0 < it ? n_items - j0 : it;
-            const int first = j0 == 0, last = j0 + n == n_items;
-            /* Outside any parallel region: OpenBLAS runs on its own threads. */
-            PV_CBLAS(cblas_sgemm)(PvRowMajor, PvNoTrans, PvTrans, (pv_blas_int)m, (pv_blas_int)n,
-                                  (pv_blas_int)dim, 1.0f, user_vecs + u0 * dim,
-                                  (pv_blas_int)dim, item_vecs + j0 * dim, (pv_blas_int)dim,
-                                  0.0f, tile, (pv_blas_int)it);
-#pragma omp parallel for schedule(static) num_threads(n_threads)
-            for (pv_index r = 0; r < m; r++) {
-                const pv_index u = u0 + r;
-                float *hs = out_scores + u * k;
-                int64_t *hi = out_ids + u * k;
-                float *row = tile + r * it;
-                if (first) {
-                    for (pv_index t = 0; t < k; t++) {
-                        hs[t] = -INFINITY;
-                        hi[t] = -1;
-                    }
-                    if (have_excl) {
-                        cursor[r] = excl_indptr[u];
-                    }
-                }
-                if (have_excl) {
-                    /* Rows are sorted and earlier tiles consumed ids < j0. */
-                    int64_t c = cursor[r];
-                    const int64_t end = excl_indptr[u + 1];
-                    while (c < end && excl_indices[c] < j0 + n) {
-                        row[excl_indices[c] - j0] = mask_value;
-                        c++;
-                    }
-                    cursor[r] = c;
-                }
-                scan_row(row, n, (int64_t)j0, hs, hi, k);
-                if (last) {
-                    sort_heap(hs, hi, k);
-                }
-            }
+    const topk_args a = {n_items,      dim,     user_vecs, item_vecs, excl_indptr,
+                         excl_indices, mask_value, k,       it,        out_ids,
+                         out_scores};
+#pragma omp parallel num_threads(team)
+    {
+        const int tid = PV_OMP_THREAD_ID();
+        float *tile = tiles + (size_t)tid * tile_len;
+        int64_t *cursor = have_excl ? cursors + (size_t)tid * (size_t)uc : NULL;
+        /* Chunks are fixed by uc alone, and each is ranked start to finish by
+         * one thread, so which thread takes it changes no bit (dynamic is only
+         * load balancing, e.g. when another process shares a core). */
+#pragma omp for schedule(dynamic, 1)
+        for (pv_index c = 0; c < n_chunks; c++) {
+            const pv_index u0 = c * uc;
+            rank_chunk(&a, u0, n_users - u0 < uc ? n_users - u0 : uc, tile, cursor);
         }
     }
-    free(tile);
-    free(cursor);
+    free(tiles);
+    free(cursors);
     return PV_OK;
 }

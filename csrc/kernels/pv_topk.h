@@ -4,8 +4,8 @@
  * For every user row u the kernel returns the k items j with the largest
  * score <user_vecs[u], item_vecs[j]>, best first, ties broken by the lower
  * item id.  Scores are computed one (user chunk x item tile) block at a time
- * with a single sgemm per block, so memory stays at user_chunk * item_tile
- * floats plus the outputs whatever the catalogue size.
+ * with a single sgemm per block, so memory stays at n_threads * user_chunk *
+ * item_tile floats plus the outputs whatever the catalogue size.
  */
 #ifndef PV_TOPK_H
 #define PV_TOPK_H
@@ -15,6 +15,9 @@
 /* Default block sizes (tuned on the TikTok shape, 128-d, 2 cores). */
 #define PV_TOPK_USER_CHUNK 512
 #define PV_TOPK_ITEM_TILE 2048
+/* user_chunk is capped at max(PV_TOPK_MIN_CHUNK, ceil(n_users / PV_TOPK_SPLIT)). */
+#define PV_TOPK_MIN_CHUNK 64
+#define PV_TOPK_SPLIT 16
 
 /*
  * pv_topk_f32 -- top-k items per user by dot product, with optional exclusion.
@@ -31,16 +34,26 @@
  *          and score -INFINITY.  A finite mask_value (the InvRL reference
  *          uses 1e-5) makes the item compete with that score.
  * Order:   rows of out_* are sorted by descending score, equal scores by
- *          ascending item id, so the result is a pure function of the inputs
- *          (each user is owned by one thread; n_threads never changes a bit).
- * Blocking: user_chunk / item_tile <= 0 take the defaults above; both are
- *          clamped to n_users / n_items.  The sgemm of each block runs outside
- *          any OpenMP region (OpenBLAS uses its own threads); the heap update
- *          runs on n_threads threads (<= 0: pv_default_threads()).
+ *          ascending item id.
+ * Blocking: users are cut into chunks of
+ *          min(user_chunk, max(PV_TOPK_MIN_CHUNK, ceil(n_users / PV_TOPK_SPLIT)))
+ *          rows (user_chunk <= 0: PV_TOPK_USER_CHUNK), items into tiles of
+ *          item_tile (<= 0: PV_TOPK_ITEM_TILE; clamped to n_items).  The chunks
+ *          are shared dynamically over n_threads OpenMP threads (<= 0:
+ *          pv_default_threads()); each is ranked start to finish by one thread,
+ *          with one sgemm per tile into that thread's own workspace.  The sgemm
+ *          runs inside the parallel region, so an OpenMP OpenBLAS runs it
+ *          single-threaded; the CBLAS must be safe to call from several threads
+ *          at once (OpenBLAS is).
+ * Determinism: the blocks do not depend on n_threads, so the result is
+ *          bit-identical for any thread count.  Other block sizes may change
+ *          the last bits of scores (BLAS code paths differ for tiny m or n) and
+ *          hence the order of near-ties.
  * Aliasing: outputs must not overlap the inputs or each other.
  * Complexity: O(n_users * n_items * dim) flops (sgemm) + O(n_users * n_items)
  *          comparisons + O(n_users * k log k) heap work in the worst case;
- *          memory user_chunk * item_tile floats (one allocation per call).
+ *          memory min(n_threads, n_chunks) * user_chunk * item_tile floats
+ *          (+ one int64 cursor per chunk row when excluding), allocated once.
  * Status:  PV_EINVAL  k < 1, k > n_items, dim < 1, n_users < 0, mask_value NaN
  *                     or +inf, indptr not starting at 0 / decreasing, a row of
  *                     excl_indices not sorted, or only one of the CSR arrays given;
