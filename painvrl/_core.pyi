@@ -32,3 +32,30 @@ def train_epoch(U: _F32, V: _F32, W: _F32, b: Optional[_F32], g: Optional[_F32],
                 seed: int = ..., epoch: int = ..., step: int = ..., n_threads: int = ...
                 ) -> Tuple[float, int, int]: ...
 def epoch_negatives(n_items: int, n_neg: int, seed: int, epoch: int, position: int) -> _I64: ...
+# ---- eval family (csrc/binding/pv_bind_eval.c) ----
+# needs: import numpy as np; from numpy.typing import NDArray; from typing import Optional, Tuple
+
+def topk(
+    user_vecs: NDArray[np.float32],
+    item_vecs: NDArray[np.float32],
+    k: int,
+    exclude_indptr: Optional[NDArray[np.int64]] = None,
+    exclude_indices: Optional[NDArray[np.int64]] = None,
+    *,
+    mask_value: float = ...,
+    user_chunk: int = 512,
+    item_tile: int = 2048,
+    n_threads: int = 0,
+) -> Tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """(ids, scores), both (n_users, k), best first; ties by ascending id."""
+
+def ranking_metrics(
+    topk_ids: NDArray[np.int64],
+    test_indptr: NDArray[np.int64],
+    test_indices: NDArray[np.int64],
+    ks: NDArray[np.int64],
+    n_items: int,
+    *,
+    n_threads: int = 0,
+) -> NDArray[np.float64]:
+    """(n_users, len(ks), 6): precision, recall, ndcg, ndcg_invrl, hit_rate, map."""
