@@ -116,11 +116,19 @@ env_model_score(env_model *em, pv_index n_pairs, const int64_t *users, const int
     return PV_OK;
 }
 
-/* Train environment e's model from scratch on its pairs and score all pairs. */
+/*
+ * Train environment e's model from scratch on its pairs and score all pairs.
+ * The shuffle and negative streams are keyed by (seed, epoch) only, not by the
+ * round: the reference re-seeds every environment model, so each round is a
+ * pure function of the labels it starts from.  A run split into several calls
+ * (one round each, or resumed from returned labels) then follows the same
+ * trajectory as one call, and labels that reproduce themselves are a true
+ * fixed point (0 changes).
+ */
 static pv_status
 run_environment(const pv_identify_config *c, pv_index n_pairs, const int64_t *users,
-                const int64_t *items, const int64_t *labels, pv_index e, pv_index round,
-                uint64_t seed, int64_t *sub_users, int64_t *sub_items, float *scores)
+                const int64_t *items, const int64_t *labels, pv_index e, uint64_t seed,
+                int64_t *sub_users, int64_t *sub_items, float *scores)
 {
     pv_index n_sub = 0;
     for (pv_index k = 0; k < n_pairs; k++) { /* stored order, as the reference */
@@ -143,7 +151,7 @@ run_environment(const pv_identify_config *c, pv_index n_pairs, const int64_t *us
         double loss;
         pv_index nb;
         st = pv_train_epoch(&em.cfg, &em.model, n_sub, sub_users, sub_items, c->batch, c->n_neg,
-                            seed, (uint32_t)(round * c->epochs + ep), &step, 1, &loss, &nb);
+                            seed, (uint32_t)ep, &step, 1, &loss, &nb);
     }
     if (st == PV_OK) {
         st = env_model_score(&em, n_pairs, users, items, scores);
@@ -169,13 +177,22 @@ pv_identify(const pv_identify_config *c, pv_index n_pairs, const int64_t *users,
             return PV_EINDEX;
         }
     }
+    /* One environment per thread: more threads than environments would idle. */
+    if (n_threads < 1) {
+        n_threads = 1;
+    }
+    if ((pv_index)n_threads > n_envs) {
+        n_threads = (int)n_envs;
+    }
     float *scores = malloc(sizeof(float) * (size_t)(n_envs * n_pairs));
     int64_t *sub = malloc(sizeof(int64_t) * 2 * (size_t)n_pairs * (size_t)n_threads);
+    int64_t *next = malloc(sizeof(int64_t) * (size_t)n_pairs);
     pv_status *status = calloc((size_t)n_envs, sizeof(pv_status));
     int64_t *count = calloc((size_t)n_envs, sizeof(int64_t));
-    if (!scores || !sub || !status || !count) {
+    if (!scores || !sub || !next || !status || !count) {
         free(scores);
         free(sub);
+        free(next);
         free(status);
         free(count);
         return PV_ENOMEM;
@@ -189,7 +206,7 @@ pv_identify(const pv_identify_config *c, pv_index n_pairs, const int64_t *users,
 #pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
         for (pv_index e = 0; e < n_envs; e++) {
             int64_t *mine = sub + (size_t)2 * n_pairs * PV_OMP_THREAD_ID();
-            status[e] = run_environment(c, n_pairs, users, items, labels, e, round, seed, mine,
+            status[e] = run_environment(c, n_pairs, users, items, labels, e, seed, mine,
                                         mine + n_pairs, scores + e * n_pairs);
         }
         for (pv_index e = 0; e < n_envs && st == PV_OK; e++) {
@@ -198,28 +215,36 @@ pv_identify(const pv_identify_config *c, pv_index n_pairs, const int64_t *users,
         if (st != PV_OK) {
             break;
         }
-        /* Argmax over the environments that had interactions; ties go to the lower id. */
+        /*
+         * Argmax over the environments that had interactions; ties go to the
+         * lower id.  Every score that takes part must be finite; the labels are
+         * only overwritten once the whole round has been checked.
+         */
         int64_t changed = 0;
-        for (pv_index k = 0; k < n_pairs; k++) {
+        for (pv_index k = 0; k < n_pairs && st == PV_OK; k++) {
             pv_index best = -1;
             float best_s = 0.0f;
             for (pv_index e = 0; e < n_envs; e++) {
+                if (count[e] == 0) {
+                    continue;
+                }
                 float s = scores[e * n_pairs + k];
-                if (count[e] > 0 && (best < 0 || s > best_s)) {
+                if (!isfinite(s)) {
+                    st = PV_EDOM;
+                    break;
+                }
+                if (best < 0 || s > best_s) {
                     best = e;
                     best_s = s;
                 }
             }
-            if (!isfinite(best_s)) {
-                st = PV_EDOM;
-                break;
-            }
+            next[k] = best;
             changed += best != labels[k];
-            labels[k] = best;
         }
         if (st != PV_OK) {
             break;
         }
+        memcpy(labels, next, sizeof(int64_t) * (size_t)n_pairs);
         changes[round] = changed;
         for (pv_index e = 0; e < n_envs; e++) {
             sizes[round * n_envs + e] = 0;
@@ -237,6 +262,7 @@ pv_identify(const pv_identify_config *c, pv_index n_pairs, const int64_t *users,
     }
     free(scores);
     free(sub);
+    free(next);
     free(status);
     free(count);
     return st;
