@@ -558,6 +558,10 @@ class SpuriousTruth:
         The direction ``phi`` that the spurious columns act through (shared by all users).
     env_weights : ndarray of float64, shape (n_envs,)
         The probability ``pi_e`` that an interaction happens in environment ``e``.
+    item_popularity : ndarray of float64, shape (n_items,)
+        The items' popularity log-weights ``b_i``.
+    item_style : ndarray of float64, shape (n_items,)
+        Each item's style ``s_i`` (+1 or -1), its side of the spurious direction.
     train_env : ndarray of int64, shape (n_train,)
         Planted environment of each training pair, aligned with ``Dataset.train``.
     val_env, test_env : ndarray of int64
@@ -574,6 +578,8 @@ class SpuriousTruth:
     user_invariant: np.ndarray
     spurious_direction: np.ndarray
     env_weights: np.ndarray
+    item_popularity: np.ndarray
+    item_style: np.ndarray
     train_env: np.ndarray
     val_env: np.ndarray
     test_env: np.ndarray
@@ -626,7 +632,7 @@ def make_spurious(n_users: int = 600, n_items: int = 400, n_interactions: int = 
                   n_envs: int = 2, n_invariant: int = 8, n_spurious: int = 8, n_noise: int = 16,
                   seed: int = 0, *, spurious_effect: Optional[Sequence[float]] = None,
                   env_weights: Optional[Sequence[float]] = None,
-                  invariant_strength: float = 2.0, spurious_strength: float = 2.0,
+                  invariant_strength: float = 3.0, spurious_strength: float = 2.0,
                   spurious_separation: float = 2.0, user_spread: float = 0.3,
                   popularity: float = 1.0,
                   min_user_interactions: int = 5, activity_sigma: float = 0.5,
@@ -868,6 +874,7 @@ def make_spurious(n_users: int = 600, n_items: int = 400, n_interactions: int = 
         noise=_readonly_copy(~(inv_mask | sp_mask)), spurious_effect=_readonly_copy(c),
         invariant_direction=_readonly_copy(a), user_invariant=_readonly_copy(theta),
         spurious_direction=_readonly_copy(phi), env_weights=_readonly_copy(pi),
+        item_popularity=_readonly_copy(bias), item_style=_readonly_copy(style),
         train_env=_readonly_copy(part_envs[0]), val_env=_readonly_copy(part_envs[1]),
         test_env=_readonly_copy(part_envs[2]), n_users=n_users, n_items=n_items)
     return ds, truth
