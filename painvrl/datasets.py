@@ -5,19 +5,25 @@
   real signal about the users' preferences (the default data of ``python -m painvrl``).
 * :func:`make_tiktok_like` generates data with the shape of the TikTok benchmark
   (36,656 users, 76,085 items, 3 x 128-d features) for timing at realistic size.
+* :func:`make_spurious` generates data with planted invariant, spurious and noise
+  feature columns and planted environments (:class:`SpuriousTruth`), to check
+  the mask and environment identification against a known answer.
 """
 from __future__ import annotations
 
 import os
 import types
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ._csr import UserItemCSR
 from .data import Dataset, load_mmrec
 
-__all__ = ["find_lastfm", "load_lastfm", "make_multimodal", "make_tiktok_like"]
+__all__ = ["SpuriousTruth", "find_lastfm", "load_lastfm", "make_multimodal", "make_spurious",
+           "make_tiktok_like"]
 
 LASTFM_FOLDER = "lastfm2k-multimodal"
 _LASTFM_MODALITIES = {"textual": "all-MiniLM-L6-v2.npy",
@@ -528,3 +534,353 @@ def _rank_within(sorted_or_grouped: np.ndarray) -> np.ndarray:
     rank = np.empty_like(pos)
     rank[order] = pos - first
     return rank
+
+
+# --------------------------------------------------------------------------- planted truth
+
+@dataclass(frozen=True)
+class SpuriousTruth:
+    """The planted truth of a :func:`make_spurious` dataset.
+
+    Attributes
+    ----------
+    invariant, spurious, noise : ndarray of bool, shape (D,)
+        Which feature columns drive clicks the same way in every environment,
+        which drive them with an environment-dependent sign or strength, and
+        which do not drive them at all.  Exactly one is True per column.
+    spurious_effect : ndarray of float64, shape (n_envs,)
+        The multiplier ``c_e`` of the spurious effect in each environment.
+    invariant_direction : ndarray of float64, shape (n_invariant,)
+        The population-mean user preference ``a`` over the invariant columns.
+    user_invariant : ndarray of float64, shape (n_users, n_invariant)
+        Each user's invariant preference ``theta_u`` (``a`` plus a user deviation).
+    spurious_direction : ndarray of float64, shape (n_spurious,)
+        The direction ``phi`` that the spurious columns act through (shared by all users).
+    env_weights : ndarray of float64, shape (n_envs,)
+        The probability ``pi_e`` that an interaction happens in environment ``e``.
+    item_popularity : ndarray of float64, shape (n_items,)
+        The items' popularity log-weights ``b_i``.
+    item_style : ndarray of float64, shape (n_items,)
+        Each item's style ``s_i`` (+1 or -1), its side of the spurious direction.
+    train_env : ndarray of int64, shape (n_train,)
+        Planted environment of each training pair, aligned with ``Dataset.train``.
+    val_env, test_env : ndarray of int64
+        Planted environment of each validation / test pair, aligned with
+        ``Dataset.val.to_pairs()`` / ``Dataset.test.to_pairs()`` (user, then item order).
+    n_users, n_items : int
+    """
+
+    invariant: np.ndarray
+    spurious: np.ndarray
+    noise: np.ndarray
+    spurious_effect: np.ndarray
+    invariant_direction: np.ndarray
+    user_invariant: np.ndarray
+    spurious_direction: np.ndarray
+    env_weights: np.ndarray
+    item_popularity: np.ndarray
+    item_style: np.ndarray
+    train_env: np.ndarray
+    val_env: np.ndarray
+    test_env: np.ndarray
+    n_users: int
+    n_items: int
+
+    @property
+    def n_envs(self) -> int:
+        """Number of planted environments."""
+        return int(self.spurious_effect.shape[0])
+
+    def env_pairs(self, dataset: Dataset, split: str, env: int) -> np.ndarray:
+        """The (n, 2) (user, item) pairs of one split that were planted in environment ``env``.
+
+        Parameters
+        ----------
+        dataset : Dataset
+            The dataset returned together with this truth.
+        split : {"train", "val", "test"}
+        env : int
+            In ``[0, n_envs)``.
+        """
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+        if isinstance(env, (bool, np.bool_)) or not isinstance(env, (int, np.integer)) \
+                or not 0 <= env < self.n_envs:
+            raise ValueError(f"env must be an integer in [0, {self.n_envs}), got {env!r}")
+        pairs = dataset.train if split == "train" else getattr(dataset, split).to_pairs()
+        labels = getattr(self, f"{split}_env")
+        if pairs.shape[0] != labels.shape[0] or (dataset.n_users, dataset.n_items) != (
+                self.n_users, self.n_items):
+            raise ValueError("dataset is not the one generated with this truth")
+        return np.ascontiguousarray(pairs[labels == env])
+
+    def env_csr(self, dataset: Dataset, split: str, env: int) -> UserItemCSR:
+        """:meth:`env_pairs` as a :class:`~painvrl.UserItemCSR` (one environment's test set)."""
+        p = self.env_pairs(dataset, split, env)
+        return UserItemCSR.from_pairs(p[:, 0], p[:, 1], self.n_users, self.n_items)
+
+
+def _random_signs(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n entries +-1/sqrt(n), as many + as - (the extra one, for odd n, random)."""
+    s = np.where(np.arange(n) < n // 2, 1.0, -1.0)
+    if n % 2:
+        s[-1] = rng.choice((-1.0, 1.0))
+    return rng.permutation(s) / np.sqrt(max(n, 1))
+
+
+def make_spurious(n_users: int = 600, n_items: int = 400, n_interactions: int = 24_000,
+                  n_envs: int = 2, n_invariant: int = 8, n_spurious: int = 8, n_noise: int = 16,
+                  seed: int = 0, *, spurious_effect: Optional[Sequence[float]] = None,
+                  env_weights: Optional[Sequence[float]] = None,
+                  invariant_strength: float = 3.0, spurious_strength: float = 2.0,
+                  spurious_separation: float = 2.0, user_spread: float = 0.3,
+                  popularity: float = 1.0,
+                  min_user_interactions: int = 5, activity_sigma: float = 0.5,
+                  split: Sequence[float] = (0.8, 0.1, 0.1),
+                  name: str = "spurious") -> Tuple[Dataset, SpuriousTruth]:
+    """Generate a multimodal dataset with planted invariant, spurious and noise features.
+
+    Clicks depend on the *invariant* feature columns in the same way in every
+    environment, and on the *spurious* columns with an effect whose sign or
+    strength changes from one environment to the next; the *noise* columns do
+    not affect clicks.  Every interaction carries the environment it was
+    generated in, so both modules of the method can be checked against the
+    truth: a mask learner should keep the invariant columns and drop the
+    spurious ones, and environment identification should recover the planted
+    environments (they differ in which items users pick).
+
+    The generative model (all draws from ``numpy.random.default_rng(seed)``),
+    with ``D = n_invariant + n_spurious + n_noise``:
+
+    1. directions: ``a`` (invariant) and ``phi`` (spurious) have entries
+       ``+-1/sqrt(n)`` with random signs, half of each sign (unit norm);
+    2. item content: ``x_i ~ N(0, I_D)``, plus ``spurious_separation * s_i * phi``
+       on the spurious columns, where ``s_i = +-1`` is the item's random
+       "style": along ``phi`` the items form two groups, so the spurious
+       direction is the most salient one in the content (a style, a watermark,
+       a thumbnail look).  The dataset stores the row-normalised
+       ``x_i / ||x_i||`` as one modality ``"features"``, and the effects below
+       act on ``z_i = sqrt(D) x_i / ||x_i||`` (the stored features times
+       ``sqrt(D)``), so they are exactly linear in the stored features.
+       Columns ``[0, n_invariant)`` are invariant, the next ``n_spurious``
+       spurious, the last ``n_noise`` noise;
+    3. user ``u``'s invariant preference is ``theta_u = a + user_spread * g_u /
+       sqrt(n_invariant)`` with ``g_u ~ N(0, I)``;
+    4. item popularity: the item of random rank ``r_i`` has log-weight
+       ``b_i = -popularity * log(r_i)``;
+    5. user ``u`` has ``n_u`` interactions (``min_user_interactions`` plus a
+       lognormal-weighted multinomial share of the rest, total exactly
+       ``n_interactions``); each is placed in environment ``e`` with probability
+       ``env_weights[e]`` (the user's counts per environment are multinomial);
+    6. an interaction of user ``u`` in environment ``e`` picks item ``i`` with
+       probability proportional to ``exp(l_uei)``, where
+
+           l_uei = invariant_strength * theta_u . z_i[inv]
+                   + spurious_strength * c_e * phi . z_i[sp] + b_i
+
+       and ``c_e = spurious_effect[e]``.  A user's items are distinct: their
+       environments pick in turn (in a random order per block of users), each
+       by Gumbel top-k among the items the user has not picked yet;
+    7. each user's interactions are split at random into train / val / test
+       (``split``, as :func:`make_multimodal`: val and test get
+       ``round(f * n_u)`` each, train the rest and at least one); every pair
+       keeps its environment.
+
+    So in environment ``e`` the clicked items' spurious columns lean towards
+    ``sign(c_e) * phi`` (mostly items of style ``sign(c_e)``), and their
+    invariant columns towards ``a`` whatever the environment; the noise
+    columns carry nothing.  Users share most of their invariant preference
+    (``user_spread`` small) and all like popular items, so their embeddings
+    share a common direction, and the environment effect is the same for
+    every user (an environment-specific popularity of each style).
+
+    With the default ``c = (+1, -1)`` the two environments prefer
+    opposite ends of the spurious direction: pooled over environments, the
+    spurious columns carry little signal, but each environment's gradients on
+    them disagree (what an IRM penalty measures), and the pairs of one
+    environment concentrate on items the other rarely picks (what
+    identification can find).  Use e.g. ``spurious_effect=(1.0, 0.5, -1.0)`` for
+    training environments that agree on the sign and a held-out one that flips it.
+
+    Parameters
+    ----------
+    n_users, n_items, n_interactions : int
+        Sizes; ``n_interactions`` counts all splits.
+    n_envs : int
+        Number of planted environments.
+    n_invariant, n_spurious, n_noise : int
+        Numbers of feature columns of each kind (``n_invariant`` and
+        ``n_spurious`` >= 1, ``n_noise`` >= 0).
+    seed : int
+        Seed of the NumPy Generator; the same arguments give the same data.
+    spurious_effect : sequence of float, length n_envs, optional
+        ``c_e`` per environment.  Default: evenly spaced from +1 to -1
+        (``(+1, -1)`` for two environments; ``(1,)`` for one).
+    env_weights : sequence of float, length n_envs, optional
+        Probability of each environment (normalised); default uniform.
+    invariant_strength, spurious_strength : float
+        Logit scales of the two effects (>= 0).
+    spurious_separation : float
+        Distance of the two item styles from 0 along ``phi`` (>= 0; 0 gives
+        isotropic Gaussian content).
+    user_spread : float
+        Spread of the users' invariant preferences around ``a`` (>= 0).
+    popularity : float
+        Power-law exponent of item popularity (>= 0; 0 = none).
+    min_user_interactions : int
+        Every user gets at least this many interactions (all splits).
+    activity_sigma : float
+        Log-scale spread of user activity.
+    split : (float, float, float)
+        Train, val, test fractions per user.
+    name : str
+
+    Returns
+    -------
+    dataset : Dataset
+        Training pairs sorted by (user, item); one modality ``"features"`` of
+        width D, rows of unit norm.
+    truth : SpuriousTruth
+        Column masks, effects, and the planted environment of every pair.
+
+    Examples
+    --------
+    >>> from painvrl.datasets import make_spurious
+    >>> ds, truth = make_spurious(n_users=200, n_items=150, n_interactions=4000, seed=1)
+    >>> ds.n_features, int(truth.invariant.sum()), int(truth.spurious.sum())
+    (32, 8, 8)
+    >>> truth.train_env.shape == (ds.n_train,)
+    True
+    """
+    n_users = _positive(n_users, "n_users")
+    n_items = _positive(n_items, "n_items")
+    n_interactions = _positive(n_interactions, "n_interactions")
+    E = _positive(n_envs, "n_envs")
+    n_inv = _positive(n_invariant, "n_invariant")
+    n_sp = _positive(n_spurious, "n_spurious")
+    if isinstance(n_noise, (bool, np.bool_)) or not isinstance(n_noise, (int, np.integer)):
+        raise TypeError(f"n_noise must be an integer, got {n_noise!r}")
+    if n_noise < 0:
+        raise ValueError(f"n_noise must be >= 0, got {n_noise}")
+    n_noise = int(n_noise)
+    D = n_inv + n_sp + n_noise
+    if spurious_effect is None:
+        c = np.linspace(1.0, -1.0, E) if E > 1 else np.ones(1)
+    else:
+        c = np.asarray(spurious_effect, dtype=np.float64).ravel()
+        if c.shape[0] != E or not np.all(np.isfinite(c)):
+            raise ValueError(f"spurious_effect must hold {E} finite numbers (one per environment), "
+                             f"got {spurious_effect!r}")
+    if env_weights is None:
+        pi = np.full(E, 1.0 / E)
+    else:
+        pi = np.asarray(env_weights, dtype=np.float64).ravel()
+        if pi.shape[0] != E or not np.all(np.isfinite(pi)) or np.any(pi < 0) or pi.sum() <= 0:
+            raise ValueError(f"env_weights must hold {E} finite non-negative numbers with a "
+                             f"positive sum, got {env_weights!r}")
+        pi = pi / pi.sum()
+    strengths = {}
+    for param, v in (("invariant_strength", invariant_strength),
+                     ("spurious_strength", spurious_strength),
+                     ("spurious_separation", spurious_separation), ("user_spread", user_spread),
+                     ("popularity", popularity), ("activity_sigma", activity_sigma)):
+        v = float(v)
+        if not np.isfinite(v) or v < 0:
+            raise ValueError(f"{param} must be finite and >= 0, got {v}")
+        strengths[param] = v
+    fractions = _check_fractions(split)
+    min_u = _positive(min_user_interactions, "min_user_interactions")
+    if min_u > n_items:
+        raise ValueError(f"min_user_interactions={min_u} exceeds n_items={n_items}")
+    rng = np.random.default_rng(seed)
+
+    # 1-4: content, directions, user preferences, popularity
+    x = rng.standard_normal((n_items, D))
+    style = rng.choice((-1.0, 1.0), size=n_items)
+    inv_cols = np.arange(n_inv)
+    sp_cols = np.arange(n_inv, n_inv + n_sp)
+    a = _random_signs(rng, n_inv)
+    phi = _random_signs(rng, n_sp)
+    x[:, sp_cols] += strengths["spurious_separation"] * style[:, None] * phi
+    feats = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    z = feats.astype(np.float64) * np.sqrt(D)
+    theta = a + strengths["user_spread"] * rng.standard_normal((n_users, n_inv)) / np.sqrt(n_inv)
+    rank = rng.permutation(n_items) + 1
+    bias = -strengths["popularity"] * np.log(rank)
+    item_inv = z[:, inv_cols]                                   # (n_items, n_inv)
+    item_sp = strengths["spurious_strength"] * (z[:, sp_cols] @ phi)   # (n_items,)
+
+    # 5: activity and environments
+    counts = _activity_counts(rng, n_users, n_interactions, min_u, n_items,
+                              strengths["activity_sigma"])
+    per_env = np.stack([rng.multinomial(int(n), pi) for n in counts]) if n_users else \
+        np.zeros((0, E), dtype=np.int64)
+
+    # 6: distinct items per user; environments pick in turn
+    users_out, items_out, envs_out = [], [], []
+    block = max(1, 2_000_000 // n_items)
+    for lo in range(0, n_users, block):
+        hi = min(n_users, lo + block)
+        base = strengths["invariant_strength"] * (theta[lo:hi] @ item_inv.T) + bias
+        taken = np.zeros((hi - lo, n_items), dtype=bool)
+        rows = np.arange(hi - lo)[:, None]
+        for e in rng.permutation(E):
+            k = per_env[lo:hi, e]
+            kmax = int(k.max(initial=0))
+            if kmax == 0:
+                continue
+            logits = base + c[e] * item_sp
+            logits += rng.gumbel(size=logits.shape)
+            logits[taken] = -np.inf
+            top = np.argpartition(-logits, kmax - 1, axis=1)[:, :kmax]
+            top = np.take_along_axis(top, np.argsort(-np.take_along_axis(logits, top, axis=1),
+                                                     axis=1, kind="stable"), axis=1)
+            keep = np.arange(kmax)[None, :] < k[:, None]
+            taken[np.broadcast_to(rows, top.shape)[keep], top[keep]] = True
+            users_out.append(np.repeat(np.arange(lo, hi, dtype=np.int64), k))
+            items_out.append(top[keep].astype(np.int64))
+            envs_out.append(np.full(int(k.sum()), e, dtype=np.int64))
+    users = np.concatenate(users_out)
+    items = np.concatenate(items_out)
+    envs = np.concatenate(envs_out)
+
+    # 7: split per user, environments travel with their pairs
+    order = np.lexsort((rng.random(users.size), users))
+    users, items, envs = users[order], items[order], envs[order]
+    cnt = np.bincount(users, minlength=n_users)
+    starts = np.concatenate(([0], np.cumsum(cnt)[:-1]))
+    rnk = np.arange(users.size) - np.repeat(starts, cnt)
+    n_u = np.repeat(cnt, cnt)
+    n_val = np.floor(fractions[1] * n_u + 0.5).astype(np.int64)
+    n_test = np.floor(fractions[2] * n_u + 0.5).astype(np.int64)
+    over = n_val + n_test >= n_u
+    n_test = np.where(over, np.maximum(n_u - 1 - n_val, 0), n_test)
+    n_val = np.where(over, np.minimum(n_val, n_u - 1 - n_test), n_val)
+    which = np.where(rnk < n_test, 2, np.where(rnk < n_test + n_val, 1, 0))
+    parts, part_envs = [], []
+    for s in range(3):
+        m = which == s
+        o = np.lexsort((items[m], users[m]))
+        parts.append(np.stack([users[m][o], items[m][o]], axis=1))
+        part_envs.append(envs[m][o])
+    ds = Dataset(parts[0], parts[1], parts[2], {"features": feats}, n_users=n_users,
+                 n_items=n_items, name=name, normalize=False)
+    inv_mask = np.zeros(D, dtype=bool)
+    inv_mask[inv_cols] = True
+    sp_mask = np.zeros(D, dtype=bool)
+    sp_mask[sp_cols] = True
+    truth = SpuriousTruth(
+        invariant=_readonly_copy(inv_mask), spurious=_readonly_copy(sp_mask),
+        noise=_readonly_copy(~(inv_mask | sp_mask)), spurious_effect=_readonly_copy(c),
+        invariant_direction=_readonly_copy(a), user_invariant=_readonly_copy(theta),
+        spurious_direction=_readonly_copy(phi), env_weights=_readonly_copy(pi),
+        item_popularity=_readonly_copy(bias), item_style=_readonly_copy(style),
+        train_env=_readonly_copy(part_envs[0]), val_env=_readonly_copy(part_envs[1]),
+        test_env=_readonly_copy(part_envs[2]), n_users=n_users, n_items=n_items)
+    return ds, truth
+
+
+def _readonly_copy(a: np.ndarray) -> np.ndarray:
+    out = np.array(a, copy=True)
+    out.flags.writeable = False
+    return out

@@ -58,11 +58,38 @@ core_identify(PyObject *self, PyObject *args, PyObject *kwds)
     }
     pv_opt proj = {PV_OPT_ADAM, (float)proj_lr, 0.9f, 0.999f, 1e-8f};
     c.proj = proj;
-    if (n_users < 1 || n_envs < 1 || max_rounds < 1 || tol < 0 || d_id < 0 || d_c < 0 ||
-        d_id + d_c < 1 || batch < 1 || n_neg < 0 || epochs < 0 || !(emb_lr > 0) ||
-        !(proj_lr > 0) || !(wd1 >= 0) || !(wdi >= 0) || !(wd2 >= 0) || !(l1 >= 0) ||
-        !(init_std >= 0)) {
-        return PyErr_Format(PyExc_ValueError, FUNC "(): a size or hyperparameter is out of range");
+    {
+        /* Each size and hyperparameter by name, so the message says which one is wrong. */
+        const struct {
+            const char *name;
+            int bad;
+        } checks[] = {
+            {"n_users (>= 1, required)", n_users < 1},
+            {"n_envs (>= 1)", n_envs < 1},
+            {"max_rounds (>= 1)", max_rounds < 1},
+            {"tol_changes (>= 0)", tol < 0},
+            {"d_id (>= 0)", d_id < 0},
+            {"d_c (>= 0)", d_c < 0},
+            {"d_id + d_c (>= 1)", d_id + d_c < 1},
+            {"batch_size (>= 1)", batch < 1},
+            {"n_neg (>= 0)", n_neg < 0},
+            {"epochs (>= 0)", epochs < 0},
+            {"emb_lr (finite, > 0)", !(emb_lr > 0) || !isfinite(emb_lr)},
+            {"proj_lr (finite, > 0)", !(proj_lr > 0) || !isfinite(proj_lr)},
+            {"wd1 (finite, >= 0)", !(wd1 >= 0) || !isfinite(wd1)},
+            {"wdi (finite, >= 0)", !(wdi >= 0) || !isfinite(wdi)},
+            {"wd2 (finite, >= 0)", !(wd2 >= 0) || !isfinite(wd2)},
+            {"l1 (finite, >= 0)", !(l1 >= 0) || !isfinite(l1)},
+            {"init_std (finite, >= 0)", !(init_std >= 0) || !isfinite(init_std)},
+            {"w (finite)", !isfinite(w[0]) || !isfinite(w[1]) || !isfinite(w[2]) ||
+                               !isfinite(w[3])},
+        };
+        for (size_t k = 0; k < sizeof(checks) / sizeof(checks[0]); k++) {
+            if (checks[k].bad) {
+                return PyErr_Format(PyExc_ValueError, FUNC "(): '%s' is out of range",
+                                    checks[k].name);
+            }
+        }
     }
     PyArrayObject *users = NULL, *items = NULL, *labels = NULL, *X = NULL, *bu = NULL, *bi = NULL;
     PyArrayObject *mask = NULL, *changes = NULL, *sizes = NULL, *scores = NULL;
