@@ -59,3 +59,15 @@ def ranking_metrics(
     n_threads: int = 0,
 ) -> NDArray[np.float64]:
     """(n_users, len(ks), 6): precision, recall, ndcg, ndcg_invrl, hit_rate, map."""
+# identify: environment identification rounds (method.md §2.1); labels (int64) updated in place.
+# Returns (changes (n_rounds,), sizes (n_rounds, n_envs), last round's scores (n_envs, n_pairs)
+# or None).  A round depends only on the labels it starts from (streams keyed by epoch only).
+def identify(users: _I64, items: _I64, labels: _I64, X: _F32, beta_u: _F32, beta_i: _F32, *,
+             n_users: int, n_envs: int = 10, max_rounds: int = 10, tol_changes: int = 0,
+             d_id: int = 64, d_c: int = 64, emb_opt: str = "adagrad", emb_lr: float = 1e-3,
+             proj_lr: float = 1e-3, reg: str = "full", wd1: float = 1e-4, wdi: float = 2.0,
+             wd2: float = 0.01, l1: float = 0.01, mask_prev: Optional[_F32] = None,
+             bias: bool = True, init_std: float = 0.01, batch_size: int = 512, n_neg: int = 50,
+             epochs: int = 20, w: Tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0),
+             seed: int = 2233, n_threads: int = 0,
+             return_scores: bool = False) -> Tuple[_I64, _I64, Optional[_F32]]: ...
