@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from . import _core
 
@@ -50,6 +51,25 @@ _NORMALIZE = {None: 0, "none": 0, "loss": 1, "l2": 2}
 _APPLY = {"normalized": 0, "raw": 1}
 _SCOPE = ("all", "mu")
 _PAIR_MOVES = {0: None, 1: "balance", 2: "descent", 3: "infeasible"}
+
+
+# --------------------------------------------------------------------------- BLAS threads
+_BLAS = None
+
+
+def _blas_one_thread():
+    """Hold BLAS to one thread for the duration of a C call.
+
+    The kernels run their GEMMs inside their own OpenMP region, where OpenBLAS is
+    single-threaded anyway; only a call that ends up on one thread would let
+    OpenBLAS thread, and OpenBLAS's own threading changes the last bits of some
+    GEMM shapes.  Holding it to one thread keeps results identical for any
+    ``n_threads`` (the limit is restored on exit).
+    """
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 # --------------------------------------------------------------------------- validation
@@ -394,9 +414,10 @@ def mask_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i, *, sigma: float
     wargs = _weighting_args(weighting, normalize, mgda_apply, grad_scope, alpha, preference,
                             pair_eps, d_c=d_c, D=D)
     nt = _threads(n_threads)
-    loss_env, erm, irm, reg, ga, gb = _core.mask_step(
-        U, V, X, W, mu, eps, users, items, beta_u, beta_i, sigma=sigma, w=w4, wd2=wd2,
-        n_threads=nt)
+    with _blas_one_thread():
+        loss_env, erm, irm, reg, ga, gb = _core.mask_step(
+            U, V, X, W, mu, eps, users, items, beta_u, beta_i, sigma=sigma, w=w4, wd2=wd2,
+            n_threads=nt)
     gamma, w_erm, w_irm, move = _core.mask_weigh(ga, gb, erm, irm, **wargs)
     direction = (w_erm * ga.astype(np.float64) + w_irm * gb.astype(np.float64))
     direction[d_c * D:] += lam * 2.0 * mu.astype(np.float64)
@@ -578,13 +599,14 @@ def learn_mask(users, items, env, U, V, X, *, n_envs: Optional[int] = None, beta
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not (
             0 <= int(seed) < 2**64):
         raise ValueError(f"'seed' must be an integer in [0, 2**64), got {seed!r}")
-    out = _core.mask_fit(
-        users, items, env_arr, n_envs, U, V, X, beta_u, beta_i,
+    hyper = dict(
         epochs=_int(epochs, "epochs", 1), batch=_int(batch_size, "batch_size", 1),
         n_neg=_int(n_neg, "n_neg", 0), sigma=_real(sigma, "sigma"),
         lr_w=_real(lr, "lr", strict=True), lr_mu=_real(lr_mu, "lr_mu", strict=True),
         lam=_real(lam, "lam"), w=_weights4(w), wd2=_real(wd2, "wd2"), seed=int(seed),
         n_threads=_threads(n_threads), **wargs)
+    with _blas_one_thread():
+        out = _core.mask_fit(users, items, env_arr, n_envs, U, V, X, beta_u, beta_i, **hyper)
     counts = out["env_counts"]
     return MaskResult(mask=out["mask"], W=out["W"], mu=out["mu"], erm_loss=out["erm_loss"],
                       irm_loss=out["irm_loss"], gamma=out["gamma"],

@@ -42,6 +42,16 @@ def test_reproducible_for_a_seed_at_one_and_two_threads():
     assert not np.array_equal(r1.W, r4.W)
 
 
+def test_same_bits_at_one_and_two_threads_without_blas_limits():
+    # learn_mask holds BLAS to one thread itself, so the caller need not.
+    d = make_data(9, n_users=300, n_items=600, D=160, d_c=16, n_pairs=6000, n_env=5)
+    kw = dict(epochs=1, batch_size=260, n_neg=50, seed=5)
+    r1 = learn_mask(**d, **kw, n_threads=1)
+    r2 = learn_mask(**d, **kw, n_threads=2)
+    for x, y in zip(fields(r1), fields(r2)):
+        assert np.array_equal(x, y)
+
+
 @pytest.mark.parametrize("weighting", ["fixed", "mgda"])
 def test_erm_plus_irm_decreases(weighting):
     d = make_data(2)
