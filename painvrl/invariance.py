@@ -40,6 +40,7 @@ __all__ = [
     "MaskStep",
     "MaskResult",
     "mask_step",
+    "mask_step_workspace",
     "learn_mask",
     "mgda_weight",
     "pair_weight",
@@ -301,7 +302,8 @@ def mask_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i, *, sigma: float
               weighting: str = "mgda", normalize: Optional[str] = None,
               mgda_apply: str = "normalized", grad_scope: str = "all", alpha: float = 1.0,
               preference: Sequence[float] = (1e-8, 1 - 1e-8), pair_eps: float = 1e-4,
-              dtype=None, n_threads: Optional[int] = None) -> MaskStep:
+              dtype=None, n_threads: Optional[int] = None,
+              workspace: Optional[np.ndarray] = None) -> MaskStep:
     """One mask step: losses, both gradient vectors and the ERM/IRM weighting.
 
     For researchers who want to check the closed-form gradients of method.md §3.4
@@ -362,6 +364,10 @@ def mask_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i, *, sigma: float
     n_threads : int, optional
         Threads of the C kernel (default: OpenMP's default).  Results do not
         depend on it.
+    workspace : ndarray of uint8, optional
+        From :func:`mask_step_workspace` with the same sizes, dtype and
+        ``n_threads``; reusing it across calls saves allocating (and page-faulting)
+        the kernel's scratch memory every step.
 
     Returns
     -------
@@ -417,7 +423,7 @@ def mask_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i, *, sigma: float
     with _blas_one_thread():
         loss_env, erm, irm, reg, ga, gb = _core.mask_step(
             U, V, X, W, mu, eps, users, items, beta_u, beta_i, sigma=sigma, w=w4, wd2=wd2,
-            n_threads=nt)
+            n_threads=nt, work=workspace)
     gamma, w_erm, w_irm, move = _core.mask_weigh(ga, gb, erm, irm, **wargs)
     direction = (w_erm * ga.astype(np.float64) + w_irm * gb.astype(np.float64))
     direction[d_c * D:] += lam * 2.0 * mu.astype(np.float64)
@@ -425,6 +431,31 @@ def mask_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i, *, sigma: float
                     grad_irm=gb, gamma=gamma, w_erm=w_erm, w_irm=w_irm,
                     direction=direction.astype(dtype), pair_move=_PAIR_MOVES[move], d_c=d_c,
                     D=D)
+
+
+def mask_step_workspace(n_envs: int, batch_size: int, n_neg: int, D: int, d_c: int, *,
+                        dtype=np.float32, n_threads: Optional[int] = None) -> np.ndarray:
+    """Scratch memory for repeated :func:`mask_step` calls of one size.
+
+    Parameters
+    ----------
+    n_envs, batch_size, n_neg, D, d_c : int
+        ``E``, ``B``, negatives per positive, feature and projection sizes.
+    dtype : {numpy.float32, numpy.float64}
+    n_threads : int, optional
+        Must match the ``n_threads`` given to :func:`mask_step`.
+
+    Returns
+    -------
+    ndarray of uint8
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"'dtype' must be float32 or float64, got {dtype}")
+    return _core.mask_step_workspace(
+        _int(n_envs, "n_envs", 1), _int(batch_size, "batch_size", 1), _int(n_neg, "n_neg", 0),
+        _int(D, "D", 1), _int(d_c, "d_c", 1), double=dtype == np.float64,
+        n_threads=_threads(n_threads))
 
 
 # --------------------------------------------------------------------------- a whole run

@@ -118,6 +118,22 @@ def test_thread_count_does_not_change_bits(dtype):
         assert np.array_equal(x, y)
 
 
+def test_reused_workspace_gives_the_same_bits():
+    p = random_problem(np.random.default_rng(19), E=3, B=8, n_neg=5, D=30, d_c=6, d_id=4)
+    ref = invariance.mask_step(**{k: p[k] for k in p}, sigma=0.05, n_threads=2)
+    work = invariance.mask_step_workspace(3, 8, 5, 30, 6, dtype=np.float64, n_threads=2)
+    for _ in range(2):
+        st = invariance.mask_step(**{k: p[k] for k in p}, sigma=0.05, n_threads=2,
+                                  workspace=work)
+        assert np.array_equal(st.grad_erm, ref.grad_erm)
+        assert np.array_equal(st.grad_irm, ref.grad_irm)
+    small = invariance.mask_step_workspace(3, 4, 5, 30, 6, dtype=np.float64, n_threads=2)
+    with pytest.raises(ValueError, match="'work'"):
+        invariance.mask_step(**{k: p[k] for k in p}, n_threads=2, workspace=small)
+    with pytest.raises(TypeError, match="'work'"):
+        invariance.mask_step(**{k: p[k] for k in p}, workspace=np.zeros(10**6))
+
+
 def test_python_mask_step_direction_and_split():
     p = random_problem(np.random.default_rng(17))
     st = invariance.mask_step(p["U"], p["V"], p["X"], p["W"], p["mu"], p["eps"], p["users"],

@@ -33,12 +33,14 @@ check_threads(int n_threads, const char *func)
 
 PyDoc_STRVAR(core_mask_step_doc,
 "mask_step($module, /, U, V, X, W, mu, eps, users, items, beta_u, beta_i, *, sigma=0.01,\n"
-"          w=(1.0, 1.0, 1.0, 1.0), wd2=0.01, n_threads=0)\n--\n\n"
+"          w=(1.0, 1.0, 1.0, 1.0), wd2=0.01, n_threads=0, work=None)\n--\n\n"
 "One mask step (method.md §3.3-3.4): losses and the gradients of L_ERM and L_IRM over\n"
 "theta = [vec(W); mu].  Float arrays are all float32 or all float64 (the dtype of W).\n"
 "U (n_users, d_id + d_c), V (n_items, d_id), X (n_items, D), W (d_c, D), mu (D,),\n"
 "eps (E, D), users (E, B) int64, items (E, B, 1 + n_neg) int64 (column 0 positive),\n"
 "beta_u (n_users,), beta_i (n_items,); w = (w1, w2, w3, w4).\n"
+"work: optional uint8 workspace from mask_step_workspace() for these sizes, reused\n"
+"across calls (saves the allocation and its page faults).\n"
 "Returns (loss_env float64 (E,), erm, irm, reg, grad_erm (d_c*D + D,), grad_irm).");
 
 static PyObject *
@@ -46,18 +48,18 @@ core_mask_step(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static const char *func = "mask_step";
     static char *kwlist[] = {"U", "V", "X", "W", "mu", "eps", "users", "items", "beta_u",
-                             "beta_i", "sigma", "w", "wd2", "n_threads", NULL};
-    PyObject *oU, *oV, *oX, *oW, *omu, *oeps, *ousers, *oitems, *obu, *obi;
+                             "beta_i", "sigma", "w", "wd2", "n_threads", "work", NULL};
+    PyObject *oU, *oV, *oX, *oW, *omu, *oeps, *ousers, *oitems, *obu, *obi, *owork = Py_None;
     double sigma = 0.01, wd2 = 0.01, w[4] = {1.0, 1.0, 1.0, 1.0};
     int n_threads = 0;
     PyArrayObject *U = NULL, *V = NULL, *X = NULL, *W = NULL, *mu = NULL, *eps = NULL;
     PyArrayObject *users = NULL, *items = NULL, *bu = NULL, *bi = NULL;
-    PyArrayObject *loss_env = NULL, *ga = NULL, *gb = NULL;
+    PyArrayObject *loss_env = NULL, *ga = NULL, *gb = NULL, *work = NULL;
     PyObject *result = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOOO|$d(dddd)di:mask_step", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOOO|$d(dddd)diO:mask_step", kwlist,
                                      &oU, &oV, &oX, &oW, &omu, &oeps, &ousers, &oitems, &obu,
                                      &obi, &sigma, &w[0], &w[1], &w[2], &w[3], &wd2,
-                                     &n_threads)) {
+                                     &n_threads, &owork)) {
         return NULL;
     }
     if (check_threads(n_threads, func) < 0) {
@@ -134,6 +136,23 @@ core_mask_step(PyObject *self, PyObject *args, PyObject *kwds)
         goto done;
     }
     pv_mask_dims dims = {n_users, n_items, d_id, dc, D, E, B, n1 - 1};
+    void *work_ptr = NULL;
+    if (owork != Py_None) {
+        npy_intp anyw[1] = {-1};
+        if (!(work = pv_inout(owork, NPY_UINT8, 1, anyw, func, "work"))) {
+            goto done;
+        }
+        size_t need = typenum == NPY_FLOAT32 ? pv_mask_step_work_f32(&dims, n_threads)
+                                             : pv_mask_step_work_f64(&dims, n_threads);
+        if ((size_t)PyArray_DIM(work, 0) < need) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s(): 'work' has %zd bytes, these sizes and n_threads need %zu (use "
+                         "mask_step_workspace with the same sizes, dtype and n_threads)",
+                         func, (Py_ssize_t)PyArray_DIM(work, 0), need);
+            goto done;
+        }
+        work_ptr = PyArray_DATA(work);
+    }
     pv_mask_loss lc = {{w[0], w[1], w[2], w[3]}, wd2, sigma};
     pv_mask_losses lo = {0.0, 0.0, 0.0};
     pv_status status;
@@ -142,13 +161,13 @@ core_mask_step(PyObject *self, PyObject *args, PyObject *kwds)
         status = pv_mask_step_f32(&dims, &lc, PV_F32(U), PV_F32(V), PV_F32(X), PV_F32(W),
                                   PV_F32(mu), PV_F32(eps), PV_I64(users), PV_I64(items),
                                   PV_F32(bu), PV_F32(bi), PV_F64(loss_env), &lo, PV_F32(ga),
-                                  PV_F32(gb), NULL, n_threads);
+                                  PV_F32(gb), work_ptr, n_threads);
     }
     else {
         status = pv_mask_step_f64(&dims, &lc, PV_F64(U), PV_F64(V), PV_F64(X), PV_F64(W),
                                   PV_F64(mu), PV_F64(eps), PV_I64(users), PV_I64(items),
                                   PV_F64(bu), PV_F64(bi), PV_F64(loss_env), &lo, PV_F64(ga),
-                                  PV_F64(gb), NULL, n_threads);
+                                  PV_F64(gb), work_ptr, n_threads);
     }
     Py_END_ALLOW_THREADS
     if (status != PV_OK) {
@@ -170,7 +189,43 @@ done:
     Py_XDECREF(loss_env);
     Py_XDECREF(ga);
     Py_XDECREF(gb);
+    Py_XDECREF(work);
     return result;
+}
+
+PyDoc_STRVAR(core_mask_step_workspace_doc,
+"mask_step_workspace($module, /, n_env, batch, n_neg, D, d_c, *, double=False,\n"
+"                    n_threads=0)\n--\n\n"
+"A uint8 workspace for mask_step with these sizes (float64 when double is true) and\n"
+"n_threads; pass it as work= to reuse it across calls.");
+
+static PyObject *
+core_mask_step_workspace(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"n_env", "batch", "n_neg", "D", "d_c", "double", "n_threads",
+                             NULL};
+    Py_ssize_t E, B, n_neg, D, dc;
+    int dbl = 0, n_threads = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nnnnn|$pi:mask_step_workspace", kwlist, &E,
+                                     &B, &n_neg, &D, &dc, &dbl, &n_threads)) {
+        return NULL;
+    }
+    if (check_threads(n_threads, "mask_step_workspace") < 0) {
+        return NULL;
+    }
+    if (E < 1 || B < 1 || n_neg < 0 || D < 1 || dc < 1) {
+        return PyErr_Format(PyExc_ValueError,
+                            "mask_step_workspace(): need n_env, batch, D, d_c >= 1 and n_neg >= "
+                            "0, got %zd, %zd, %zd, %zd, %zd", E, B, D, dc, n_neg);
+    }
+    pv_mask_dims dims = {1, 1, 0, dc, D, E, B, n_neg};
+    size_t need = dbl ? pv_mask_step_work_f64(&dims, n_threads)
+                      : pv_mask_step_work_f32(&dims, n_threads);
+    if (need == 0) {
+        return PyErr_Format(PyExc_ValueError, "mask_step_workspace(): sizes too large");
+    }
+    npy_intp n[1] = {(npy_intp)need};
+    return PyArray_SimpleNew(1, n, NPY_UINT8);
 }
 
 /* Fill a weighting config from the parsed keyword values; -1 with an exception set. */
@@ -525,6 +580,8 @@ done:
 PyMethodDef pv_mask_methods[] = {
     {"mask_step", (PyCFunction)(void (*)(void))core_mask_step, METH_VARARGS | METH_KEYWORDS,
      core_mask_step_doc},
+    {"mask_step_workspace", (PyCFunction)(void (*)(void))core_mask_step_workspace,
+     METH_VARARGS | METH_KEYWORDS, core_mask_step_workspace_doc},
     {"mask_weigh", (PyCFunction)(void (*)(void))core_mask_weigh, METH_VARARGS | METH_KEYWORDS,
      core_mask_weigh_doc},
     {"pair_alpha", (PyCFunction)(void (*)(void))core_pair_alpha, METH_VARARGS | METH_KEYWORDS,

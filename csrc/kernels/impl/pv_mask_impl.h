@@ -73,14 +73,58 @@ PV_FN(pv_mask_step_work)(const pv_mask_dims *dims, int n_threads)
     return PV_FN(mask_ws_layout)(dims, n_threads, NULL, &ws);
 }
 
-/* Pass 1 over the 1 + n_neg pairs of one row: r'_n, Q_b and the row's loss. */
+/*
+ * Loss terms of one pair from its logit: adds w * softplus(-+s) to *lsum, returns
+ * r = w (sigma(s) - y) and stores r' = w sigma(s) (1 - sigma(s)).
+ */
+static inline PV_T
+PV_FN(mask_pair_terms)(PV_T s, int positive, PV_T wgt, PV_T *rp, double *lsum)
+{
+    /* Stable logistic pieces from e = exp(-|s|). */
+    const PV_T ea = PV_EXP(-PV_FABS(s));
+    const PV_T inv1p = (PV_T)1 / ((PV_T)1 + ea);
+    const PV_T sig = s >= 0 ? inv1p : ea * inv1p;     /* sigma(s)     */
+    const PV_T sigc = s >= 0 ? ea * inv1p : inv1p;    /* 1 - sigma(s) */
+    const PV_T lp = PV_LOG1P(ea);
+    PV_T r, sp;
+    if (positive) {   /* label 1: softplus(-s) */
+        sp = (s < 0 ? -s : (PV_T)0) + lp;
+        r = -wgt * sigc;
+    }
+    else {            /* label 0: softplus(s)  */
+        sp = (s > 0 ? s : (PV_T)0) + lp;
+        r = wgt * sig;
+    }
+    *lsum += (double)wgt * (double)sp;
+    *rp = wgt * sig * sigc;
+    return r;
+}
+
+/* Prefetch the feature (and id) rows of pair it[c + PV_MASK_PF], if it exists. */
+#define PV_MASK_PREFETCH_PAIR(cc)                                                          \
+    do {                                                                                   \
+        if ((cc) + PV_MASK_PF < it_avail) {                                                \
+            const int64_t ia_ = it[(cc) + PV_MASK_PF];                                     \
+            mask_prefetch_row(X + (size_t)ia_ * (size_t)D, (size_t)D * sizeof(PV_T));      \
+            if (V != NULL) {                                                               \
+                mask_prefetch_row(V + (size_t)ia_ * (size_t)d_id,                          \
+                                  (size_t)d_id * sizeof(PV_T));                            \
+            }                                                                              \
+        }                                                                                  \
+    } while (0)
+
+/*
+ * Pass 1 over the 1 + n_neg pairs of one row: r'_n, Q_b = sum_c r_n x_i and the row's
+ * loss.  Pairs go four at a time (four independent dot products sharing the loads of
+ * hz, one fused update of q), then one at a time; the order is fixed.
+ */
 PV_MASK_HOT static void
 PV_FN(mask_pass1_row)(pv_index D, pv_index d_id, pv_index n1, const PV_T *PV_RESTRICT uid,
                       const PV_T *PV_RESTRICT hz, const PV_T *PV_RESTRICT V,
                       const PV_T *PV_RESTRICT X, const int64_t *PV_RESTRICT it,
-                      pv_index it_avail, PV_T bu,
-                      const PV_T *PV_RESTRICT beta_i, const double *w,
-                      PV_T *PV_RESTRICT q, PV_T *PV_RESTRICT rp, double *row_loss)
+                      pv_index it_avail, PV_T bu, const PV_T *PV_RESTRICT beta_i,
+                      const double *w, PV_T *PV_RESTRICT q, PV_T *PV_RESTRICT rp,
+                      double *row_loss)
 {
     const PV_T w0 = (PV_T)w[0], w1 = (PV_T)w[1], w2 = (PV_T)w[2], w3 = (PV_T)w[3];
     const PV_T inv_neg = n1 > 1 ? (PV_T)1 / (PV_T)(n1 - 1) : (PV_T)0;
@@ -88,67 +132,117 @@ PV_FN(mask_pass1_row)(pv_index D, pv_index d_id, pv_index n1, const PV_T *PV_RES
     for (pv_index d = 0; d < D; d++) {
         q[d] = 0;
     }
-    for (pv_index c = 0; c < n1; c++) {
-        const int64_t i = it[c];
-        const PV_T *PV_RESTRICT xi = X + (size_t)i * (size_t)D;
-        const PV_T *PV_RESTRICT vi = V + (size_t)i * (size_t)d_id;
-        if (c + PV_MASK_PF < it_avail) {
-            const int64_t ia = it[c + PV_MASK_PF];
-            mask_prefetch_row(X + (size_t)ia * (size_t)D, (size_t)D * sizeof(PV_T));
-            mask_prefetch_row(V + (size_t)ia * (size_t)d_id, (size_t)d_id * sizeof(PV_T));
+    pv_index c = 0;
+    for (; c + 4 <= n1; c += 4) {
+        for (int k = 0; k < 4; k++) {
+            PV_MASK_PREFETCH_PAIR(c + k);
         }
-        PV_T s0 = 0, s1 = 0;
-#pragma omp simd reduction(+ : s0)
+        const PV_T *PV_RESTRICT x0 = X + (size_t)it[c] * (size_t)D;
+        const PV_T *PV_RESTRICT x1 = X + (size_t)it[c + 1] * (size_t)D;
+        const PV_T *PV_RESTRICT x2 = X + (size_t)it[c + 2] * (size_t)D;
+        const PV_T *PV_RESTRICT x3 = X + (size_t)it[c + 3] * (size_t)D;
+        const PV_T *PV_RESTRICT v0 = V + (size_t)it[c] * (size_t)d_id;
+        const PV_T *PV_RESTRICT v1 = V + (size_t)it[c + 1] * (size_t)d_id;
+        const PV_T *PV_RESTRICT v2 = V + (size_t)it[c + 2] * (size_t)d_id;
+        const PV_T *PV_RESTRICT v3 = V + (size_t)it[c + 3] * (size_t)d_id;
+        PV_T b0 = 0, b1 = 0, b2 = 0, b3 = 0, f0 = 0, f1 = 0, f2 = 0, f3 = 0;
+#pragma omp simd reduction(+ : b0, b1, b2, b3)
         for (pv_index k = 0; k < d_id; k++) {
-            s0 += uid[k] * vi[k];
+            const PV_T uk = uid[k];
+            b0 += uk * v0[k];
+            b1 += uk * v1[k];
+            b2 += uk * v2[k];
+            b3 += uk * v3[k];
         }
-#pragma omp simd reduction(+ : s1)
+#pragma omp simd reduction(+ : f0, f1, f2, f3)
         for (pv_index d = 0; d < D; d++) {
-            s1 += hz[d] * xi[d];
+            const PV_T h = hz[d];
+            f0 += h * x0[d];
+            f1 += h * x1[d];
+            f2 += h * x2[d];
+            f3 += h * x3[d];
         }
-        const PV_T s = s0 + s1;
-        const PV_T bb = bu * beta_i[i];
-        const PV_T wgt = c == 0 ? w0 + w1 * bb : (w2 + w3 * bb) * inv_neg;
-        /* Stable logistic pieces from e = exp(-|s|). */
-        const PV_T ea = PV_EXP(-PV_FABS(s));
-        const PV_T inv1p = (PV_T)1 / ((PV_T)1 + ea);
-        const PV_T sig = s >= 0 ? inv1p : ea * inv1p;     /* sigma(s)     */
-        const PV_T sigc = s >= 0 ? ea * inv1p : inv1p;    /* 1 - sigma(s) */
-        const PV_T lp = PV_LOG1P(ea);
-        PV_T r, sp;
-        if (c == 0) {   /* label 1: softplus(-s) */
-            sp = (s < 0 ? -s : (PV_T)0) + lp;
-            r = -wgt * sigc;
+        const PV_T s[4] = {b0 + f0, b1 + f1, b2 + f2, b3 + f3};
+        PV_T r[4];
+        for (int k = 0; k < 4; k++) {
+            const PV_T bb = bu * beta_i[it[c + k]];
+            const int pos = c + k == 0;
+            const PV_T wgt = pos ? w0 + w1 * bb : (w2 + w3 * bb) * inv_neg;
+            r[k] = PV_FN(mask_pair_terms)(s[k], pos, wgt, rp + c + k, &lsum);
         }
-        else {          /* label 0: softplus(s)  */
-            sp = (s > 0 ? s : (PV_T)0) + lp;
-            r = wgt * sig;
-        }
-        lsum += (double)wgt * (double)sp;
-        rp[c] = wgt * sig * sigc;
+        const PV_T r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
 #pragma omp simd
         for (pv_index d = 0; d < D; d++) {
-            q[d] += r * xi[d];
+            q[d] += (r0 * x0[d] + r1 * x1[d]) + (r2 * x2[d] + r3 * x3[d]);
+        }
+    }
+    for (; c < n1; c++) {
+        PV_MASK_PREFETCH_PAIR(c);
+        const PV_T *PV_RESTRICT xi = X + (size_t)it[c] * (size_t)D;
+        const PV_T *PV_RESTRICT vi = V + (size_t)it[c] * (size_t)d_id;
+        PV_T b0 = 0, f0 = 0;
+#pragma omp simd reduction(+ : b0)
+        for (pv_index k = 0; k < d_id; k++) {
+            b0 += uid[k] * vi[k];
+        }
+#pragma omp simd reduction(+ : f0)
+        for (pv_index d = 0; d < D; d++) {
+            f0 += hz[d] * xi[d];
+        }
+        const PV_T bb = bu * beta_i[it[c]];
+        const int pos = c == 0;
+        const PV_T wgt = pos ? w0 + w1 * bb : (w2 + w3 * bb) * inv_neg;
+        const PV_T r0 = PV_FN(mask_pair_terms)(b0 + f0, pos, wgt, rp + c, &lsum);
+#pragma omp simd
+        for (pv_index d = 0; d < D; d++) {
+            q[d] += r0 * xi[d];
         }
     }
     *row_loss = lsum;
 }
 
-/* Pass 2 over one row: T_b = sum_c r'_n t_n x_i with t_n = (k_b o z_e).x_i. */
+/*
+ * Pass 2 over one row: T_b = sum_c r'_n t_n x_i with t_n = (k_b o z_e).x_i, four pairs
+ * at a time as in pass 1.
+ */
 PV_MASK_HOT static void
 PV_FN(mask_pass2_row)(pv_index D, pv_index n1, const PV_T *PV_RESTRICT kz,
                       const PV_T *PV_RESTRICT X, const int64_t *PV_RESTRICT it,
                       pv_index it_avail, const PV_T *PV_RESTRICT rp, PV_T *PV_RESTRICT tr)
 {
+    const PV_T *V = NULL;        /* no id rows to prefetch in this pass */
+    const pv_index d_id = 0;
     for (pv_index d = 0; d < D; d++) {
         tr[d] = 0;
     }
-    for (pv_index c = 0; c < n1; c++) {
-        const PV_T *PV_RESTRICT xi = X + (size_t)it[c] * (size_t)D;
-        if (c + PV_MASK_PF < it_avail) {
-            mask_prefetch_row(X + (size_t)it[c + PV_MASK_PF] * (size_t)D,
-                              (size_t)D * sizeof(PV_T));
+    pv_index c = 0;
+    for (; c + 4 <= n1; c += 4) {
+        for (int k = 0; k < 4; k++) {
+            PV_MASK_PREFETCH_PAIR(c + k);
         }
+        const PV_T *PV_RESTRICT x0 = X + (size_t)it[c] * (size_t)D;
+        const PV_T *PV_RESTRICT x1 = X + (size_t)it[c + 1] * (size_t)D;
+        const PV_T *PV_RESTRICT x2 = X + (size_t)it[c + 2] * (size_t)D;
+        const PV_T *PV_RESTRICT x3 = X + (size_t)it[c + 3] * (size_t)D;
+        PV_T t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+#pragma omp simd reduction(+ : t0, t1, t2, t3)
+        for (pv_index d = 0; d < D; d++) {
+            const PV_T kd = kz[d];
+            t0 += kd * x0[d];
+            t1 += kd * x1[d];
+            t2 += kd * x2[d];
+            t3 += kd * x3[d];
+        }
+        const PV_T c0 = rp[c] * t0, c1 = rp[c + 1] * t1, c2 = rp[c + 2] * t2,
+                   c3 = rp[c + 3] * t3;
+#pragma omp simd
+        for (pv_index d = 0; d < D; d++) {
+            tr[d] += (c0 * x0[d] + c1 * x1[d]) + (c2 * x2[d] + c3 * x3[d]);
+        }
+    }
+    for (; c < n1; c++) {
+        PV_MASK_PREFETCH_PAIR(c);
+        const PV_T *PV_RESTRICT xi = X + (size_t)it[c] * (size_t)D;
         PV_T t = 0;
 #pragma omp simd reduction(+ : t)
         for (pv_index d = 0; d < D; d++) {
@@ -161,6 +255,8 @@ PV_FN(mask_pass2_row)(pv_index D, pv_index n1, const PV_T *PV_RESTRICT kz,
         }
     }
 }
+
+#undef PV_MASK_PREFETCH_PAIR
 
 pv_status
 PV_FN(pv_mask_step)(const pv_mask_dims *dims, const pv_mask_loss *loss, const PV_T *U,
