@@ -109,6 +109,7 @@ PV_FN(mask_pair_terms)(PV_T s, int positive, PV_T wgt, PV_T *rp, double *lsum)
             if (V != NULL) {                                                               \
                 mask_prefetch_row(V + (size_t)ia_ * (size_t)d_id,                          \
                                   (size_t)d_id * sizeof(PV_T));                            \
+                mask_prefetch_row(beta_i + ia_, sizeof(PV_T));                             \
             }                                                                              \
         }                                                                                  \
     } while (0)
@@ -210,7 +211,7 @@ PV_FN(mask_pass2_row)(pv_index D, pv_index n1, const PV_T *PV_RESTRICT kz,
                       const PV_T *PV_RESTRICT X, const int64_t *PV_RESTRICT it,
                       pv_index it_avail, const PV_T *PV_RESTRICT rp, PV_T *PV_RESTRICT tr)
 {
-    const PV_T *V = NULL;        /* no id rows to prefetch in this pass */
+    const PV_T *V = NULL, *beta_i = NULL;   /* no id rows to prefetch in this pass */
     const pv_index d_id = 0;
     for (pv_index d = 0; d < D; d++) {
         tr[d] = 0;
