@@ -37,8 +37,8 @@ PV_FN(mask_ws_layout)(const pv_mask_dims *dm, int n_threads, char *base, PV_FN(m
     size_t E = (size_t)dm->n_env, B = (size_t)dm->batch, D = (size_t)dm->D;
     size_t dc = (size_t)dm->d_c, n1 = (size_t)dm->n_neg + 1, R = E * B;
     size_t nt = (size_t)(n_threads > 0 ? n_threads : 1);
-    size_t counts[11] = {E * D, E * D, R * dc, R * D, R * D, R * D, R * D, E * dc * D,
-                         nt * D, R * n1, 0};
+    size_t counts[10] = {E * D, E * D, R * dc, R * D, R * D, R * D, R * D, E * dc * D,
+                         nt * D, R * n1};
     size_t off = 0;
     PV_T **slots[10] = {&ws->z, &ws->ind, &ws->Pc, &ws->H, &ws->Q, &ws->K, &ws->T, &ws->Gt,
                         &ws->scratch, &ws->rp};
