@@ -115,6 +115,16 @@ PV_FN(mask_pair_terms)(PV_T s, int positive, PV_T wgt, PV_T *rp, double *lsum)
     } while (0)
 
 /*
+ * Feature row of the pair PV_MASK_PF positions after it[cc] (possibly in the next row,
+ * which follows in memory), or `dflt` when there is none: a prefetch target.
+ */
+#define PV_MASK_AHEAD(cc, dflt)                                                            \
+    ((cc) + PV_MASK_PF < it_avail ? X + (size_t)it[(cc) + PV_MASK_PF] * (size_t)D : (dflt))
+
+/* Elements per two cache lines: the block of the dot loops that carries the prefetches. */
+#define PV_MASK_BLK ((pv_index)(128 / sizeof(PV_T)))
+
+/*
  * Pass 1 over the 1 + n_neg pairs of one row: r'_n, Q_b = sum_c r_n x_i and the row's
  * loss.  Pairs go four at a time (four independent dot products sharing the loads of
  * hz, one fused update of q), then one at a time; the order is fixed.
@@ -135,13 +145,19 @@ PV_FN(mask_pass1_row)(pv_index D, pv_index d_id, pv_index n1, const PV_T *PV_RES
     }
     pv_index c = 0;
     for (; c + 4 <= n1; c += 4) {
-        for (int k = 0; k < 4; k++) {
-            PV_MASK_PREFETCH_PAIR(c + k);
+        for (int k = 0; k < 4; k++) {   /* id rows and betas of the next group */
+            if (c + k + PV_MASK_PF < it_avail) {
+                const int64_t ia = it[c + k + PV_MASK_PF];
+                mask_prefetch_row(V + (size_t)ia * (size_t)d_id, (size_t)d_id * sizeof(PV_T));
+                mask_prefetch_row(beta_i + ia, sizeof(PV_T));
+            }
         }
         const PV_T *PV_RESTRICT x0 = X + (size_t)it[c] * (size_t)D;
         const PV_T *PV_RESTRICT x1 = X + (size_t)it[c + 1] * (size_t)D;
         const PV_T *PV_RESTRICT x2 = X + (size_t)it[c + 2] * (size_t)D;
         const PV_T *PV_RESTRICT x3 = X + (size_t)it[c + 3] * (size_t)D;
+        const PV_T *n0 = PV_MASK_AHEAD(c, x0), *n1p = PV_MASK_AHEAD(c + 1, x0);
+        const PV_T *n2 = PV_MASK_AHEAD(c + 2, x0), *n3 = PV_MASK_AHEAD(c + 3, x0);
         const PV_T *PV_RESTRICT v0 = V + (size_t)it[c] * (size_t)d_id;
         const PV_T *PV_RESTRICT v1 = V + (size_t)it[c + 1] * (size_t)d_id;
         const PV_T *PV_RESTRICT v2 = V + (size_t)it[c + 2] * (size_t)d_id;
@@ -155,13 +171,27 @@ PV_FN(mask_pass1_row)(pv_index D, pv_index d_id, pv_index n1, const PV_T *PV_RES
             b2 += uk * v2[k];
             b3 += uk * v3[k];
         }
-#pragma omp simd reduction(+ : f0, f1, f2, f3)
-        for (pv_index d = 0; d < D; d++) {
-            const PV_T h = hz[d];
-            f0 += h * x0[d];
-            f1 += h * x1[d];
-            f2 += h * x2[d];
-            f3 += h * x3[d];
+        /* Feature dots in blocks of two cache lines; each block asks for the same two
+         * lines of the next group's rows, so the loads spread over the arithmetic. */
+        for (pv_index d0 = 0; d0 < D; d0 += PV_MASK_BLK) {
+            const pv_index d1 = d0 + PV_MASK_BLK < D ? d0 + PV_MASK_BLK : D;
+            mask_prefetch_row(n0 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
+            mask_prefetch_row(n1p + d0, (size_t)(d1 - d0) * sizeof(PV_T));
+            mask_prefetch_row(n2 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
+            mask_prefetch_row(n3 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
+            PV_T g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+#pragma omp simd reduction(+ : g0, g1, g2, g3)
+            for (pv_index d = d0; d < d1; d++) {
+                const PV_T h = hz[d];
+                g0 += h * x0[d];
+                g1 += h * x1[d];
+                g2 += h * x2[d];
+                g3 += h * x3[d];
+            }
+            f0 += g0;
+            f1 += g1;
+            f2 += g2;
+            f3 += g3;
         }
         const PV_T s[4] = {b0 + f0, b1 + f1, b2 + f2, b3 + f3};
         PV_T r[4];
@@ -218,21 +248,32 @@ PV_FN(mask_pass2_row)(pv_index D, pv_index n1, const PV_T *PV_RESTRICT kz,
     }
     pv_index c = 0;
     for (; c + 4 <= n1; c += 4) {
-        for (int k = 0; k < 4; k++) {
-            PV_MASK_PREFETCH_PAIR(c + k);
-        }
         const PV_T *PV_RESTRICT x0 = X + (size_t)it[c] * (size_t)D;
         const PV_T *PV_RESTRICT x1 = X + (size_t)it[c + 1] * (size_t)D;
         const PV_T *PV_RESTRICT x2 = X + (size_t)it[c + 2] * (size_t)D;
         const PV_T *PV_RESTRICT x3 = X + (size_t)it[c + 3] * (size_t)D;
+        const PV_T *n0 = PV_MASK_AHEAD(c, x0), *n1p = PV_MASK_AHEAD(c + 1, x0);
+        const PV_T *n2 = PV_MASK_AHEAD(c + 2, x0), *n3 = PV_MASK_AHEAD(c + 3, x0);
         PV_T t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-#pragma omp simd reduction(+ : t0, t1, t2, t3)
-        for (pv_index d = 0; d < D; d++) {
-            const PV_T kd = kz[d];
-            t0 += kd * x0[d];
-            t1 += kd * x1[d];
-            t2 += kd * x2[d];
-            t3 += kd * x3[d];
+        for (pv_index d0 = 0; d0 < D; d0 += PV_MASK_BLK) {
+            const pv_index d1 = d0 + PV_MASK_BLK < D ? d0 + PV_MASK_BLK : D;
+            mask_prefetch_row(n0 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
+            mask_prefetch_row(n1p + d0, (size_t)(d1 - d0) * sizeof(PV_T));
+            mask_prefetch_row(n2 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
+            mask_prefetch_row(n3 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
+            PV_T g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+#pragma omp simd reduction(+ : g0, g1, g2, g3)
+            for (pv_index d = d0; d < d1; d++) {
+                const PV_T kd = kz[d];
+                g0 += kd * x0[d];
+                g1 += kd * x1[d];
+                g2 += kd * x2[d];
+                g3 += kd * x3[d];
+            }
+            t0 += g0;
+            t1 += g1;
+            t2 += g2;
+            t3 += g3;
         }
         const PV_T c0 = rp[c] * t0, c1 = rp[c + 1] * t1, c2 = rp[c + 2] * t2,
                    c3 = rp[c + 3] * t3;
@@ -258,6 +299,8 @@ PV_FN(mask_pass2_row)(pv_index D, pv_index n1, const PV_T *PV_RESTRICT kz,
 }
 
 #undef PV_MASK_PREFETCH_PAIR
+#undef PV_MASK_AHEAD
+#undef PV_MASK_BLK
 
 pv_status
 PV_FN(pv_mask_step)(const pv_mask_dims *dims, const pv_mask_loss *loss, const PV_T *U,
