@@ -1,0 +1,646 @@
+"""Invariant-mask learning (PaInvRL module ii; method.md §3).
+
+The mask step of InvRL with hand-derived gradients (no autograd) and the
+PaInvRL weighting of the ERM and IRM objectives, computed by the C core.
+
+Provenance of each piece (method.md §0 tags):
+
+* [InvRL-code] the model of the mask step (frozen ``U``, ``V``; trainable
+  projection ``W`` without bias and gate parameters ``mu``; stochastic gates
+  ``z = clamp(mu + sigma * eps + 0.5, 0, 1)``), the UltraGCN-weighted BCE
+  loss, ``L_ERM``, the gate-weighted gradient-variance penalty ``L_IRM``,
+  ``L_reg = sum(mu**2)``, the optimiser (Adam, lr 1e-3 on ``W`` and ``mu``)
+  and ``weighting="fixed"`` (``L_ERM + alpha L_IRM + lam L_reg``).
+* [inferred] ``weighting="mgda"`` (the default: two-objective MGDA min-norm
+  weight over ``theta = (W, mu)`` each step, Sener & Koltun's closed form),
+  its normalisation options, and ``weighting="pair"`` (PAIR's EPO linear
+  program with a preference vector).  The PaInvRL paper's full text could not
+  be read; these are reconstructions of "adaptively weighted IRM and ERM
+  losses ... Pareto-optimal" (method.md §3.5, §8 rows 1-3).
+* Library rules (method.md §10.2, §10.7): every step draws a full batch from
+  every non-empty environment (samplers restart when exhausted), an epoch is
+  ``ceil(max_e |D_e| / batch_size)`` steps, environments with no pairs take no
+  part, and reported losses exclude the constant regularisers of the frozen
+  tables.
+
+The parameter vector is ``theta = [W.ravel() (row-major, d_c x D); mu]``.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from . import _core
+
+__all__ = [
+    "MaskStep",
+    "MaskResult",
+    "mask_step",
+    "mask_step_workspace",
+    "learn_mask",
+    "mgda_weight",
+    "pair_weight",
+    "ultragcn_betas",
+]
+
+_WEIGHTING = {"mgda": 0, "fixed": 1, "pair": 2}
+_NORMALIZE = {None: 0, "none": 0, "loss": 1, "l2": 2}
+_APPLY = {"normalized": 0, "raw": 1}
+_SCOPE = ("all", "mu")
+_PAIR_MOVES = {0: None, 1: "balance", 2: "descent", 3: "infeasible"}
+
+
+# --------------------------------------------------------------------------- BLAS threads
+_BLAS = None
+
+
+def _blas_one_thread():
+    """Hold BLAS to one thread for the duration of a C call.
+
+    The kernels run their GEMMs inside their own OpenMP region, where OpenBLAS is
+    single-threaded anyway; only a call that ends up on one thread would let
+    OpenBLAS thread, and OpenBLAS's own threading changes the last bits of some
+    GEMM shapes.  Holding it to one thread keeps results identical for any
+    ``n_threads`` (the limit is restored on exit).
+    """
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+# --------------------------------------------------------------------------- validation
+def _float_array(x, name: str, dtype, ndim: int) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"'{name}' must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"'{name}' must be {ndim}-dimensional, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"'{name}' contains NaN or infinite values")
+    return arr
+
+
+def _id_array(x, name: str, ndim: Optional[int], high: int, what: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"'{name}' must hold integer ids, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"'{name}' must be {ndim}-dimensional, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.int64)
+    if arr.size and (arr.min() < 0 or arr.max() >= high):
+        raise IndexError(f"'{name}' holds {what} outside [0, {high}): "
+                         f"min {arr.min()}, max {arr.max()}")
+    return arr
+
+
+def _real(x, name: str, *, low: float = 0.0, strict: bool = False) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"'{name}' must be a real number, got {type(x).__name__}")
+    v = float(x)
+    if not np.isfinite(v) or v < low or (strict and v == low):
+        raise ValueError(f"'{name}' must be finite and {'>' if strict else '>='} {low}, got {x}")
+    return v
+
+
+def _int(x, name: str, low: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"'{name}' must be an integer, got {type(x).__name__}")
+    if int(x) < low:
+        raise ValueError(f"'{name}' must be >= {low}, got {x}")
+    return int(x)
+
+
+def _threads(n_threads) -> int:
+    if n_threads is None:
+        return 0
+    return _int(n_threads, "n_threads", 1)
+
+
+def _weights4(w) -> Tuple[float, float, float, float]:
+    w = tuple(w)
+    if len(w) != 4:
+        raise ValueError(f"'w' must hold the four loss weights (w1, w2, w3, w4), got {len(w)}")
+    return tuple(_real(v, "w", low=-np.inf) for v in w)  # type: ignore[return-value]
+
+
+def _weighting_args(weighting, normalize, mgda_apply, grad_scope, alpha, preference,
+                    pair_eps, *, d_c: Optional[int] = None, D: Optional[int] = None) -> dict:
+    if weighting not in _WEIGHTING:
+        raise ValueError(f"'weighting' must be one of {sorted(_WEIGHTING)}, got {weighting!r}")
+    if normalize not in _NORMALIZE:
+        raise ValueError(f"'normalize' must be None, 'loss' or 'l2', got {normalize!r}")
+    if mgda_apply not in _APPLY:
+        raise ValueError(f"'mgda_apply' must be 'normalized' or 'raw', got {mgda_apply!r}")
+    if grad_scope not in _SCOPE:
+        raise ValueError(f"'grad_scope' must be 'all' or 'mu', got {grad_scope!r}")
+    pref = tuple(preference)
+    if len(pref) != 2:
+        raise ValueError(f"'preference' must be (r_ERM, r_IRM), got {len(pref)} values")
+    r0, r1 = (_real(v, "preference") for v in pref)
+    if r0 + r1 <= 0.0:
+        raise ValueError("'preference' must not be all zeros")
+    scope = 0 if grad_scope == "all" or d_c is None else d_c * D
+    return dict(weighting=_WEIGHTING[weighting], normalize=_NORMALIZE[normalize],
+                apply_raw=bool(_APPLY[mgda_apply]), scope_offset=scope,
+                alpha=_real(alpha, "alpha"), pref_erm=r0, pref_irm=r1,
+                pair_eps=_real(pair_eps, "pair_eps"))
+
+
+def _pair_vectors(a, b) -> Tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(a)
+    dtype = np.float32 if a.dtype == np.float32 else np.float64
+    a = _float_array(a, "a", dtype, 1)
+    b = _float_array(b, "b", dtype, 1)
+    if a.shape != b.shape:
+        raise ValueError(f"'a' and 'b' must have the same shape, got {a.shape} and {b.shape}")
+    return a, b
+
+
+# --------------------------------------------------------------------------- weighting
+def mgda_weight(a, b, normalize: Optional[str] = None, *,
+                losses: Optional[Sequence[float]] = None) -> float:
+    """Two-objective MGDA weight on the ERM gradient [inferred, method.md §3.5].
+
+    The weight ``gamma`` of the min-norm point ``gamma a + (1 - gamma) b`` of the
+    segment between ``a`` and ``b``, by Sener & Koltun's two-vector rule
+    (``min_norm_solvers._min_norm_element_from2``): 0.999 if ``a.b >= a.a``,
+    0.001 if ``a.b >= b.b``, else ``(b.b - a.b) / (a.a + b.b - 2 a.b)``
+    (interior values are not clipped).  Gram products are taken in float64.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (n,)
+        Gradients of ``L_ERM`` and ``L_IRM`` (float32 or float64).
+    normalize : {None, "loss", "l2"}
+        ``"loss"`` divides ``a`` by ``L_ERM`` and ``b`` by ``L_IRM`` first (a zero
+        loss leaves its vector unscaled); ``"l2"`` uses unit vectors, which makes
+        ``gamma`` 0.5 whenever ``a`` and ``b`` differ in direction.
+    losses : (L_ERM, L_IRM), optional
+        Required when ``normalize="loss"``.
+
+    Returns
+    -------
+    float
+        ``gamma``, the weight on ``a`` (of the normalised vectors when ``normalize``
+        is set).
+    """
+    a, b = _pair_vectors(a, b)
+    if normalize == "loss":
+        if losses is None:
+            raise ValueError("'losses' = (L_ERM, L_IRM) is required when normalize='loss'")
+    l_erm, l_irm = (0.0, 0.0) if losses is None else _two_losses(losses)
+    args = _weighting_args("mgda", normalize, "normalized", "all", 1.0, (1e-8, 1 - 1e-8), 1e-4)
+    gamma, _, _, _ = _core.mask_weigh(a, b, l_erm, l_irm, **args)
+    return gamma
+
+
+def _two_losses(losses) -> Tuple[float, float]:
+    vals = tuple(losses)
+    if len(vals) != 2:
+        raise ValueError(f"'losses' must be (L_ERM, L_IRM), got {len(vals)} values")
+    return _real(vals[0], "losses"), _real(vals[1], "losses")
+
+
+def pair_weight(a, b, losses: Sequence[float], preference: Sequence[float] = (1e-8, 1 - 1e-8),
+                eps: float = 1e-4, *, return_move: bool = False):
+    """PAIR/EPO weight on the ERM objective [inferred, method.md §3.5].
+
+    PAIR's EPO linear program (``LFhase/PAIR``, ``PAIR/pair.py``) for two
+    objectives, solved exactly as a 1-D LP in ``alpha_ERM`` in [0, 1].  With
+    ``r`` the normalised preference, ``l_hat = r l / sum(r l)``,
+    ``mu_r = sum l_hat log(2 l_hat)`` and ``adj = r (log(2 l_hat) - mu_r)``,
+    ``C`` the 2x2 Gram matrix of (a, b):
+
+    * ``mu_r > eps`` (balance): maximise ``alpha.C adj`` subject to
+      ``(C alpha)_j >= 0`` for ``j = argmax r l`` and ``(C alpha)_j >= (C adj)_j``
+      for the other ``j`` with ``(C adj)_j <= 0``;
+    * else (descent): maximise ``sum(C alpha)`` subject to ``C alpha >= 0`` and
+      ``alpha.C adj >= min(max(C adj), 0)``.
+
+    An infeasible LP returns the normalised preference, as PAIR's optimiser does
+    when its solver fails.  Ties (a flat objective) take the feasible point
+    nearest the preference.  ``l_hat = 0`` is floored at the smallest normal
+    double inside the logarithm.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (n,)
+        Gradients of ``L_ERM`` and ``L_IRM``.
+    losses : (L_ERM, L_IRM)
+        Non-negative loss values.
+    preference : (r_ERM, r_IRM)
+        Non-negative, not both zero; PAIR's default is ``(1e-8, 1 - 1e-8)``.
+    eps : float
+        Threshold on ``mu_r`` between the balance and descent steps.
+    return_move : bool
+        Also return ``"balance"``, ``"descent"`` or ``"infeasible"``.
+
+    Returns
+    -------
+    float or (float, str)
+        ``alpha_ERM`` (the IRM weight is ``1 - alpha_ERM``).
+    """
+    a, b = _pair_vectors(a, b)
+    l_erm, l_irm = _two_losses(losses)
+    args = _weighting_args("pair", None, "normalized", "all", 1.0, preference, eps)
+    alpha, _, _, move = _core.mask_weigh(a, b, l_erm, l_irm, **args)
+    return (alpha, _PAIR_MOVES[move]) if return_move else alpha
+
+
+# --------------------------------------------------------------------------- one step
+@dataclass(frozen=True)
+class MaskStep:
+    """Losses, gradients and weighting of one mask step.
+
+    Attributes
+    ----------
+    loss_env : ndarray of float64, shape (E,)
+        ``L_e`` per environment (recommendation loss + ``wd2 ||W||^2``).
+    erm_loss, irm_loss, reg_loss : float
+        ``L_ERM = mean_e L_e``, ``L_IRM``, ``L_reg = sum(mu**2)``.
+    grad_erm, grad_irm : ndarray, shape (d_c * D + D,)
+        ``a`` and ``b``: gradients of ``L_ERM`` and ``L_IRM`` over ``theta``.
+    gamma : float
+        The weight reported for the step (see :func:`mask_step`).
+    w_erm, w_irm : float
+        Coefficients of ``a`` and ``b`` in ``direction``.
+    direction : ndarray, shape (d_c * D + D,)
+        ``w_erm a + w_irm b + lam * grad L_reg``: what the optimiser receives.
+    pair_move : str or None
+        For ``weighting="pair"``: ``"balance"``, ``"descent"`` or ``"infeasible"``.
+    d_c, D : int
+    """
+
+    loss_env: np.ndarray
+    erm_loss: float
+    irm_loss: float
+    reg_loss: float
+    grad_erm: np.ndarray
+    grad_irm: np.ndarray
+    gamma: float
+    w_erm: float
+    w_irm: float
+    direction: np.ndarray
+    pair_move: Optional[str]
+    d_c: int
+    D: int
+
+    def split(self, theta: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Split a theta-shaped vector into its ``W`` (d_c, D) and ``mu`` (D,) parts."""
+        k = self.d_c * self.D
+        return theta[:k].reshape(self.d_c, self.D), theta[k:]
+
+
+def mask_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i, *, sigma: float = 0.01,
+              w: Sequence[float] = (1.0, 1.0, 1.0, 1.0), wd2: float = 0.01, lam: float = 0.1,
+              weighting: str = "mgda", normalize: Optional[str] = None,
+              mgda_apply: str = "normalized", grad_scope: str = "all", alpha: float = 1.0,
+              preference: Sequence[float] = (1e-8, 1 - 1e-8), pair_eps: float = 1e-4,
+              dtype=None, n_threads: Optional[int] = None,
+              workspace: Optional[np.ndarray] = None) -> MaskStep:
+    """One mask step: losses, both gradient vectors and the ERM/IRM weighting.
+
+    For researchers who want to check the closed-form gradients of method.md §3.4
+    or the weighting rules of §3.5 on their own batches.  [InvRL-code] losses;
+    gradients derived by hand from them (checked against finite differences);
+    [inferred] ``mgda`` and ``pair`` weighting.
+
+    Parameters
+    ----------
+    U : array_like, shape (n_users, d_id + d_c)
+        Frozen user table ``[U_id ; U_c]``.
+    V : array_like, shape (n_items, d_id)
+        Frozen item-id table.
+    X : array_like, shape (n_items, D)
+        Item features.
+    W : array_like, shape (d_c, D)
+        Content projection (no bias in the mask step).
+    mu : array_like, shape (D,)
+        Gate parameters.
+    eps : array_like, shape (E, D)
+        Gate noise per environment: ``z_e = clamp(mu + sigma * eps[e] + 0.5, 0, 1)``.
+    users : array_like of int, shape (E, B)
+    items : array_like of int, shape (E, B, 1 + n_neg)
+        Column 0 holds the positive item of each row, the others its negatives.
+    beta_u : array_like, shape (n_users,)
+    beta_i : array_like, shape (n_items,)
+        Loss-weight factors (see :func:`ultragcn_betas`).
+    sigma : float
+        Gate noise scale (InvRL: 0.01).
+    w : (w1, w2, w3, w4)
+        ``w+ = w1 + w2 beta_u beta_i`` on the positive and
+        ``(w3 + w4 beta_u beta_j) / n_neg`` on each negative.
+    wd2 : float
+        ``R = wd2 ||W||^2`` inside every ``L_e`` (InvRL: 0.01).
+    lam : float
+        Weight of ``L_reg`` in ``direction``.
+    weighting : {"mgda", "fixed", "pair"}
+        ``mgda`` [inferred]: ``gamma`` by the min-norm rule (see :func:`mgda_weight`),
+        direction ``gamma a' + (1 - gamma) b'`` with ``a', b'`` the (normalised)
+        vectors.  ``fixed`` [InvRL-code]: ``a + alpha b``; ``gamma`` reports the
+        ERM share ``1 / (1 + alpha)``.  ``pair`` [inferred]: ``alpha_ERM`` from
+        :func:`pair_weight`, direction ``alpha_ERM a + (1 - alpha_ERM) b``.
+    normalize : {None, "loss", "l2"}
+        MGDA gradient normalisation (method.md §8 row 2).
+    mgda_apply : {"normalized", "raw"}
+        ``"normalized"`` (method.md §3.5): the direction combines the normalised
+        vectors; ``"raw"`` (Sener & Koltun's training script): ``gamma`` weights the
+        raw gradients.  Identical when ``normalize`` is None.
+    grad_scope : {"all", "mu"}
+        Gram products over all of ``theta`` or over ``mu`` only (method.md §8 row 3).
+    alpha : float
+        IRM weight of ``weighting="fixed"``.
+    preference, pair_eps
+        See :func:`pair_weight`.
+    dtype : {None, numpy.float32, numpy.float64}
+        Precision of the computation; None takes ``W``'s dtype if it is float32,
+        else float64.
+    n_threads : int, optional
+        Threads of the C kernel (default: OpenMP's default).  Results do not
+        depend on it.
+    workspace : ndarray of uint8, optional
+        From :func:`mask_step_workspace` with the same sizes, dtype and
+        ``n_threads``; reusing it across calls saves allocating (and page-faulting)
+        the kernel's scratch memory every step.
+
+    Returns
+    -------
+    MaskStep
+    """
+    if dtype is None:
+        dtype = np.float32 if np.asarray(W).dtype == np.float32 else np.float64
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"'dtype' must be float32 or float64, got {dtype}")
+    V = _float_array(V, "V", dtype, 2)
+    W = _float_array(W, "W", dtype, 2)
+    U = _float_array(U, "U", dtype, 2)
+    X = _float_array(X, "X", dtype, 2)
+    mu = _float_array(mu, "mu", dtype, 1)
+    eps = _float_array(eps, "eps", dtype, 2)
+    n_items, d_id = V.shape
+    d_c, D = W.shape
+    if d_c < 1 or D < 1:
+        raise ValueError(f"'W' must have shape (d_c >= 1, D >= 1), got {W.shape}")
+    if U.shape[1] != d_id + d_c:
+        raise ValueError(f"'U' must have d_id + d_c = {d_id} + {d_c} columns "
+                         f"(from V and W), got {U.shape[1]}")
+    n_users = U.shape[0]
+    if X.shape != (n_items, D):
+        raise ValueError(f"'X' must have shape (n_items, D) = {(n_items, D)}, got {X.shape}")
+    if mu.shape != (D,):
+        raise ValueError(f"'mu' must have shape ({D},), got {mu.shape}")
+    if eps.shape[1] != D or eps.shape[0] < 1:
+        raise ValueError(f"'eps' must have shape (E >= 1, {D}), got {eps.shape}")
+    E = eps.shape[0]
+    users = _id_array(users, "users", 2, n_users, "user ids")
+    items = _id_array(items, "items", 3, n_items, "item ids")
+    if users.shape[0] != E or users.shape[1] < 1:
+        raise ValueError(f"'users' must have shape (E, B) = ({E}, B >= 1) to match 'eps', "
+                         f"got {users.shape}")
+    if items.shape[:2] != users.shape or items.shape[2] < 1:
+        raise ValueError(f"'items' must have shape (E, B, 1 + n_neg) = {users.shape + ('>=1',)}, "
+                         f"got {items.shape}")
+    beta_u = _float_array(beta_u, "beta_u", dtype, 1)
+    beta_i = _float_array(beta_i, "beta_i", dtype, 1)
+    if beta_u.shape != (n_users,):
+        raise ValueError(f"'beta_u' must have shape ({n_users},), got {beta_u.shape}")
+    if beta_i.shape != (n_items,):
+        raise ValueError(f"'beta_i' must have shape ({n_items},), got {beta_i.shape}")
+    sigma = _real(sigma, "sigma")
+    wd2 = _real(wd2, "wd2")
+    lam = _real(lam, "lam")
+    w4 = _weights4(w)
+    wargs = _weighting_args(weighting, normalize, mgda_apply, grad_scope, alpha, preference,
+                            pair_eps, d_c=d_c, D=D)
+    nt = _threads(n_threads)
+    with _blas_one_thread():
+        loss_env, erm, irm, reg, ga, gb = _core.mask_step(
+            U, V, X, W, mu, eps, users, items, beta_u, beta_i, sigma=sigma, w=w4, wd2=wd2,
+            n_threads=nt, work=workspace)
+    gamma, w_erm, w_irm, move = _core.mask_weigh(ga, gb, erm, irm, **wargs)
+    direction = (w_erm * ga.astype(np.float64) + w_irm * gb.astype(np.float64))
+    direction[d_c * D:] += lam * 2.0 * mu.astype(np.float64)
+    return MaskStep(loss_env=loss_env, erm_loss=erm, irm_loss=irm, reg_loss=reg, grad_erm=ga,
+                    grad_irm=gb, gamma=gamma, w_erm=w_erm, w_irm=w_irm,
+                    direction=direction.astype(dtype), pair_move=_PAIR_MOVES[move], d_c=d_c,
+                    D=D)
+
+
+def mask_step_workspace(n_envs: int, batch_size: int, n_neg: int, D: int, d_c: int, *,
+                        dtype=np.float32, n_threads: Optional[int] = None) -> np.ndarray:
+    """Scratch memory for repeated :func:`mask_step` calls of one size.
+
+    Parameters
+    ----------
+    n_envs, batch_size, n_neg, D, d_c : int
+        ``E``, ``B``, negatives per positive, feature and projection sizes.
+    dtype : {numpy.float32, numpy.float64}
+    n_threads : int, optional
+        Must match the ``n_threads`` given to :func:`mask_step`.
+
+    Returns
+    -------
+    ndarray of uint8
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"'dtype' must be float32 or float64, got {dtype}")
+    return _core.mask_step_workspace(
+        _int(n_envs, "n_envs", 1), _int(batch_size, "batch_size", 1), _int(n_neg, "n_neg", 0),
+        _int(D, "D", 1), _int(d_c, "d_c", 1), double=dtype == np.float64,
+        n_threads=_threads(n_threads))
+
+
+# --------------------------------------------------------------------------- a whole run
+@dataclass(frozen=True)
+class MaskResult:
+    """Outcome of :func:`learn_mask`.
+
+    Attributes
+    ----------
+    mask : ndarray of float32, shape (D,)
+        ``clamp(mu + 0.5, 0, 1)``, continuous in [0, 1] (never binarised).
+    W : ndarray of float32, shape (d_c, D)
+    mu : ndarray of float32, shape (D,)
+    erm_loss, irm_loss, gamma : ndarray of float64, shape (epochs,)
+        Per-epoch means of ``L_ERM``, ``L_IRM`` and the step weight ``gamma``.
+    gamma_steps : ndarray of float64, shape (epochs * steps_per_epoch,)
+    n_envs_used : int
+        ``E_eff``, the non-empty environments (used in the 1/E averages).
+    empty_envs : ndarray of int64
+        Labels in ``range(n_envs)`` with no training pair (they took no part).
+    env_counts : ndarray of int64, shape (n_envs,)
+    steps_per_epoch : int
+    """
+
+    mask: np.ndarray
+    W: np.ndarray
+    mu: np.ndarray
+    erm_loss: np.ndarray
+    irm_loss: np.ndarray
+    gamma: np.ndarray
+    gamma_steps: np.ndarray
+    n_envs_used: int
+    empty_envs: np.ndarray
+    env_counts: np.ndarray
+    steps_per_epoch: int
+
+
+def ultragcn_betas(users, items, n_users: int, n_items: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Loss-weight factors of method.md §1 from the training pairs [InvRL-code].
+
+    ``beta_u = sqrt(d_u + 1) / d_u`` (``d_u`` floored at 1e-10) and
+    ``beta_i = 1 / sqrt(d_i + 1)``, with degrees counting each distinct
+    (user, item) pair once (method.md §10.1).
+
+    Returns
+    -------
+    beta_u : ndarray of float64, shape (n_users,)
+    beta_i : ndarray of float64, shape (n_items,)
+    """
+    n_users = _int(n_users, "n_users", 1)
+    n_items = _int(n_items, "n_items", 1)
+    users = _id_array(users, "users", 1, n_users, "user ids")
+    items = _id_array(items, "items", 1, n_items, "item ids")
+    if users.shape != items.shape:
+        raise ValueError(f"'users' and 'items' must have the same length, got "
+                         f"{users.shape[0]} and {items.shape[0]}")
+    key = np.unique(users * np.int64(n_items) + items)
+    du = np.bincount(key // n_items, minlength=n_users).astype(np.float64)
+    di = np.bincount(key % n_items, minlength=n_items).astype(np.float64)
+    du = np.maximum(du, 1e-10)
+    return np.sqrt(du + 1.0) / du, 1.0 / np.sqrt(di + 1.0)
+
+
+def learn_mask(users, items, env, U, V, X, *, n_envs: Optional[int] = None, beta_u=None,
+               beta_i=None, epochs: int = 40, batch_size: int = 512, n_neg: int = 50,
+               sigma: float = 0.01, lr: float = 1e-3, lr_mu: float = 1e-3, lam: float = 0.1,
+               weighting: str = "mgda", normalize: Optional[str] = None,
+               mgda_apply: str = "normalized", grad_scope: str = "all", alpha: float = 1.0,
+               preference: Sequence[float] = (1e-8, 1 - 1e-8), pair_eps: float = 1e-4,
+               wd2: float = 0.01, w: Sequence[float] = (1.0, 1.0, 1.0, 1.0), seed: int = 2233,
+               n_threads: Optional[int] = None) -> MaskResult:
+    """Learn the invariant feature mask (one outer iteration of InvRL/PaInvRL).
+
+    [InvRL-code] ``W`` is re-initialised N(0, 0.01^2) and ``mu = 0``; ``U`` and
+    ``V`` stay frozen; Adam (lr ``lr`` on ``W``, ``lr_mu`` on ``mu``, no weight
+    decay) runs ``epochs`` epochs; each step takes one batch of ``batch_size``
+    positives with ``n_neg`` uniform negatives each (with replacement, not
+    filtered) from every environment, draws gate noise per environment, and
+    returns ``m = clamp(mu + 0.5, 0, 1)``.  [inferred] the default
+    ``weighting="mgda"`` replaces InvRL's fixed ``alpha`` by a per-step Pareto
+    weight (method.md §3.5); ``weighting="fixed"`` is InvRL's
+    ``L_ERM + alpha L_IRM + lam L_reg`` (the caller grows ``alpha`` and ``lam``
+    by 1.05 per outer iteration).  Runs in float32 in the C core; the random
+    draws are Philox counters, so a seed fixes the result for any thread count.
+
+    Parameters
+    ----------
+    users, items : array_like of int, shape (n_pairs,)
+        Training interactions.
+    env : array_like of int, shape (n_pairs,)
+        Environment label of each pair, in ``[0, n_envs)``.
+    U : array_like, shape (n_users, d_id + d_c)
+        Pre-trained user table ``[U_id ; U_c]`` (frozen).
+    V : array_like, shape (n_items, d_id)
+        Pre-trained item-id table (frozen).
+    X : array_like, shape (n_items, D)
+        Item features (row-normalised per modality and concatenated, method.md §1).
+    n_envs : int, optional
+        Number of environment labels (default ``env.max() + 1``).  Environments
+        without pairs take no part and are listed in ``MaskResult.empty_envs``.
+    beta_u, beta_i : array_like, optional
+        Loss-weight factors; computed from (users, items) by :func:`ultragcn_betas`
+        when omitted (pass them when the training set is larger than these pairs).
+    epochs, batch_size, n_neg : int
+        InvRL: 40, 512, 50.  An epoch is ``ceil(max_e |D_e| / batch_size)`` steps.
+    sigma : float
+        Gate noise scale (0.01).
+    lr, lr_mu : float
+        Adam learning rates of ``W`` and ``mu`` (1e-3 each).
+    lam : float
+        Weight of ``L_reg = sum(mu**2)`` (0.1 at the first outer iteration).
+    weighting, normalize, mgda_apply, grad_scope, alpha, preference, pair_eps
+        See :func:`mask_step`.
+    wd2 : float
+        ``wd2 ||W||^2`` inside every environment loss (0.01).
+    w : (w1, w2, w3, w4)
+        Loss weights of method.md §1 (all 1).
+    seed : int
+        Philox key (InvRL's seed is 2233).  Use a different seed per outer iteration.
+    n_threads : int, optional
+        Threads of the C core (default: OpenMP's default).
+
+    Returns
+    -------
+    MaskResult
+    """
+    V = _float_array(V, "V", np.float32, 2)
+    U = _float_array(U, "U", np.float32, 2)
+    n_items, d_id = V.shape
+    n_users = U.shape[0]
+    if U.shape[1] <= d_id:
+        raise ValueError(f"'U' must have more columns than 'V' (U = [U_id ; U_c] with "
+                         f"d_id = {d_id}), got {U.shape[1]}")
+    if n_users < 1 or n_items < 1:
+        raise ValueError(f"'U' and 'V' must be non-empty, got {U.shape} and {V.shape}")
+    X = _float_array(X, "X", np.float32, 2)
+    if X.shape[0] != n_items or X.shape[1] < 1:
+        raise ValueError(f"'X' must have shape (n_items, D) with n_items = {n_items}, "
+                         f"got {X.shape}")
+    users = _id_array(users, "users", 1, n_users, "user ids")
+    items = _id_array(items, "items", 1, n_items, "item ids")
+    if users.shape != items.shape:
+        raise ValueError(f"'users' and 'items' must have the same length, got "
+                         f"{users.shape[0]} and {items.shape[0]}")
+    if users.size == 0:
+        raise ValueError("no training pairs: 'users' and 'items' are empty")
+    env_arr = np.asarray(env)
+    if env_arr.dtype.kind not in "iu":
+        raise TypeError(f"'env' must hold integer labels, got dtype {env_arr.dtype}")
+    if env_arr.shape != users.shape:
+        raise ValueError(f"'env' must have one label per pair, shape {users.shape}, "
+                         f"got {env_arr.shape}")
+    if n_envs is None:
+        if env_arr.min() < 0:
+            raise IndexError(f"'env' holds negative labels (min {env_arr.min()})")
+        n_envs = int(env_arr.max()) + 1
+    n_envs = _int(n_envs, "n_envs", 1)
+    env_arr = _id_array(env_arr, "env", 1, n_envs, "environment labels")
+    if beta_u is None or beta_i is None:
+        if beta_u is not None or beta_i is not None:
+            raise ValueError("pass both 'beta_u' and 'beta_i', or neither")
+        beta_u, beta_i = ultragcn_betas(users, items, n_users, n_items)
+    beta_u = _float_array(beta_u, "beta_u", np.float32, 1)
+    beta_i = _float_array(beta_i, "beta_i", np.float32, 1)
+    if beta_u.shape != (n_users,):
+        raise ValueError(f"'beta_u' must have shape ({n_users},), got {beta_u.shape}")
+    if beta_i.shape != (n_items,):
+        raise ValueError(f"'beta_i' must have shape ({n_items},), got {beta_i.shape}")
+    d_c, D = U.shape[1] - d_id, X.shape[1]
+    wargs = _weighting_args(weighting, normalize, mgda_apply, grad_scope, alpha, preference,
+                            pair_eps, d_c=d_c, D=D)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not (
+            0 <= int(seed) < 2**64):
+        raise ValueError(f"'seed' must be an integer in [0, 2**64), got {seed!r}")
+    hyper = dict(
+        epochs=_int(epochs, "epochs", 1), batch=_int(batch_size, "batch_size", 1),
+        n_neg=_int(n_neg, "n_neg", 0), sigma=_real(sigma, "sigma"),
+        lr_w=_real(lr, "lr", strict=True), lr_mu=_real(lr_mu, "lr_mu", strict=True),
+        lam=_real(lam, "lam"), w=_weights4(w), wd2=_real(wd2, "wd2"), seed=int(seed),
+        n_threads=_threads(n_threads), **wargs)
+    with _blas_one_thread():
+        out = _core.mask_fit(users, items, env_arr, n_envs, U, V, X, beta_u, beta_i, **hyper)
+    counts = out["env_counts"]
+    return MaskResult(mask=out["mask"], W=out["W"], mu=out["mu"], erm_loss=out["erm_loss"],
+                      irm_loss=out["irm_loss"], gamma=out["gamma"],
+                      gamma_steps=out["gamma_steps"], n_envs_used=int(out["n_env_used"]),
+                      empty_envs=np.flatnonzero(counts == 0).astype(np.int64),
+                      env_counts=counts, steps_per_epoch=int(out["steps_per_epoch"]))
