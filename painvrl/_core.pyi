@@ -71,3 +71,38 @@ def identify(users: _I64, items: _I64, labels: _I64, X: _F32, beta_u: _F32, beta
              epochs: int = 20, w: Tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0),
              seed: int = 2233, n_threads: int = 0,
              return_scores: bool = False) -> Tuple[_I64, _I64, Optional[_F32]]: ...
+# ---- mask family (csrc/binding/pv_bind_mask.c); needs: import numpy as np,
+# ---- from typing import Any, Optional, Tuple, from numpy.typing import NDArray
+
+def mask_step(
+    U: NDArray[Any], V: NDArray[Any], X: NDArray[Any], W: NDArray[Any], mu: NDArray[Any],
+    eps: NDArray[Any], users: NDArray[np.int64], items: NDArray[np.int64],
+    beta_u: NDArray[Any], beta_i: NDArray[Any], *, sigma: float = 0.01,
+    w: Tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0), wd2: float = 0.01,
+    n_threads: int = 0, work: Optional[NDArray[np.uint8]] = None,
+) -> Tuple[NDArray[np.float64], float, float, float, NDArray[Any], NDArray[Any]]: ...
+def mask_step_workspace(
+    n_env: int, batch: int, n_neg: int, D: int, d_c: int, *, double: bool = False,
+    n_threads: int = 0,
+) -> NDArray[np.uint8]: ...
+def mask_weigh(
+    a: NDArray[Any], b: NDArray[Any], erm_loss: float, irm_loss: float, *,
+    weighting: int = 0, normalize: int = 0, apply_raw: bool = False, scope_offset: int = 0,
+    alpha: float = 1.0, pref_erm: float = 1e-08, pref_irm: float = 0.99999999,
+    pair_eps: float = 0.0001,
+) -> Tuple[float, float, float, int]: ...
+def pair_alpha(
+    erm_loss: float, irm_loss: float, aa: float, ab: float, bb: float, pref_erm: float,
+    pref_irm: float, eps: float,
+) -> Tuple[float, int]: ...
+def mask_fit(
+    users: NDArray[np.int64], items: NDArray[np.int64], env: NDArray[np.int64], n_env: int,
+    U: NDArray[np.float32], V: NDArray[np.float32], X: NDArray[np.float32],
+    beta_u: NDArray[np.float32], beta_i: NDArray[np.float32], *, epochs: int = 40,
+    batch: int = 512, n_neg: int = 50, sigma: float = 0.01, lr_w: float = 0.001,
+    lr_mu: float = 0.001, lam: float = 0.1,
+    w: Tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0), wd2: float = 0.01,
+    weighting: int = 0, normalize: int = 0, apply_raw: bool = False, scope_offset: int = 0,
+    alpha: float = 1.0, pref_erm: float = 1e-08, pref_irm: float = 0.99999999,
+    pair_eps: float = 0.0001, seed: int = 2233, n_threads: int = 0,
+) -> dict[str, Any]: ...
