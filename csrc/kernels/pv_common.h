@@ -37,8 +37,10 @@ typedef enum {
  * picked at load time (GCC function multi-versioning), so a portable build
  * still runs AVX2/AVX-512 code where the processor has it.
  */
+/* The clones are picked by ISA level (x86-64-v3 = AVX2 + FMA, v4 = AVX-512), not by
+ * CPU model, so newer processors get them too (GCC >= 12). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(PV_NO_CLONES) && !defined(__SANITIZE_ADDRESS__)
+    !defined(PV_NO_CLONES) && !defined(__SANITIZE_ADDRESS__) && __GNUC__ >= 12
 #define PV_HOT __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #else
 #define PV_HOT

@@ -12,19 +12,6 @@
 #include "pv_optim.h"
 #include "pv_rng.h"
 
-/*
- * Clones of the pair passes, dispatched on CPU *features* (x86-64-v3 = AVX2 + FMA,
- * x86-64-v4 = AVX-512).  PV_HOT's "arch=haswell" / "arch=skylake-avx512" clones are
- * chosen by CPU model, so newer processors (e.g. Sapphire Rapids) fall back to the
- * SSE2 default; the ISA levels avoid that.
- */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(PV_NO_CLONES) && !defined(__SANITIZE_ADDRESS__) && __GNUC__ >= 12
-#define PV_MASK_HOT __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
-#else
-#define PV_MASK_HOT
-#endif
-
 /* Column-block width of the BLAS tiles (fixed, so results do not depend on threads). */
 #define PV_MASK_COLS 64
 /* Prefetch distance (pairs) of the feature-row gathers. */

@@ -129,7 +129,7 @@ PV_FN(mask_pair_terms)(PV_T s, int positive, PV_T wgt, PV_T *rp, double *lsum)
  * loss.  Pairs go four at a time (four independent dot products sharing the loads of
  * hz, one fused update of q), then one at a time; the order is fixed.
  */
-PV_MASK_HOT static void
+PV_HOT static void
 PV_FN(mask_pass1_row)(pv_index D, pv_index d_id, pv_index n1, const PV_T *PV_RESTRICT uid,
                       const PV_T *PV_RESTRICT hz, const PV_T *PV_RESTRICT V,
                       const PV_T *PV_RESTRICT X, const int64_t *PV_RESTRICT it,
@@ -236,7 +236,7 @@ PV_FN(mask_pass1_row)(pv_index D, pv_index d_id, pv_index n1, const PV_T *PV_RES
  * Pass 2 over one row: T_b = sum_c r'_n t_n x_i with t_n = (k_b o z_e).x_i, four pairs
  * at a time as in pass 1.
  */
-PV_MASK_HOT static void
+PV_HOT static void
 PV_FN(mask_pass2_row)(pv_index D, pv_index n1, const PV_T *PV_RESTRICT kz,
                       const PV_T *PV_RESTRICT X, const int64_t *PV_RESTRICT it,
                       pv_index it_avail, const PV_T *PV_RESTRICT rp, PV_T *PV_RESTRICT tr)
