@@ -5,34 +5,12 @@
  * See pv_rec.h for the contract and method.md §1 for the maths.
  */
 
-/* Fixed-order partial sums: lane l adds the elements k = l (mod PV_LANES).  The
- * summation order is set by the code, never by the thread count, and the
- * compiler can vectorise the lane loop. */
+/* Partial sums per dot product: lane l adds the elements k = l (mod PV_LANES / 2).
+ * The summation order is set by the code, never by the thread count, and the
+ * compiler can vectorise the lane loops. */
 #ifndef PV_LANES
 #define PV_LANES 32
 #endif
-
-PV_HOT static PV_T
-PV_FN(dot)(pv_index n, const PV_T *PV_RESTRICT a, const PV_T *PV_RESTRICT b)
-{
-    PV_T acc[PV_LANES] = {0};
-    pv_index k = 0;
-    for (; k + PV_LANES <= n; k += PV_LANES) {
-        for (int l = 0; l < PV_LANES; l++) {
-            acc[l] += a[k + l] * b[k + l];
-        }
-    }
-    PV_T tail = 0;
-    for (; k < n; k++) {
-        tail += a[k] * b[k];
-    }
-    for (int w = PV_LANES / 2; w > 0; w /= 2) {
-        for (int l = 0; l < w; l++) {
-            acc[l] += acc[l + w];
-        }
-    }
-    return acc[0] + tail;
-}
 
 PV_HOT static void
 PV_FN(axpy)(pv_index n, PV_T alpha, const PV_T *PV_RESTRICT x, PV_T *PV_RESTRICT y)
@@ -74,10 +52,69 @@ PV_FN(pv_rec_workspace)(pv_index n_rows, pv_index n_cols, pv_rec_dims dims)
     return n_rows * (du + 3 * D + n_cols + 3 + dims.d_id + dims.d_c);
 }
 
+/* Pairs handled together in the row pass: four independent gathers in flight. */
+#define PV_GROUP 4
+
+/*
+ * dots[q] = a . x_q for q < PV_GROUP, one pass over a; the PV_LANES partial sums
+ * of each dot run in a fixed order (the same for any thread count).
+ */
+PV_HOT static void
+PV_FN(dot4)(pv_index n, const PV_T *PV_RESTRICT a, const PV_T *PV_RESTRICT x0,
+            const PV_T *PV_RESTRICT x1, const PV_T *PV_RESTRICT x2, const PV_T *PV_RESTRICT x3,
+            PV_T *PV_RESTRICT dots)
+{
+    enum { L = PV_LANES / 2 };
+    PV_T a0[L] = {0}, a1[L] = {0}, a2[L] = {0}, a3[L] = {0};
+    pv_index k = 0;
+    for (; k + L <= n; k += L) {
+        for (int l = 0; l < L; l++) {
+            a0[l] += a[k + l] * x0[k + l];
+            a1[l] += a[k + l] * x1[k + l];
+            a2[l] += a[k + l] * x2[k + l];
+            a3[l] += a[k + l] * x3[k + l];
+        }
+    }
+    PV_T t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+    for (; k < n; k++) {
+        t0 += a[k] * x0[k];
+        t1 += a[k] * x1[k];
+        t2 += a[k] * x2[k];
+        t3 += a[k] * x3[k];
+    }
+    for (int w = L / 2; w > 0; w /= 2) {
+        for (int l = 0; l < w; l++) {
+            a0[l] += a0[l + w];
+            a1[l] += a1[l + w];
+            a2[l] += a2[l + w];
+            a3[l] += a3[l + w];
+        }
+    }
+    dots[0] = a0[0] + t0;
+    dots[1] = a1[0] + t1;
+    dots[2] = a2[0] + t2;
+    dots[3] = a3[0] + t3;
+}
+
+/* y += r0 x0 + r1 x1 + r2 x2 + r3 x3 in one pass over y. */
+PV_HOT static void
+PV_FN(axpy4)(pv_index n, const PV_T *PV_RESTRICT r, const PV_T *PV_RESTRICT x0,
+             const PV_T *PV_RESTRICT x1, const PV_T *PV_RESTRICT x2, const PV_T *PV_RESTRICT x3,
+             PV_T *PV_RESTRICT y)
+{
+    const PV_T r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
+    for (pv_index k = 0; k < n; k++) {
+        y[k] += (r0 * x0[k] + r1 * x1[k]) + (r2 * x2[k] + r3 * x3[k]);
+    }
+}
+
 /*
  * The per-row pass: scores of the row's positive and negatives, their loss,
  * residuals r = w (sigmoid(s) - y), and the row's accumulations
  * a_r = sum_c r_c x_c (for the projection side) and dUid_r = sum_c r_c V_c.
+ * Pairs go in groups of PV_GROUP so their row gathers overlap; a short last
+ * group borrows the row's first item with a zero residual (x_c and V_c are only
+ * read, and a zero residual adds nothing).
  */
 PV_HOT static PV_T
 PV_FN(row_pass)(const PV_FN(pv_rec_model) *m, pv_index n_cols, int64_t user,
@@ -95,31 +132,46 @@ PV_FN(row_pass)(const PV_FN(pv_rec_model) *m, pv_index n_cols, int64_t user,
     for (pv_index k = 0; k < d_id; k++) {
         duid[k] = 0;
     }
-    for (pv_index c = 0; c < n_cols; c++) {
-        const int64_t j = items[c];
-        const PV_T *xj = m->X + j * D;
-        const PV_T *vj = m->V + j * d_id;
-        if (c + 1 < n_cols) {
-            PV_FN(prefetch_rows)(m->X + items[c + 1] * D, D);
-            PV_FN(prefetch_rows)(m->V + items[c + 1] * d_id, d_id);
+    for (pv_index c0 = 0; c0 < n_cols; c0 += PV_GROUP) {
+        const pv_index g = n_cols - c0 < PV_GROUP ? n_cols - c0 : PV_GROUP;
+        const PV_T *x[PV_GROUP], *v[PV_GROUP];
+        int64_t j[PV_GROUP];
+        for (pv_index q = 0; q < PV_GROUP; q++) {
+            j[q] = items[q < g ? c0 + q : 0];
+            x[q] = m->X + j[q] * D;
+            v[q] = m->V + j[q] * d_id;
         }
-        PV_T s = PV_FN(dot)(d_id, uid, vj) + PV_FN(dot)(D, t_row, xj) + cb;
-        if (!(s == s) || s - s != 0) {
-            *bad = 1;
-            s = 0;
+        for (pv_index q = c0 + PV_GROUP; q < c0 + 2 * PV_GROUP && q < n_cols; q++) {
+            PV_FN(prefetch_rows)(m->X + items[q] * D, D);
+            PV_FN(prefetch_rows)(m->V + items[q] * d_id, d_id);
         }
-        PV_T w, dl;
-        if (c == 0) {
-            w = m->w[0] + m->w[1] * bu * m->beta_i[j];
-        } else {
-            w = (m->w[2] + m->w[3] * bu * m->beta_i[j]) * inv_neg;
+        PV_T sx[PV_GROUP], sv[PV_GROUP], r[PV_GROUP];
+        PV_FN(dot4)(D, t_row, x[0], x[1], x[2], x[3], sx);
+        PV_FN(dot4)(d_id, uid, v[0], v[1], v[2], v[3], sv);
+        for (pv_index q = 0; q < PV_GROUP; q++) {
+            r[q] = 0;
+            if (q >= g) {
+                continue;
+            }
+            const pv_index c = c0 + q;
+            PV_T s = sv[q] + sx[q] + cb;
+            if (!(s == s) || s - s != 0) {
+                *bad = 1;
+                s = 0;
+            }
+            PV_T w, dl;
+            if (c == 0) {
+                w = m->w[0] + m->w[1] * bu * m->beta_i[j[q]];
+            } else {
+                w = (m->w[2] + m->w[3] * bu * m->beta_i[j[q]]) * inv_neg;
+            }
+            loss += w * PV_FN(bce)(s, c == 0, &dl);
+            r[q] = w * dl;
+            resid[c] = r[q];
+            rsum += r[q];
         }
-        loss += w * PV_FN(bce)(s, c == 0, &dl);
-        const PV_T r = w * dl;
-        resid[c] = r;
-        rsum += r;
-        PV_FN(axpy)(D, r, xj, a_row);
-        PV_FN(axpy)(d_id, r, vj, duid);
+        PV_FN(axpy4)(D, r, x[0], x[1], x[2], x[3], a_row);
+        PV_FN(axpy4)(d_id, r, v[0], v[1], v[2], v[3], duid);
     }
     *row_sum = rsum;
     return loss;
