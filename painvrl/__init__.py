@@ -3,14 +3,18 @@
 Heavy computation runs in the C extension ``painvrl._core``; this package is
 its Python API.
 """
-from . import _core, data, datasets, functional, metrics
+from . import _core, data, datasets, environments, functional, invariance, metrics
 from .metrics import evaluate, ranking_metrics, topk
 from ._csr import UserItemCSR
 from ._io import ModelFileError
 from .data import Dataset, load_mmgcn, load_mmrec
+from .environments import EnvironmentSplit, identify_environments
+from .invariance import MaskResult, MaskStep, learn_mask, mask_step, mgda_weight, pair_weight
 from .models import Backbone, NotFittedError, Popularity
 
 __version__ = "0.1.0"
-__all__ = ["Backbone", "Dataset", "ModelFileError", "NotFittedError", "Popularity",
-           "UserItemCSR", "data", "datasets", "functional", "load_mmgcn", "load_mmrec",
-           "evaluate", "metrics", "ranking_metrics", "topk", "__version__"]
+__all__ = ["Backbone", "Dataset", "EnvironmentSplit", "MaskResult", "MaskStep",
+           "ModelFileError", "NotFittedError", "Popularity", "UserItemCSR", "data", "datasets",
+           "environments", "evaluate", "functional", "identify_environments", "invariance",
+           "learn_mask", "load_mmgcn", "load_mmrec", "mask_step", "metrics", "mgda_weight",
+           "pair_weight", "ranking_metrics", "topk", "__version__"]

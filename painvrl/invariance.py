@@ -35,6 +35,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from . import _core
+from .functional import loss_weights
 
 __all__ = [
     "MaskStep",
@@ -513,10 +514,8 @@ def ultragcn_betas(users, items, n_users: int, n_items: int) -> Tuple[np.ndarray
         raise ValueError(f"'users' and 'items' must have the same length, got "
                          f"{users.shape[0]} and {items.shape[0]}")
     key = np.unique(users * np.int64(n_items) + items)
-    du = np.bincount(key // n_items, minlength=n_users).astype(np.float64)
-    di = np.bincount(key % n_items, minlength=n_items).astype(np.float64)
-    du = np.maximum(du, 1e-10)
-    return np.sqrt(du + 1.0) / du, 1.0 / np.sqrt(di + 1.0)
+    return loss_weights(np.bincount(key // n_items, minlength=n_users),
+                        np.bincount(key % n_items, minlength=n_items), dtype=np.float64)
 
 
 def learn_mask(users, items, env, U, V, X, *, n_envs: Optional[int] = None, beta_u=None,

@@ -34,13 +34,6 @@ def rec_loss(U, V, W, b, g, X, users, items, beta_u, beta_i, w=(1, 1, 1, 1),
     return loss
 
 
-def degrees_to_beta(user_degree, item_degree):
-    """beta_u = sqrt(d_u + 1) / d_u (d_u floored at 1e-10), beta_i = 1 / sqrt(d_i + 1)."""
-    du = np.maximum(np.asarray(user_degree, np.float64), 1e-10)
-    di = np.asarray(item_degree, np.float64)
-    return np.sqrt(du + 1) / du, 1 / np.sqrt(di + 1)
-
-
 def rec_grad(U, V, W, b, g, X, users, items, beta_u, beta_i, w=(1, 1, 1, 1)):
     """Analytic gradient of :func:`rec_loss` without L2 (float64, scatter with np.add.at)."""
     U, V, W, X = (np.asarray(a, dtype=np.float64) for a in (U, V, W, X))
