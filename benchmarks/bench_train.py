@@ -5,33 +5,30 @@ beside the reference algorithm in NumPy (all items projected every batch, dense 
 """
 import os
 import platform
-import sys
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_info
 
-sys.path.insert(0, os.path.dirname(__file__))
-from _tiktok import N_ITEMS, N_TRAIN, N_USERS, tiktok_like  # noqa: E402
-
-from painvrl import _core  # noqa: E402
-from painvrl.functional import loss_weights  # noqa: E402
+from painvrl import _core
+from painvrl.datasets import make_tiktok_like
+from painvrl.functional import loss_weights
 
 D_ID = D_C = 64
 BATCH, N_NEG = 512, 50
 
 
-def init(D, seed=2233):
+def init(n_users, n_items, D, seed=2233):
     rng = np.random.default_rng(seed)
-    U = (rng.standard_normal((N_USERS, D_ID + D_C)) * 0.01).astype(np.float32)
-    V = (rng.standard_normal((N_ITEMS, D_ID)) * 0.01).astype(np.float32)
+    U = (rng.standard_normal((n_users, D_ID + D_C)) * 0.01).astype(np.float32)
+    V = (rng.standard_normal((n_items, D_ID)) * 0.01).astype(np.float32)
     W = (rng.standard_normal((D_C, D)) * 0.01).astype(np.float32)
     b = np.zeros(D_C, np.float32)
     return U, V, W, b
 
 
 def c_epoch(reg, users, items, X, beta_u, beta_i):
-    U, V, W, b = init(X.shape[1])
+    U, V, W, b = init(beta_u.shape[0], beta_i.shape[0], X.shape[1])
     state = tuple(np.zeros_like(a) for a in (U, U, V, V, W, W, b, b))
     start = time.perf_counter()
     loss, n_batches, _ = _core.train_epoch(U, V, W, b, None, X, beta_u, beta_i, users, items,
@@ -44,7 +41,7 @@ def numpy_reference_step(P, S, t, X, users, items, beta_u, beta_i, rng):
     """The reference code's step: project every item, score, BCE, dense L2 and dense Adam."""
     U, V, W, b = P
     n = users.shape[0]
-    neg = rng.integers(0, N_ITEMS, (n, N_NEG))
+    neg = rng.integers(0, V.shape[0], (n, N_NEG))
     E = np.concatenate([V, X @ W.T + b], axis=1)             # all 76,085 items, every step
     cols = np.concatenate([items[:, None], neg], axis=1)
     s = np.einsum("bk,bck->bc", U[users], E[cols])
@@ -74,17 +71,18 @@ def main():
     for info in threadpool_info():
         print(f"  {info['internal_api']} {info.get('version')} threads={info['num_threads']} "
               f"({os.path.basename(info['filepath'])})")
-    users, items, X = tiktok_like()
-    beta_u, beta_i = loss_weights(np.bincount(users, minlength=N_USERS),
-                                  np.bincount(items, minlength=N_ITEMS))
-    print(f"data: {N_USERS} users, {N_ITEMS} items, {N_TRAIN} training pairs, D={X.shape[1]}, "
-          f"batch {BATCH}, {N_NEG} negatives, d_id = d_c = {D_ID}")
-    n_batches = -(-N_TRAIN // BATCH)
+    ds = make_tiktok_like()
+    users, items, X = ds.train[:, 0].copy(), ds.train[:, 1].copy(), ds.features
+    beta_u, beta_i = loss_weights(ds.user_degree, ds.item_degree)
+    print(f"data (make_tiktok_like): {ds.n_users} users, {ds.n_items} items, {ds.n_train} "
+          f"training pairs, D={X.shape[1]}, batch {BATCH}, {N_NEG} negatives, "
+          f"d_id = d_c = {D_ID}")
+    n_batches = -(-ds.n_train // BATCH)
     for reg in ("batch", "full"):
         secs, loss = c_epoch(reg, users, items, X, beta_u, beta_i)
         print(f"painvrl C   reg={reg:<5}  epoch {secs:7.2f} s   ({secs / n_batches * 1e3:.2f} "
               f"ms/step, mean batch loss {loss:.1f})")
-    P = list(init(X.shape[1]))
+    P = list(init(ds.n_users, ds.n_items, X.shape[1]))
     S = [(np.zeros_like(p), np.zeros_like(p)) for p in P]
     rng = np.random.default_rng(0)
     start = time.perf_counter()
