@@ -11,7 +11,7 @@ core_exec(PyObject *m)
     if (PyArray_ImportNumPyAPI() < 0) {
         return -1;
     }
-    PyMethodDef *tables[] = {pv_rng_methods, pv_rec_methods, pv_optim_methods,
+    PyMethodDef *tables[] = {pv_rng_methods, pv_rec_methods,
                              pv_train_methods, pv_eval_methods, pv_mask_methods,
                              pv_identify_methods};
     for (size_t k = 0; k < sizeof(tables) / sizeof(tables[0]); k++) {

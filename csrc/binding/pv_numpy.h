@@ -17,7 +17,7 @@
 
 #include "../kernels/pv_common.h"
 
-/* ---- array checks (pv_convert.c); each returns a new reference or NULL ---- */
+/* ---- array checks (pv_arrays.c); each returns a new reference or NULL ---- */
 
 /*
  * A read-only input: exact dtype `typenum` (TypeError otherwise), made
@@ -52,7 +52,6 @@ PyObject *pv_raise_status(pv_status status, const char *func);
 /* Method tables of each binding family, registered by pv_module.c. */
 extern PyMethodDef pv_rng_methods[];
 extern PyMethodDef pv_rec_methods[];
-extern PyMethodDef pv_optim_methods[];
 extern PyMethodDef pv_train_methods[];
 extern PyMethodDef pv_eval_methods[];
 extern PyMethodDef pv_mask_methods[];

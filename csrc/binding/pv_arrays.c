@@ -1,4 +1,4 @@
-/* pv_convert.c -- strict array checks shared by every binding file. */
+/* pv_arrays.c -- strict array checks shared by every binding file. */
 #define NO_IMPORT_ARRAY
 #include "pv_numpy.h"
 
