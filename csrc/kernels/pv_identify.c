@@ -9,21 +9,6 @@
 #define PV_HAVE_MXCSR 1
 #endif
 
-void
-pv_normal_fill(pv_index n, float std, uint64_t seed, uint32_t tensor_id, float *out)
-{
-    for (pv_index k = 0; k < n; k += 2) {
-        double z0, z1;
-        pv_normal_pair(pv_philox4x32(seed, PV_STREAM_INIT, tensor_id, (uint32_t)(k / 2),
-                                     (uint32_t)((uint64_t)(k / 2) >> 32)),
-                       &z0, &z1);
-        out[k] = (float)(std * z0);
-        if (k + 1 < n) {
-            out[k + 1] = (float)(std * z1);
-        }
-    }
-}
-
 /*
  * The initial weights every environment model starts from (§10.6): U, V, W
  * drawn once per call (each entry a pure function of the seed and its index,

@@ -44,7 +44,4 @@ pv_status pv_identify(const pv_identify_config *cfg, pv_index n_pairs, const int
                       pv_index tol_changes, uint64_t seed, int64_t *labels, int64_t *changes,
                       int64_t *sizes, pv_index *n_rounds, float *scores, int n_threads);
 
-/* Fill out[0..n) with N(0, std^2) draws of tensor `tensor_id` (stream INIT). */
-void pv_normal_fill(pv_index n, float std, uint64_t seed, uint32_t tensor_id, float *out);
-
 #endif /* PV_IDENTIFY_H */
