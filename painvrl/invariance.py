@@ -95,7 +95,7 @@ def _id_array(x, name: str, ndim: Optional[int], high: int, what: str) -> np.nda
         raise ValueError(f"'{name}' must be {ndim}-dimensional, got shape {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= high):
-        raise IndexError(f"'{name}' holds {what} outside [0, {high}): "
+        raise ValueError(f"'{name}' holds {what} outside [0, {high}): "
                          f"min {arr.min()}, max {arr.max()}")
     return arr
 
@@ -609,7 +609,7 @@ def learn_mask(users, items, env, U, V, X, *, n_envs: Optional[int] = None, beta
                          f"got {env_arr.shape}")
     if n_envs is None:
         if env_arr.min() < 0:
-            raise IndexError(f"'env' holds negative labels (min {env_arr.min()})")
+            raise ValueError(f"'env' holds negative labels (min {env_arr.min()})")
         n_envs = int(env_arr.max()) + 1
     n_envs = _int(n_envs, "n_envs", 1)
     env_arr = _id_array(env_arr, "env", 1, n_envs, "environment labels")

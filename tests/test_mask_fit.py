@@ -123,15 +123,15 @@ def test_betas_from_distinct_pairs():
 
 def test_validation_names_the_parameter():
     d = make_data(8, n_pairs=300)
-    with pytest.raises(IndexError, match="'env'"):
+    with pytest.raises(ValueError, match="'env'"):
         learn_mask(**dict(d, env=d["env"] + 10), n_envs=4)
-    with pytest.raises(IndexError, match="'env'"):
+    with pytest.raises(ValueError, match="'env'"):
         learn_mask(**dict(d, env=d["env"] - 1))
     with pytest.raises(TypeError, match="'env'"):
         learn_mask(**dict(d, env=d["env"].astype(float)))
     with pytest.raises(ValueError, match="'env'"):
         learn_mask(**dict(d, env=d["env"][:-1]))
-    with pytest.raises(IndexError, match="'items'"):
+    with pytest.raises(ValueError, match="'items'"):
         learn_mask(**dict(d, items=d["items"] + 1000))
     with pytest.raises(ValueError, match="no training pairs"):
         learn_mask(**dict(d, users=d["users"][:0], items=d["items"][:0], env=d["env"][:0]),

@@ -173,11 +173,11 @@ def test_python_validation_names_the_parameter(prob):
     p = prob
     with pytest.raises(TypeError, match="'users'"):
         call_py(p, users=p["users"].astype(float))
-    with pytest.raises(IndexError, match="'items'"):
+    with pytest.raises(ValueError, match="'items'"):
         bad = p["items"].copy()
         bad[1, 2, 3] = p["X"].shape[0]
         call_py(p, items=bad)
-    with pytest.raises(IndexError, match="'users'"):
+    with pytest.raises(ValueError, match="'users'"):
         bad = p["users"].copy()
         bad[0, 0] = -1
         call_py(p, users=bad)
