@@ -3,7 +3,7 @@
 Heavy computation runs in the C extension ``painvrl._core``; this package is
 its Python API.
 """
-from . import _core, data, datasets, environments, functional, invariance, metrics
+from . import _core, data, datasets, environments, functional, invariance, metrics  # noqa: F401 (_core first: a missing build fails here)
 from .metrics import evaluate, ranking_metrics, topk
 from ._csr import UserItemCSR
 from ._io import ModelFileError

@@ -1,8 +1,9 @@
 # Stubs for the C extension painvrl._core (private: use the painvrl package).
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
+from numpy.typing import NDArray
 
 HAVE_OPENMP: int
 DEFAULT_THREADS: int
@@ -32,8 +33,7 @@ def train_epoch(U: _F32, V: _F32, W: _F32, b: Optional[_F32], g: Optional[_F32],
                 seed: int = ..., epoch: int = ..., step: int = ..., n_threads: int = ...
                 ) -> Tuple[float, int, int]: ...
 def epoch_negatives(n_items: int, n_neg: int, seed: int, epoch: int, position: int) -> _I64: ...
-# ---- eval family (csrc/binding/pv_bind_eval.c) ----
-# needs: import numpy as np; from numpy.typing import NDArray; from typing import Optional, Tuple
+# eval: full ranking (csrc/binding/pv_bind_eval.c)
 
 def topk(
     user_vecs: NDArray[np.float32],
@@ -71,8 +71,7 @@ def identify(users: _I64, items: _I64, labels: _I64, X: _F32, beta_u: _F32, beta
              epochs: int = 20, w: Tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0),
              seed: int = 2233, n_threads: int = 0,
              return_scores: bool = False) -> Tuple[_I64, _I64, Optional[_F32]]: ...
-# ---- mask family (csrc/binding/pv_bind_mask.c); needs: import numpy as np,
-# ---- from typing import Any, Optional, Tuple, from numpy.typing import NDArray
+# mask: invariant-mask learning (csrc/binding/pv_bind_mask.c)
 
 def mask_step(
     U: NDArray[Any], V: NDArray[Any], X: NDArray[Any], W: NDArray[Any], mu: NDArray[Any],

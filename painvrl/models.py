@@ -7,7 +7,6 @@ epoch, with the GIL released.
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
@@ -307,7 +306,6 @@ class Backbone(_RecommenderMixin):
         p = self._validated(features.shape[1])
         if resume:
             self._check_fitted()
-            self._stopped = False
             if self.user_embeddings_.shape[0] != dataset.n_users or \
                     self.item_embeddings_.shape[0] != dataset.n_items:
                 raise ValueError("resume=True needs the dataset the model was fitted on")

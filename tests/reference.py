@@ -14,7 +14,6 @@ def rec_loss(U, V, W, b, g, X, users, items, beta_u, beta_i, w=(1, 1, 1, 1),
              reg="none", wd1=0.0, wdi=1.0, wd2=0.0):
     """Backbone batch loss (method.md §1), projecting every item as the reference code does."""
     U, V, W, X = (np.asarray(a, dtype=np.float64) for a in (U, V, W, X))
-    d_id = V.shape[1]
     gate = np.ones(X.shape[1]) if g is None else np.asarray(g, np.float64)
     bias = np.zeros(W.shape[0]) if b is None else np.asarray(b, np.float64)
     E = np.concatenate([V, (X * gate) @ W.T + bias], axis=1)    # all items projected
