@@ -340,6 +340,9 @@ def temporal(df_or_arrays: Union[Dataset, np.ndarray, pd.DataFrame], timestamps:
     else:
         if isinstance(timestamps, str):
             raise TypeError("timestamps may be a column name only with a DataFrame input")
+        if features is not None:
+            raise ValueError("features is used only with a DataFrame input; build a Dataset with "
+                             "the features and pass it instead")
         ds = _pairs_input(df_or_arrays, n_users, n_items, "df_or_arrays")
     pairs = pooled_pairs(ds)
     t = np.asarray(timestamps)
@@ -657,6 +660,8 @@ def popularity_shift(dataset: Dataset, *, test_share: float = 0.1, tail_fraction
     is_tail[tail] = True
     pair_tail = is_tail[pairs[:, 1]]
     n_ood = int(math.floor(s * n + 0.5))
+    if n_ood == 0:
+        raise ValueError(f"test_share={s} of {n} pairs rounds to an empty OOD test; raise test_share")
     # candidates: tail pairs in a random order; a user's k-th candidate is allowed while
     # k < n_u - min_train (so at least min_train pairs stay out of the OOD test)
     cand = np.flatnonzero(pair_tail)

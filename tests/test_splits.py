@@ -193,6 +193,8 @@ def test_temporal_errors(mm):
         splits.temporal(pd.DataFrame({"user": [0], "item": [0]}), "t")
     with pytest.raises(TypeError, match="per_user"):
         splits.temporal(pairs, [1, 2, 3], per_user="yes")
+    with pytest.raises(ValueError, match="features"):
+        splits.temporal(pairs, [1, 2, 3], features=np.ones((2, 3)))
 
 
 # --------------------------------------------------------------------------- hold_out_environments
@@ -304,5 +306,7 @@ def test_popularity_shift_errors(mm):
         splits.popularity_shift(mm, tail_fraction=1.0)
     with pytest.raises(TypeError, match="tail_fraction"):
         splits.popularity_shift(mm, tail_fraction="0.8")
+    with pytest.raises(ValueError, match="rounds to an empty OOD test"):
+        splits.popularity_shift(Dataset([[0, 0], [0, 1], [1, 1]]), test_share=0.1)
     with pytest.raises(ValueError, match="tail_fraction=0.01"):
         splits.popularity_shift(mm, test_share=0.3, tail_fraction=0.01)
