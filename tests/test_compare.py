@@ -284,3 +284,28 @@ def test_summarize_errors():
         summarize([pd.DataFrame({"metric": ["recall"], "k": [10], "value": [0.1]}), 3])
     with pytest.raises(ValueError, match="digits"):
         summarize(pd.DataFrame({"metric": ["recall"], "k": [10], "value": [0.1]}), digits=-1)
+
+
+# --------------------------------------------------------------------------- end to end
+
+def test_identified_environments_to_ood_comparison():
+    """method.md §6.2: identify environments on all interactions, hold some out, compare."""
+    from painvrl import identify_environments
+
+    ds, _ = datasets.make_spurious(n_users=120, n_items=100, n_interactions=3000, n_envs=3, seed=4)
+    es = identify_environments(splits.pooled(ds), n_envs=4, epochs=2, max_rounds=2, d_id=8,
+                               d_content=8)
+    h = splits.hold_out_environments(ds, es, holdout=1, which="farthest")
+    pairs = splits.pooled_pairs(ds)
+    ood = pairs[np.isin(es.labels, h.held_out)]
+    assert h.ood_test.nnz == ood.shape[0]
+    np.testing.assert_array_equal(
+        h.ood_test.to_pairs(), ood[np.lexsort((ood[:, 1], ood[:, 0]))])
+    bb = Backbone(max_epochs=2, eval_every=1, progress=False, d_id=8, d_content=8, reg="batch",
+                  seed=3).fit(h.dataset)
+    df = compare({"bb": bb, "pop": Popularity().fit(h.dataset)}, h.splits(), ks=10,
+                 metrics="recall")
+    assert set(df.split) == {"iid", "ood"} and len(df) == 4
+    ood_row = df[(df.model == "bb") & (df.split == "ood")]
+    ref = bb.evaluate(h.dataset, h.ood_test, ks=10, metrics="recall")
+    assert ood_row.value.item() == ref.value.item() and ood_row.n_users.item() == ref.n_users.item()
