@@ -401,7 +401,7 @@ def _wilcoxon(d: np.ndarray, alternative: str) -> Tuple[float, float, float, int
     elif alternative == "greater":
         p = _norm_sf(z)
     else:
-        p = 1.0 - _norm_sf(z)
+        p = _norm_sf(-z)
     return stat, z, p, n_zero
 
 

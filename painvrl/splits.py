@@ -288,7 +288,8 @@ def temporal(df_or_arrays: Union[Dataset, np.ndarray, pd.DataFrame], timestamps:
     df_or_arrays : DataFrame, Dataset or array_like of int, shape (n, 2)
         * a DataFrame with raw ids in ``user_col`` / ``item_col`` (remapped as
           :meth:`Dataset.from_dataframe` does, sorted raw ids; ``features``
-          as there); ``timestamps`` may then be a column name;
+          as there); ``timestamps`` may then be a column name.  Repeated
+          (user, item) rows raise: drop them first (e.g. keep the latest);
         * a Dataset: ``timestamps`` are aligned with :func:`pooled_pairs`;
         * dense (user, item) pairs: ``timestamps[k]`` belongs to row ``k``.
     timestamps : str or array_like, shape (n,)
@@ -335,8 +336,6 @@ def temporal(df_or_arrays: Union[Dataset, np.ndarray, pd.DataFrame], timestamps:
                                  f"columns are {list(df.columns)}")
             timestamps = df[timestamps].to_numpy()
         ds = Dataset.from_dataframe(df, features, user_col=user_col, item_col=item_col)
-        if ds.train.shape[0] != len(df):  # pragma: no cover - from_dataframe raises on duplicates
-            raise ValueError("df_or_arrays has repeated (user, item) rows")
     else:
         if isinstance(timestamps, str):
             raise TypeError("timestamps may be a column name only with a DataFrame input")
