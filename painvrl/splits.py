@@ -1,0 +1,699 @@
+"""Train / validation / test splits, including the out-of-distribution (OOD) tests of method.md §6.2.
+
+Every function takes the interactions of a :class:`~painvrl.data.Dataset` (all
+three of its splits pooled, see :func:`pooled_pairs`) or raw pairs, and
+returns a **new** :class:`~painvrl.data.Dataset` in the same id space (same
+``n_users``, ``n_items``, raw ids and item features), so that one model's
+vectors can be scored on every split.  No pair is lost or duplicated: the
+output's train, val, test (and OOD test, where there is one) partition the
+input's pooled pairs.
+
+* :func:`given`: the dataset's own split (the released GRCN/MMGCN splits).
+* :func:`random_per_user`: each user's interactions split 8:1:1 at random,
+  the convention of this line of work (method.md §6.2, unverified).
+* :func:`temporal`: by time, when timestamps exist.
+* :func:`hold_out_environments`: the OOD ("cross-environment") construction
+  recommended in method.md §6.2 [inferred: the paper's own definition is
+  unknown]: the pairs of some environments form the OOD test, the others
+  are split 8:1:1 into train / val / IID test.
+* :func:`popularity_shift`: a second OOD kind (our construction): a test set
+  made only of long-tail items' interactions, next to an IID test.
+
+The per-user rounding rule (shared by :func:`random_per_user`,
+:func:`temporal` and the splits built on them): a user with ``n`` pairs gives
+``floor(r_val * n + 0.5)`` to val and ``floor(r_test * n + 0.5)`` to test
+(``r`` the ratios normalised to sum 1) and the rest to train; if that leaves
+fewer than ``min_train`` training pairs, test and then val give pairs back
+until train has ``min(min_train, n)``.  Small users therefore keep slightly
+more than ``r_train`` of their pairs in train whenever rounding is tight.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import pandas as pd
+
+from ._csr import UserItemCSR
+from .data import Dataset
+
+__all__ = ["pooled_pairs", "pooled", "given", "random_per_user", "temporal",
+           "hold_out_environments", "popularity_shift", "EnvironmentHoldout", "PopularityShift"]
+
+_WHICH = ("smallest", "largest", "random", "farthest")
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _check_ratios(ratios) -> Tuple[float, float, float]:
+    try:
+        r = tuple(float(x) for x in ratios)
+    except (TypeError, ValueError):
+        raise TypeError(f"ratios must be three numbers (train, val, test), got {ratios!r}") from None
+    if len(r) != 3:
+        raise ValueError(f"ratios must be three numbers (train, val, test), got {ratios!r}")
+    if not all(math.isfinite(x) and x >= 0 for x in r) or r[0] <= 0:
+        raise ValueError(f"ratios must be finite and >= 0 with a positive train share, got {ratios!r}")
+    s = sum(r)
+    return (r[0] / s, r[1] / s, r[2] / s)
+
+
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_share(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in (0, 1), got {value!r}")
+    v = float(value)
+    if not (0.0 < v < 1.0):
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {v}")
+    return v
+
+
+def _check_dataset(dataset, name: str = "dataset") -> Dataset:
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"{name} must be a painvrl Dataset, got {type(dataset).__name__}")
+    return dataset
+
+
+def _csr(pairs: np.ndarray, ds: Dataset) -> UserItemCSR:
+    return UserItemCSR.from_pairs(pairs[:, 0], pairs[:, 1], ds.n_users, ds.n_items)
+
+
+def _suffix(name: Optional[str], tag: str) -> Optional[str]:
+    return None if name is None else f"{name}[{tag}]"
+
+
+def _rebuild(ds: Dataset, train: np.ndarray, val: np.ndarray, test: np.ndarray,
+             tag: str) -> Dataset:
+    """A Dataset with new pairs but ``ds``'s id space, raw ids and (already prepared) features."""
+    if train.shape[0] == 0:
+        raise ValueError("the split leaves no training pair")
+    feats = ({m: ds.features[:, sl] for m, sl in ds.modalities.items()}
+             if ds.modalities else None)
+    return Dataset(train, val, test, feats, n_users=ds.n_users, n_items=ds.n_items,
+                   user_ids=ds.user_ids, item_ids=ds.item_ids, name=_suffix(ds.name, tag),
+                   normalize=False)
+
+
+def pooled_pairs(dataset: Dataset, *, return_source: bool = False):
+    """All interactions of a dataset, in the order environment labels are aligned with.
+
+    The order is: ``dataset.train`` in its stored order, then
+    ``dataset.val.to_pairs()``, then ``dataset.test.to_pairs()`` (the last two
+    sorted by user, then item).  This is also the order of
+    :class:`~painvrl.datasets.SpuriousTruth`'s ``train_env``, ``val_env``,
+    ``test_env`` concatenated, and the training order of :func:`pooled`.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    return_source : bool, default False
+        Also return which split each pair came from (0 train, 1 val, 2 test).
+
+    Returns
+    -------
+    pairs : ndarray of int64, shape (n_train + n_val + n_test, 2)
+    source : ndarray of int8, shape (n,)
+        Only with ``return_source=True``.
+
+    Examples
+    --------
+    >>> from painvrl.data import Dataset
+    >>> ds = Dataset([[1, 0], [0, 1]], val=[[1, 2]], test=[[0, 2], [0, 0]])
+    >>> pooled_pairs(ds).tolist()
+    [[1, 0], [0, 1], [1, 2], [0, 0], [0, 2]]
+    """
+    _check_dataset(dataset)
+    parts = [dataset.train, dataset.val.to_pairs(), dataset.test.to_pairs()]
+    pairs = np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=np.int64)
+    if not return_source:
+        return pairs
+    source = np.repeat(np.arange(3, dtype=np.int8), [p.shape[0] for p in parts])
+    return pairs, source
+
+
+def pooled(dataset: Dataset) -> Dataset:
+    """The dataset with every interaction in train (in :func:`pooled_pairs` order), no val/test.
+
+    Method.md §6.2 step 1 runs environment identification on all
+    interactions: ``identify_environments(pooled(ds)).labels`` is then aligned
+    with :func:`pooled_pairs` and can be passed to
+    :func:`hold_out_environments`.
+    """
+    _check_dataset(dataset)
+    empty = np.empty((0, 2), dtype=np.int64)
+    return _rebuild(dataset, pooled_pairs(dataset), empty, empty, "pooled")
+
+
+def _within_user_rank(users: np.ndarray, key: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(order, rank): ``order`` sorts by (user, key, position); rank of each sorted pair within its user."""
+    n = users.shape[0]
+    order = np.lexsort((np.arange(n), key, users))
+    u = users[order]
+    start = np.concatenate(([True], u[1:] != u[:-1])) if n else np.zeros(0, bool)
+    pos = np.arange(n)
+    first = np.maximum.accumulate(np.where(start, pos, 0)) if n else pos
+    return order, pos - first
+
+
+def _per_user_counts(n_u: np.ndarray, r: Tuple[float, float, float],
+                     min_train: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Val and test counts per user under the module's rounding rule."""
+    n_val = np.floor(r[1] * n_u + 0.5).astype(np.int64)
+    n_test = np.floor(r[2] * n_u + 0.5).astype(np.int64)
+    need = np.minimum(min_train, n_u)
+    short = np.maximum(need - (n_u - n_val - n_test), 0)
+    give = np.minimum(short, n_test)
+    n_test -= give
+    n_val -= np.minimum(short - give, n_val)
+    return n_val, n_test
+
+
+def _assign_per_user(users: np.ndarray, key: np.ndarray, n_users: int,
+                     r: Tuple[float, float, float], min_train: int) -> np.ndarray:
+    """0/1/2 (train/val/test) per pair: per user, sorted by ``key``, the first go to train, then
+    val, and the last ``n_test`` to test."""
+    order, rank = _within_user_rank(users, key)
+    counts = np.bincount(users, minlength=n_users)
+    n_val, n_test = _per_user_counts(counts, r, min_train)
+    u = users[order]
+    n_train_u = (counts - n_val - n_test)[u]
+    which_sorted = np.where(rank < n_train_u, 0, np.where(rank < n_train_u + n_val[u], 1, 2))
+    which = np.empty(users.shape[0], dtype=np.int8)
+    which[order] = which_sorted
+    return which
+
+
+def _parts(pairs: np.ndarray, which: np.ndarray):
+    return [np.ascontiguousarray(pairs[which == s]) for s in range(3)]
+
+
+# --------------------------------------------------------------------------- simple splits
+
+def given(dataset: Dataset) -> Dataset:
+    """The dataset's own train / val / test (identity; for symmetry with the other splits).
+
+    ``Dataset`` is immutable, so the same object is returned.
+    """
+    return _check_dataset(dataset)
+
+
+def _pairs_input(data, n_users, n_items, param: str) -> Dataset:
+    """A Dataset (pooled later) from a Dataset or an (n, 2) array of dense pairs."""
+    if isinstance(data, Dataset):
+        if n_users is not None or n_items is not None:
+            raise ValueError("n_users / n_items are taken from the Dataset; pass them only with "
+                             "raw pairs")
+        return data
+    if isinstance(data, (pd.DataFrame, pd.Series)):
+        raise TypeError(f"{param} must be a Dataset or an (n, 2) array of dense (user, item) ids, "
+                        f"got a {type(data).__name__}")
+    arr = np.asarray(data)
+    if arr.size == 0:
+        raise ValueError(f"{param} has no interactions")
+    try:
+        return Dataset(arr, n_users=n_users, n_items=n_items)
+    except ValueError as exc:
+        raise ValueError(f"{param}: {exc}") from None
+    except TypeError as exc:
+        raise TypeError(f"{param}: {exc}") from None
+
+
+def random_per_user(dataset_or_pairs: Union[Dataset, np.ndarray], *,
+                    ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
+                    min_train: int = 1, n_users: Optional[int] = None,
+                    n_items: Optional[int] = None) -> Dataset:
+    """Split each user's interactions at random into train / val / test.
+
+    Parameters
+    ----------
+    dataset_or_pairs : Dataset or array_like of int, shape (n, 2)
+        A Dataset (its train, val and test are pooled first, so an existing
+        split is re-drawn) or dense (user, item) pairs (giving a Dataset
+        without item content).
+    ratios : three non-negative numbers, default (0.8, 0.1, 0.1)
+        Train, val, test shares (normalised to sum 1; train must be > 0).
+        Applied per user with the rounding rule of the module docstring.
+    seed : int
+        Seed of ``numpy.random.default_rng``; the split is a pure function of
+        the pairs, their order and the seed.
+    min_train : int, default 1
+        Every user keeps at least ``min(min_train, n_u)`` training pairs.
+    n_users, n_items : int, optional
+        Only for raw pairs: the id space (default ``1 + max id``).
+
+    Returns
+    -------
+    Dataset
+        Same id space, raw ids and features; training pairs in their pooled
+        order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pairs = np.array([[u, i] for u in range(3) for i in range(10)])
+    >>> ds = random_per_user(pairs, seed=1)
+    >>> ds.train.shape[0], ds.val.nnz, ds.test.nnz
+    (24, 3, 3)
+    """
+    r = _check_ratios(ratios)
+    min_train = _check_int(min_train, "min_train", 0)
+    seed = _check_int(seed, "seed", 0)
+    ds = _pairs_input(dataset_or_pairs, n_users, n_items, "dataset_or_pairs")
+    pairs = pooled_pairs(ds)
+    key = np.random.default_rng(seed).random(pairs.shape[0])
+    which = _assign_per_user(pairs[:, 0], key, ds.n_users, r, min_train)
+    tr, va, te = _parts(pairs, which)
+    return _rebuild(ds, tr, va, te, "random")
+
+
+def temporal(df_or_arrays: Union[Dataset, np.ndarray, pd.DataFrame], timestamps: Any = None, *,
+             ratios: Sequence[float] = (0.8, 0.1, 0.1), per_user: bool = True,
+             min_train: int = 1, user_col: str = "user", item_col: str = "item",
+             features: Any = None, n_users: Optional[int] = None,
+             n_items: Optional[int] = None) -> Dataset:
+    """Split interactions by time: the latest go to test, the ones before them to val.
+
+    Parameters
+    ----------
+    df_or_arrays : DataFrame, Dataset or array_like of int, shape (n, 2)
+        * a DataFrame with raw ids in ``user_col`` / ``item_col`` (remapped as
+          :meth:`Dataset.from_dataframe` does, sorted raw ids; ``features``
+          as there); ``timestamps`` may then be a column name.  Repeated
+          (user, item) rows raise: drop them first (e.g. keep the latest);
+        * a Dataset: ``timestamps`` are aligned with :func:`pooled_pairs`;
+        * dense (user, item) pairs: ``timestamps[k]`` belongs to row ``k``.
+    timestamps : str or array_like, shape (n,)
+        Numeric or datetime64 times, no NaN/NaT.  Required: the GRCN/MMGCN
+        releases carry none, use :func:`random_per_user` for them.
+    ratios : three non-negative numbers, default (0.8, 0.1, 0.1)
+        Train, val, test shares (normalised).
+    per_user : bool, default True
+        True: per user, with the module's rounding rule (each user's earliest
+        pairs train, their latest test; every user keeps ``min_train``).
+        False: one global cut: the earliest ``floor(r_train * n + 0.5)`` pairs
+        train, the latest ``floor(r_test * n + 0.5)`` test, the rest val
+        (users may then have no training pair).
+    min_train : int, default 1
+        Per-user mode only.
+    user_col, item_col, features
+        DataFrame input only.
+    n_users, n_items : int, optional
+        Array input only.
+
+    Returns
+    -------
+    Dataset
+        Training pairs in input order.  Equal times are ordered by input
+        position (earlier rows count as earlier).
+
+    Raises
+    ------
+    ValueError
+        Without timestamps, or when they do not match the interactions.
+    """
+    r = _check_ratios(ratios)
+    min_train = _check_int(min_train, "min_train", 0)
+    if not isinstance(per_user, (bool, np.bool_)):
+        raise TypeError(f"per_user must be True or False, got {per_user!r}")
+    if timestamps is None:
+        raise ValueError("timestamps is required for a temporal split and none were given (the "
+                         "GRCN/MMGCN files have no timestamps); use random_per_user instead")
+    if isinstance(df_or_arrays, pd.DataFrame):
+        df = df_or_arrays
+        if isinstance(timestamps, str):
+            if timestamps not in df.columns:
+                raise ValueError(f"timestamps={timestamps!r} is not a column of the DataFrame; "
+                                 f"columns are {list(df.columns)}")
+            timestamps = df[timestamps].to_numpy()
+        ds = Dataset.from_dataframe(df, features, user_col=user_col, item_col=item_col)
+    else:
+        if isinstance(timestamps, str):
+            raise TypeError("timestamps may be a column name only with a DataFrame input")
+        if features is not None:
+            raise ValueError("features is used only with a DataFrame input; build a Dataset with "
+                             "the features and pass it instead")
+        ds = _pairs_input(df_or_arrays, n_users, n_items, "df_or_arrays")
+    pairs = pooled_pairs(ds)
+    t = np.asarray(timestamps)
+    if t.ndim != 1 or t.shape[0] != pairs.shape[0]:
+        raise ValueError(f"timestamps must be 1-D with one entry per interaction ({pairs.shape[0]}), "
+                         f"got shape {t.shape}")
+    if t.dtype.kind == "M":
+        if np.isnat(t).any():
+            raise ValueError("timestamps contains NaT")
+        key = t.astype("datetime64[ns]").astype(np.int64)
+    elif t.dtype.kind in "iuf":
+        if t.dtype.kind == "f" and not np.isfinite(t).all():
+            raise ValueError("timestamps contains NaN or inf")
+        key = t
+    else:
+        raise TypeError(f"timestamps must be numeric or datetime64, got dtype {t.dtype}")
+    if per_user:
+        which = _assign_per_user(pairs[:, 0], key, ds.n_users, r, min_train)
+    else:
+        n = pairs.shape[0]
+        order = np.lexsort((np.arange(n), key))
+        n_train = int(math.floor(r[0] * n + 0.5))
+        n_test = min(int(math.floor(r[2] * n + 0.5)), n - n_train)
+        which_sorted = np.where(np.arange(n) < n_train, 0,
+                                np.where(np.arange(n) >= n - n_test, 2, 1)).astype(np.int8)
+        which = np.empty(n, dtype=np.int8)
+        which[order] = which_sorted
+    tr, va, te = _parts(pairs, which)
+    return _rebuild(ds, tr, va, te, "temporal")
+
+
+# --------------------------------------------------------------------------- OOD: environments
+
+@dataclass(frozen=True)
+class EnvironmentHoldout:
+    """The result of :func:`hold_out_environments`.
+
+    Attributes
+    ----------
+    dataset : Dataset
+        Train / val / IID test drawn from the kept environments.
+    ood_test : UserItemCSR
+        Every pair of the held-out environments.
+    held_out : tuple of int
+        The held-out environment ids.
+    kept : tuple of int
+        The non-empty environments that were not held out.
+    train_env : ndarray of int64, shape (n_train,)
+        The environment of each of ``dataset.train``'s pairs (aligned with it).
+    sizes : dict of str to int
+        ``train``, ``val``, ``iid_test``, ``ood_test`` pair counts (they sum
+        to the pooled input).
+    env_sizes : dict of int to int
+        Pairs per (non-empty) environment.
+    distance : dict of int to float or None
+        With ``which="farthest"``: each environment's Jensen-Shannon
+        divergence (nats) to the rest; else None.
+    """
+
+    dataset: Dataset
+    ood_test: UserItemCSR
+    held_out: Tuple[int, ...]
+    kept: Tuple[int, ...]
+    train_env: np.ndarray
+    sizes: Dict[str, int]
+    env_sizes: Dict[int, int]
+    distance: Optional[Dict[int, float]] = field(default=None)
+
+    def splits(self, prefix: str = "") -> Dict[str, Tuple[Dataset, Union[str, UserItemCSR]]]:
+        """``{"iid": (dataset, "test"), "ood": (dataset, ood_test)}`` for :func:`painvrl.compare.compare`."""
+        return {f"{prefix}iid": (self.dataset, "test"), f"{prefix}ood": (self.dataset, self.ood_test)}
+
+
+def _check_labels(labels, n: int) -> np.ndarray:
+    lab = getattr(labels, "labels", labels)  # an EnvironmentSplit
+    arr = np.asarray(lab)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"labels must hold integer environment ids, got dtype {arr.dtype}")
+    if arr.ndim != 1 or arr.shape[0] != n:
+        extra = ""
+        if arr.ndim == 1 and arr.shape[0] < n:
+            extra = (" (labels of the training pairs only? label all interactions: run "
+                     "identify_environments on splits.pooled(dataset))")
+        raise ValueError(f"labels must be 1-D with one entry per pooled pair "
+                         f"(pooled_pairs(dataset): {n}), got shape {arr.shape}{extra}")
+    arr = arr.astype(np.int64)
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"labels must be >= 0, got {int(arr.min())}")
+    return arr
+
+
+def _js_to_rest(items: np.ndarray, labels: np.ndarray, envs: np.ndarray, n_items: int) -> np.ndarray:
+    """Jensen-Shannon divergence between each environment's item distribution and the others'."""
+    total = np.bincount(items, minlength=n_items).astype(np.float64)
+    out = np.empty(envs.shape[0])
+    for j, e in enumerate(envs):
+        c = np.bincount(items[labels == e], minlength=n_items).astype(np.float64)
+        rest = total - c
+        p, q = c / c.sum(), rest / rest.sum()
+        m = 0.5 * (p + q)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kl_p = np.where(p > 0, p * np.log(p / m), 0.0).sum()
+            kl_q = np.where(q > 0, q * np.log(q / m), 0.0).sum()
+        out[j] = 0.5 * (kl_p + kl_q)
+    return out
+
+
+def hold_out_environments(dataset: Dataset, labels, *, holdout: Union[int, Sequence[int]] = 2,
+                          ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
+                          which: str = "smallest", min_train: int = 1) -> EnvironmentHoldout:
+    """The OOD ("cross-environment") split of method.md §6.2 [inferred].
+
+    Pairs of the held-out environments form the OOD test; the pairs of the
+    other environments are split per user at random (:func:`random_per_user`,
+    ``ratios``) into train / val / IID test.  The paper's construction is
+    unknown; this is the recommended reading of method.md §6.2 and should be
+    reported as such.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Its train, val and test are pooled (:func:`pooled_pairs`).
+    labels : array_like of int, shape (n_pooled,), or EnvironmentSplit
+        The environment of each pooled pair, aligned with
+        :func:`pooled_pairs` (train in stored order, then val, then test pairs
+        sorted by user and item).  Get them with
+        ``identify_environments(pooled(dataset)).labels`` (method.md §6.2
+        step 1), or for :func:`~painvrl.datasets.make_spurious` data from
+        ``np.concatenate([truth.train_env, truth.val_env, truth.test_env])``.
+    holdout : int or sequence of int, default 2
+        How many environments to hold out (chosen by ``which``), or their ids.
+        At least one non-empty environment must remain.
+    ratios : three numbers, default (0.8, 0.1, 0.1)
+        Train / val / IID-test shares of the kept pairs, per user.
+    seed : int
+        Seeds the per-user split and ``which="random"``.
+    which : {"smallest", "largest", "random", "farthest"}
+        With an integer ``holdout``: the environments with the fewest or most
+        pairs (ties: lower id first), a random draw, or the ones whose item
+        distribution is farthest from the rest of the data (largest
+        Jensen-Shannon divergence between the environment's item-frequency
+        distribution and that of all other pairs; our construction, a
+        model-free stand-in for "the environment farthest from the rest").
+    min_train : int, default 1
+        Every user with kept pairs keeps ``min(min_train, n_u)`` of them in train.
+
+    Returns
+    -------
+    EnvironmentHoldout
+        Users and items that occur only in the OOD pairs stay in the id space
+        (no training data: cold users/items).  The OOD test is not filtered.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from painvrl.datasets import make_spurious
+    >>> ds, truth = make_spurious(n_users=60, n_items=50, n_interactions=1500, n_envs=3, seed=0)
+    >>> env = np.concatenate([truth.train_env, truth.val_env, truth.test_env])
+    >>> h = hold_out_environments(ds, env, holdout=[2])
+    >>> h.held_out, sum(h.sizes.values()) == env.size
+    ((2,), True)
+    """
+    _check_dataset(dataset)
+    r = _check_ratios(ratios)
+    seed = _check_int(seed, "seed", 0)
+    min_train = _check_int(min_train, "min_train", 0)
+    if which not in _WHICH:
+        raise ValueError(f"which must be one of {_WHICH}, got {which!r}")
+    pairs = pooled_pairs(dataset)
+    lab = _check_labels(labels, pairs.shape[0])
+    counts = np.bincount(lab)
+    envs = np.flatnonzero(counts)
+    distance = None
+    if isinstance(holdout, (numbers.Integral,)) and not isinstance(holdout, (bool, np.bool_)):
+        k = int(holdout)
+        if not 1 <= k < envs.size:
+            raise ValueError(f"holdout must be in [1, {envs.size - 1}] (there are {envs.size} "
+                             f"non-empty environments and one must remain), got {k}")
+        if which == "smallest":
+            chosen = envs[np.lexsort((envs, counts[envs]))[:k]]
+        elif which == "largest":
+            chosen = envs[np.lexsort((envs, -counts[envs]))[:k]]
+        elif which == "random":
+            chosen = np.random.default_rng(seed).choice(envs, size=k, replace=False)
+        else:
+            d = _js_to_rest(pairs[:, 1], lab, envs, dataset.n_items)
+            distance = {int(e): float(x) for e, x in zip(envs, d)}
+            chosen = envs[np.lexsort((envs, -d))[:k]]
+    elif isinstance(holdout, (bool, np.bool_, str)):
+        raise TypeError(f"holdout must be an integer or a sequence of environment ids, got {holdout!r}")
+    else:
+        try:
+            chosen = np.asarray(list(holdout))
+        except TypeError:
+            raise TypeError(f"holdout must be an integer or a sequence of environment ids, "
+                            f"got {holdout!r}") from None
+        if chosen.size == 0 or chosen.dtype.kind not in "iu":
+            raise ValueError(f"holdout must list at least one integer environment id, got {holdout!r}")
+        if np.unique(chosen).size != chosen.size:
+            raise ValueError(f"holdout lists an environment twice: {chosen.tolist()}")
+        missing = [int(e) for e in chosen if not (0 <= e < counts.size and counts[e] > 0)]
+        if missing:
+            raise ValueError(f"holdout: environment(s) {missing} have no pairs; non-empty "
+                             f"environments are {envs.tolist()}")
+        if chosen.size >= envs.size:
+            raise ValueError("holdout would hold out every non-empty environment; keep at least one")
+    held = tuple(sorted(int(e) for e in chosen))
+    is_ood = np.isin(lab, held)
+    ood = pairs[is_ood]
+    kept_pairs, kept_lab = pairs[~is_ood], lab[~is_ood]
+    key = np.random.default_rng(seed).random(kept_pairs.shape[0])
+    w = _assign_per_user(kept_pairs[:, 0], key, dataset.n_users, r, min_train)
+    tr, va, te = _parts(kept_pairs, w)
+    new = _rebuild(dataset, tr, va, te, "env-holdout")
+    train_env = kept_lab[w == 0].copy()
+    train_env.flags.writeable = False
+    sizes = {"train": int(tr.shape[0]), "val": int(va.shape[0]), "iid_test": int(te.shape[0]),
+             "ood_test": int(ood.shape[0])}
+    return EnvironmentHoldout(
+        dataset=new, ood_test=_csr(ood, dataset), held_out=held,
+        kept=tuple(int(e) for e in envs if int(e) not in held), train_env=train_env, sizes=sizes,
+        env_sizes={int(e): int(counts[e]) for e in envs}, distance=distance)
+
+
+# --------------------------------------------------------------------------- OOD: popularity
+
+@dataclass(frozen=True)
+class PopularityShift:
+    """The result of :func:`popularity_shift`.
+
+    Attributes
+    ----------
+    dataset : Dataset
+        Train / val / IID test (random per user).
+    ood_test : UserItemCSR
+        Interactions with long-tail items only.
+    tail_items : ndarray of int64
+        The long-tail items (sorted ids).
+    sizes : dict of str to int
+        ``train``, ``val``, ``iid_test``, ``ood_test`` pair counts.
+    tail_share : dict of str to float
+        Share of each part's pairs that are with tail items (``ood_test`` is 1).
+    """
+
+    dataset: Dataset
+    ood_test: UserItemCSR
+    tail_items: np.ndarray
+    sizes: Dict[str, int]
+    tail_share: Dict[str, float]
+
+    def splits(self, prefix: str = "") -> Dict[str, Tuple[Dataset, Union[str, UserItemCSR]]]:
+        """``{"iid": (dataset, "test"), "tail": (dataset, ood_test)}`` for :func:`painvrl.compare.compare`."""
+        return {f"{prefix}iid": (self.dataset, "test"), f"{prefix}tail": (self.dataset, self.ood_test)}
+
+
+def popularity_shift(dataset: Dataset, *, test_share: float = 0.1, tail_fraction: float = 0.8,
+                     seed: int = 0, min_train: int = 1) -> PopularityShift:
+    """An OOD test that over-represents long-tail items (our construction).
+
+    The rule, on the pooled pairs (:func:`pooled_pairs`, ``N`` of them):
+
+    1. item popularity = its number of pooled pairs; the items with at least
+       one pair are ranked from least to most popular (ties in a random
+       order drawn from ``seed``), and the first
+       ``ceil(tail_fraction * n_active_items)`` are the **tail**, the rest
+       the head (default: the 20% most popular items are the head);
+    2. **OOD test**: ``round(test_share * N)`` pairs drawn uniformly at random
+       from the tail items' pairs, except that a user never gives up so many
+       that fewer than ``min_train`` of its pairs remain;
+    3. the remaining pairs are split per user at random (the module's rule)
+       into train / val / **IID test** with ratios ``(1 - 2s, s, s)``,
+       ``s = test_share / (1 - test_share)``, so val and the IID test are each
+       about ``test_share * N`` pairs, like the OOD test.
+
+    The OOD test is made only of tail pairs, whereas training keeps the head
+    and the rest of the tail (see ``tail_share`` of the result); the IID test
+    follows the training distribution.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    test_share : float in (0, 1/3), default 0.1
+    tail_fraction : float in (0, 1), default 0.8
+        Share of the (interacted) items that are the long tail.
+    seed : int
+    min_train : int, default 1
+
+    Returns
+    -------
+    PopularityShift
+
+    Raises
+    ------
+    ValueError
+        If the tail does not hold ``round(test_share * N)`` removable pairs.
+    """
+    _check_dataset(dataset)
+    s = _check_share(test_share, "test_share")
+    if s >= 1 / 3:
+        raise ValueError(f"test_share must be below 1/3 (val, IID test and OOD test each take it), "
+                         f"got {s}")
+    tf = _check_share(tail_fraction, "tail_fraction")
+    seed = _check_int(seed, "seed", 0)
+    min_train = _check_int(min_train, "min_train", 0)
+    rng = np.random.default_rng(seed)
+    pairs = pooled_pairs(dataset)
+    n = pairs.shape[0]
+    pop = np.bincount(pairs[:, 1], minlength=dataset.n_items)
+    active = np.flatnonzero(pop)
+    tie = rng.random(active.size)
+    ranked = active[np.lexsort((tie, pop[active]))]
+    n_tail = int(math.ceil(tf * active.size))
+    tail = np.sort(ranked[:n_tail])
+    is_tail = np.zeros(dataset.n_items, dtype=bool)
+    is_tail[tail] = True
+    pair_tail = is_tail[pairs[:, 1]]
+    n_ood = int(math.floor(s * n + 0.5))
+    if n_ood == 0:
+        raise ValueError(f"test_share={s} of {n} pairs rounds to an empty OOD test; raise test_share")
+    # candidates: tail pairs in a random order; a user's k-th candidate is allowed while
+    # k < n_u - min_train (so at least min_train pairs stay out of the OOD test)
+    cand = np.flatnonzero(pair_tail)
+    cand = cand[rng.permutation(cand.size)]
+    n_u = np.bincount(pairs[:, 0], minlength=dataset.n_users)
+    cap = np.maximum(n_u - min_train, 0)
+    cu = pairs[cand, 0]
+    order, rank = _within_user_rank(cu, np.arange(cand.size))
+    allowed = np.empty(cand.size, dtype=bool)
+    allowed[order] = rank < cap[cu[order]]
+    eligible = cand[allowed]
+    if eligible.size < n_ood:
+        raise ValueError(f"test_share={s} asks for {n_ood} OOD pairs but the tail "
+                         f"(tail_fraction={tf}: {n_tail} items) has only {eligible.size} pairs that "
+                         f"can be removed; lower test_share or raise tail_fraction")
+    ood_idx = np.sort(eligible[:n_ood])
+    is_ood = np.zeros(n, dtype=bool)
+    is_ood[ood_idx] = True
+    rest = pairs[~is_ood]
+    sp = s / (1.0 - s)
+    key = rng.random(rest.shape[0])
+    w = _assign_per_user(rest[:, 0], key, dataset.n_users, (1.0 - 2 * sp, sp, sp), min_train)
+    tr, va, te = _parts(rest, w)
+    new = _rebuild(dataset, tr, va, te, "popularity-shift")
+    ood = pairs[is_ood]
+
+    def share(p):
+        return float(is_tail[p[:, 1]].mean()) if p.shape[0] else float("nan")
+
+    tail.flags.writeable = False
+    return PopularityShift(
+        dataset=new, ood_test=_csr(ood, dataset), tail_items=tail,
+        sizes={"train": int(tr.shape[0]), "val": int(va.shape[0]), "iid_test": int(te.shape[0]),
+               "ood_test": int(ood.shape[0])},
+        tail_share={"train": share(tr), "val": share(va), "iid_test": share(te),
+                    "ood_test": share(ood)})
