@@ -3,7 +3,8 @@
 Heavy computation runs in the C extension ``painvrl._core``; this package is
 its Python API.
 """
-from . import _core, data, datasets, environments, functional, invariance, metrics  # noqa: F401 (_core first: a missing build fails here)
+from . import _core  # noqa: F401  (first: a missing build fails here, clearly)
+from . import compare, data, datasets, environments, functional, invariance, metrics, splits
 from .metrics import evaluate, ranking_metrics, topk
 from ._csr import UserItemCSR
 from ._io import ModelFileError
@@ -17,4 +18,4 @@ __all__ = ["Backbone", "Dataset", "EnvironmentSplit", "MaskResult", "MaskStep",
            "ModelFileError", "NotFittedError", "Popularity", "UserItemCSR", "data", "datasets",
            "environments", "evaluate", "functional", "identify_environments", "invariance",
            "learn_mask", "load_mmgcn", "load_mmrec", "mask_step", "metrics", "mgda_weight",
-           "pair_weight", "ranking_metrics", "topk", "__version__"]
+           "pair_weight", "ranking_metrics", "splits", "topk", "__version__"]
