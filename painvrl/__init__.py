@@ -15,7 +15,7 @@ from .models import Backbone, NotFittedError, Popularity
 
 __version__ = "0.1.0"
 __all__ = ["Backbone", "Dataset", "EnvironmentSplit", "MaskResult", "MaskStep",
-           "ModelFileError", "NotFittedError", "Popularity", "UserItemCSR", "data", "datasets",
-           "environments", "evaluate", "functional", "identify_environments", "invariance",
-           "learn_mask", "load_mmgcn", "load_mmrec", "mask_step", "metrics", "mgda_weight",
-           "pair_weight", "ranking_metrics", "splits", "topk", "__version__"]
+           "ModelFileError", "NotFittedError", "Popularity", "UserItemCSR", "compare", "data",
+           "datasets", "environments", "evaluate", "functional", "identify_environments",
+           "invariance", "learn_mask", "load_mmgcn", "load_mmrec", "mask_step", "metrics",
+           "mgda_weight", "pair_weight", "ranking_metrics", "splits", "topk", "__version__"]
