@@ -14,8 +14,9 @@ ensure_system() {
     local need=()
     if [ ! -d "/usr/lib/$(gcc -print-multiarch)/openblas-openmp" ] && ! pkg-config --exists openblas 2>/dev/null \
         && [ -z "${PAINVRL_BLAS_LIBS:-}" ]; then
-        need+=(libopenblas-openmp-dev pkg-config)
+        need+=(libopenblas-openmp-dev)
     fi
+    command -v pkg-config >/dev/null || need+=(pkg-config)
     command -v make >/dev/null || need+=(make)
     [ ${#need[@]} -eq 0 ] && return
     echo "dev.sh: installing ${need[*]} (Debian packages)" >&2
