@@ -53,7 +53,7 @@ fusion_arrays_take(fusion_arrays *f, int typenum, pv_convert_fusion fusion, npy_
     f->A = pv_optional_input(oA, typenum, 2, shA, func, "A", &ok);
     if (!ok) return -1;
     f->d_a = f->A ? PyArray_DIM(f->A, 0) : 0;
-    npy_intp sha[1] = {f->d_a};
+    npy_intp sha[1] = {f->A ? f->d_a : -1};
     f->c = pv_optional_input(oc, typenum, 1, sha, func, "c", &ok);
     if (!ok) return -1;
     f->q = pv_optional_input(oq, typenum, 1, sha, func, "q", &ok);

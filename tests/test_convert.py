@@ -1,0 +1,240 @@
+"""The convert-module batch kernel (method.md §4.2) against NumPy float64 and finite differences."""
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from painvrl import _core
+from painvrl.convert import attention_weights, convert_item_vectors, convert_loss_grad
+from painvrl.functional import loss_weights, rec_loss_grad
+from _convert_ref import convert_items_ref, convert_loss_ref
+
+FUSIONS = ["attention", "global", "invariant"]
+PARAMS = ["U", "V", "W", "b", "A", "c", "q", "mask"]
+
+
+def problem(rng, nu=9, ni=13, d_id=3, d_c=4, d_a=5, D=6, B=7, n_neg=4, bias=True):
+    U = rng.normal(size=(nu, d_id + d_c))
+    V = rng.normal(size=(ni, d_id))
+    W = rng.normal(size=(d_c, D)) * 0.7
+    b = rng.normal(size=d_c) if bias else None
+    A = rng.normal(size=(d_a, d_c)) * 0.7
+    c = rng.normal(size=d_a)
+    q = rng.normal(size=d_a) * 1.5
+    mask = rng.uniform(0.0, 1.0, size=D)
+    X = rng.normal(size=(ni, D))
+    users = rng.integers(0, nu, B)
+    items = rng.integers(0, ni, (B, 1 + n_neg))
+    beta_u, beta_i = loss_weights(rng.integers(1, 9, nu), rng.integers(0, 9, ni), np.float64)
+    return dict(U=U, V=V, W=W, b=b, A=A, c=c, q=q, mask=mask, X=X, users=users, items=items,
+                beta_u=beta_u, beta_i=beta_i)
+
+
+OMEGA = np.array([0.4, -0.3])
+W_SETS = [(1, 1, 1, 1), (0.5, 2.0, 1.5, 0.25)]
+
+
+def items_args(p):
+    return [p[k] for k in ("W", "b", "A", "c", "q", "mask", "X")]
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+@pytest.mark.parametrize("w", W_SETS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_loss_matches_numpy_float64(rng, fusion, w, bias):
+    p = problem(rng, bias=bias)
+    out = convert_loss_grad(**p, w=w, fusion=fusion, omega=OMEGA)
+    assert out.loss == pytest.approx(convert_loss_ref(**p, w=w, fusion=fusion, omega=OMEGA),
+                                     rel=1e-12)
+    h_ref, a_ref = convert_items_ref(*items_args(p), fusion, OMEGA)
+    np.testing.assert_allclose(out.attention, a_ref[p["items"]], rtol=1e-12, atol=1e-14)
+    assert out.attention.shape == p["items"].shape
+    assert (out.db is None) == (not bias)
+    assert (out.dA is None) == (fusion != "attention")
+    assert (out.domega is None) == (fusion != "global")
+
+
+def finite_difference(f, x, h=1e-6):
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        up = f()
+        x[idx] = old - h
+        down = f()
+        x[idx] = old
+        grad[idx] = (up - down) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_gradient_matches_central_finite_differences(rng, fusion):
+    p = problem(rng)
+    omega = OMEGA.copy()
+    kw = dict(w=(1.0, 0.7, 1.3, 0.4), fusion=fusion)
+    out = convert_loss_grad(**p, omega=omega, **kw)
+
+    def loss():
+        return convert_loss_ref(**p, omega=omega, **kw)
+
+    names = PARAMS + (["omega"] if fusion == "global" else [])
+    for name in names:
+        got = getattr(out, "d" + name)
+        if fusion != "attention" and name in ("A", "c", "q"):
+            assert got is None
+            continue
+        num = finite_difference(loss, omega if name == "omega" else p[name])
+        np.testing.assert_allclose(got, num, rtol=1e-6, atol=1e-7, err_msg=name)
+    if fusion == "global":
+        assert out.domega[0] == -out.domega[1]
+
+
+def test_attention_weights_are_a_convex_combination(rng):
+    p = problem(rng, ni=40)
+    p["q"] *= 4  # make the weights spread over (0, 1)
+    h, a = convert_item_vectors(*items_args(p))
+    assert np.all((a > 0) & (a < 1)) and a.std() > 0.05
+    W, b, m, X = p["W"], p["b"], p["mask"], p["X"]
+    h_inv, h_var = (X * m) @ W.T + b, (X * (1 - m)) @ W.T + b
+    # h = a h_inv + (1 - a) h_var: the kernel's two weights sum to 1
+    np.testing.assert_allclose(h, a[:, None] * h_inv + (1 - a)[:, None] * h_var,
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(attention_weights(*items_args(p)), a)
+    sub = np.array([5, 0, 39, 5])
+    hs, as_ = convert_item_vectors(*items_args(p), items=sub)
+    np.testing.assert_array_equal(hs, h[sub])
+    np.testing.assert_array_equal(as_, a[sub])
+    g = attention_weights(*items_args(p), fusion="global", omega=OMEGA)
+    np.testing.assert_allclose(g, np.exp(OMEGA[0]) / np.exp(OMEGA).sum(), rtol=1e-14)
+    assert np.all(attention_weights(*items_args(p), fusion="invariant") == 1)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_invariant_fusion_is_the_backbone_with_the_mask_as_gate(rng, bias):
+    p = problem(rng, bias=bias)
+    w = (1.0, 0.7, 1.3, 0.4)
+    out = convert_loss_grad(**p, w=w, fusion="invariant")
+    rec = rec_loss_grad(p["U"], p["V"], p["W"], p["b"], p["mask"], p["X"], p["users"],
+                        p["items"], p["beta_u"], p["beta_i"], w=w)
+    assert out.loss == pytest.approx(rec.loss, rel=1e-12)
+    for got, want in [(out.dU, rec.dU), (out.dV, rec.dV), (out.dW, rec.dW), (out.db, rec.db),
+                      (out.dmask, rec.dg)]:
+        if want is None:
+            assert got is None
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_float32_agrees_with_float64(rng, fusion):
+    p = problem(rng, nu=30, ni=50, d_id=8, d_c=8, d_a=6, D=40, B=32, n_neg=10)
+    p["W"] *= 0.3
+    p64 = convert_loss_grad(**p, fusion=fusion, omega=OMEGA)
+    p32 = convert_loss_grad(**p, fusion=fusion, omega=OMEGA, dtype=np.float32)
+    assert p32.dU.dtype == np.float32
+    assert p32.loss == pytest.approx(p64.loss, rel=1e-5)
+    for name, a, b in zip(p64._fields[1:], p32[1:], p64[1:]):
+        if b is None:
+            assert a is None
+        else:
+            scale = np.max(np.abs(b)) + 1e-3
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("fusion", ["attention", "global"])
+def test_result_does_not_depend_on_thread_count(rng, fusion):
+    # several slot tiles (S > 64), feature tiles (D > 64) and d_c tiles (d_c > 64)
+    p = problem(rng, nu=80, ni=400, d_id=8, d_c=70, d_a=16, D=150, B=48, n_neg=12)
+    for k in ("W", "A", "U"):
+        p[k] = p[k] * 0.2
+    runs = []
+    for n in (1, 2):
+        with threadpool_limits(n, "blas"):
+            runs.append((convert_loss_grad(**p, fusion=fusion, omega=OMEGA, dtype=np.float32,
+                                           n_threads=n),
+                         convert_item_vectors(*items_args(p), fusion=fusion, omega=OMEGA,
+                                              dtype=np.float32, n_threads=n)))
+    (one, h1), (two, h2) = runs
+    assert len(np.unique(p["items"])) > 64
+    assert one.loss == two.loss
+    for name, a, b in zip(one._fields[1:], one[1:], two[1:]):
+        if a is not None:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    for a, b in zip(h1, h2):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_no_negatives_and_empty_batch(rng):
+    p = problem(rng, n_neg=0)
+    out = convert_loss_grad(**p)
+    assert out.loss == pytest.approx(convert_loss_ref(**p), rel=1e-12)
+    p["users"] = p["users"][:0]
+    p["items"] = p["items"][:0]
+    out = convert_loss_grad(**p)
+    assert out.loss == 0.0
+    for a in (out.dU, out.dV, out.dW, out.db, out.dA, out.dc, out.dq, out.dmask):
+        assert not np.any(a)
+    assert out.attention.shape == (0, 1)
+
+
+def test_extreme_scores_stay_finite(rng):
+    p = problem(rng)
+    p["U"] *= 1e3
+    p["q"] *= 1e3  # saturated attention: one weight ~ 0
+    out = convert_loss_grad(**p)
+    assert np.isfinite(out.loss) and all(np.all(np.isfinite(a)) for a in out[1:] if a is not None)
+    assert out.loss == pytest.approx(convert_loss_ref(**p), rel=1e-9)
+
+
+@pytest.mark.parametrize("change,exc,match", [
+    (dict(users=np.array([0, 99, 1, 2, 3, 4, 5])), ValueError, "users must lie in"),
+    (dict(items=-np.ones((7, 5), np.int64)), ValueError, "items must lie in"),
+    (dict(X="nan"), ValueError, "X contains NaN"),
+    (dict(mask=np.ones(5)), ValueError, "mask must have 6 entries"),
+    (dict(A=np.ones((5, 3))), ValueError, "A must have 4 entries on axis 1"),
+    (dict(q=np.ones(4)), ValueError, "q must have 5 entries"),
+    (dict(c=None), ValueError, "needs c"),
+    (dict(b=np.zeros(3)), ValueError, "b must have 4 entries"),
+    (dict(users=np.zeros(7)), TypeError, "users must hold integer ids"),
+    (dict(fusion="sum"), ValueError, "fusion must be one of"),
+    (dict(fusion="global"), ValueError, "needs omega"),
+    (dict(omega=np.zeros(3), fusion="global"), ValueError, "omega must have 2 entries"),
+])
+def test_bad_input_raises_naming_the_parameter(rng, change, exc, match):
+    p = problem(rng)
+    kw = {}
+    for k, v in change.items():
+        if k in ("fusion", "omega"):
+            kw[k] = v
+        elif isinstance(v, str):
+            p[k] = p[k].copy()
+            p[k][0, 0] = np.nan
+        else:
+            p[k] = v
+    with pytest.raises(exc, match=match):
+        convert_loss_grad(**p, **kw)
+
+
+def test_core_checks_again_without_the_python_layer(rng):
+    p = problem(rng)
+    args = [p[k] for k in ("U", "V", "W", "b", "A", "c", "q")] + [None] + [
+        p[k] for k in ("mask", "X", "users", "items", "beta_u", "beta_i")]
+    bad = list(args)
+    bad[11] = p["items"].copy()
+    bad[11][0, 0] = 10**6
+    with pytest.raises(IndexError, match="convert_loss_grad"):
+        _core.convert_loss_grad(*bad)
+    bad = list(args)
+    bad[9] = p["X"].astype(np.float32)
+    with pytest.raises(TypeError, match="'X' must have dtype float64"):
+        _core.convert_loss_grad(*bad)
+    with pytest.raises(ValueError, match="'fusion' must be"):
+        _core.convert_loss_grad(*args, fusion="sum")
+    with pytest.raises(ValueError, match="needs 'omega'"):
+        _core.convert_loss_grad(*args, fusion="global")
+    bad = list(args)
+    bad[4] = None
+    with pytest.raises(ValueError, match="needs 'A', 'c' and 'q'"):
+        _core.convert_loss_grad(*bad)
+    with pytest.raises(IndexError, match="convert_items"):
+        _core.convert_items(*items_args(p)[:5], None, p["mask"], p["X"],
+                            items=np.array([0, 13]))
