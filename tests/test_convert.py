@@ -238,3 +238,20 @@ def test_core_checks_again_without_the_python_layer(rng):
     with pytest.raises(IndexError, match="convert_items"):
         _core.convert_items(*items_args(p)[:5], None, p["mask"], p["X"],
                             items=np.array([0, 13]))
+
+
+def test_no_reference_leaks_and_inputs_unchanged(rng):
+    import sys
+
+    p = problem(rng)
+    copies = {k: (v.copy() if v is not None else None) for k, v in p.items()}
+    before = {k: sys.getrefcount(v) for k, v in p.items() if v is not None}
+    for _ in range(50):
+        out = convert_loss_grad(**p, fusion="attention")
+        _core.convert_items(*items_args(p)[:5], None, p["mask"], p["X"])
+    after = {k: sys.getrefcount(v) for k, v in p.items() if v is not None}
+    assert before == after
+    assert sys.getrefcount(out.dU) == 2
+    for k, v in p.items():
+        if v is not None:
+            np.testing.assert_array_equal(v, copies[k])
