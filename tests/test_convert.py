@@ -257,3 +257,21 @@ def test_no_reference_leaks_and_inputs_unchanged(rng):
     for k, v in p.items():
         if v is not None:
             np.testing.assert_array_equal(v, copies[k])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_flat_attention_equals_equal_global_logits(rng, bias):
+    """q = 0 gives a_inv = a_var = 1/2 for every item: the projecting (attention) path
+    must then agree with the global path, which runs the backbone kernel with a gate."""
+    p = problem(rng, bias=bias)
+    p["q"] = np.zeros_like(p["q"])
+    att = convert_loss_grad(**p, fusion="attention")
+    glo = convert_loss_grad(**p, fusion="global", omega=np.array([0.7, 0.7]))
+    assert np.all(att.attention == 0.5)
+    assert att.loss == pytest.approx(glo.loss, rel=1e-12)
+    for name in ("dU", "dV", "dW", "db", "dmask"):
+        a, g = getattr(att, name), getattr(glo, name)
+        if g is None:
+            assert a is None
+        else:
+            np.testing.assert_allclose(a, g, rtol=1e-10, atol=1e-12, err_msg=name)

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include "pv_blas.h"
 #include "pv_convert.h"
+#include "pv_rec.h"
 
 /* Fixed tile sizes of the BLAS calls (slot rows; feature / d_c columns): the
  * results never depend on how tiles are spread over threads. */

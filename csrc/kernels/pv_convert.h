@@ -11,7 +11,13 @@
  *   loss = sum_rows w+ softplus(-s_pos) + sum_rows sum_negs (w- / N) softplus(s_neg)
  *   w+ = w1 + w2 beta_u beta_i          w- = w3 + w4 beta_u beta_j
  *
- * The attention is nonlinear in h, so items are projected, but only the DISTINCT
+ * GLOBAL and INVARIANT are linear in x: h = W (g o x) + b with the gate
+ * g = a_inv m + a_var (1 - m) (INVARIANT: g = m), so they run the backbone batch
+ * kernel (pv_rec_batch_<T>, which never projects items) with that gate, and take the
+ * mask and omega gradients from the gate's: dm = (a_inv - a_var) dg,
+ * domega_inv = -domega_var = a_inv a_var sum_d dg_d (2 m_d - 1).
+ *
+ * ATTENTION is nonlinear in h, so items are projected, but only the DISTINCT
  * items of a batch (the "item slots"): their feature rows are gathered once and one
  * GEMM against [W diag(m) ; W diag(1 - m)] gives h_inv and h_var together (the
  * variant half is not W x - W x_inv, which would cancel when m ~ 1).  Each
@@ -105,10 +111,11 @@ PV_CONVERT_DECLARE(double, f64)
  *   work: pv_convert_workspace_<T>(n_rows, n_cols, n_item_slots, dims) elements; no
  *   argument may alias work or another output.  The loss (L_rec, no L2) is stored
  *   in *loss.
- * Cost, S = n_item_slots, nh = 1 (INVARIANT) or 2: GEMMs of S x D x nh d_c (forward
- *   projection) and nh d_c x S x D (dW), plus 2 x 2S x d_c x d_a each way for the
- *   attention, and O(n_rows n_cols (d_id + d_c)) for the pairs.  Workspace holds the
- *   gathered feature rows (S x D).
+ * Cost, S = n_item_slots: ATTENTION: GEMMs of S x D x 2 d_c (forward projection) and
+ *   2 d_c x S x D (dW), plus 2S x d_c x d_a each way for the attention, and
+ *   O(n_rows n_cols (d_id + d_c)) for the pairs; the workspace holds the gathered
+ *   feature rows (S x D).  GLOBAL / INVARIANT: the backbone's cost (3 GEMMs of
+ *   n_rows x d_c x D plus O(n_rows n_cols (D + d_id))), independent of S.
  * Deterministic: BLAS runs on fixed tiles inside our parallel region and every other
  *   sum has a fixed order, so no result depends on n_threads.
  * Status: PV_OK; PV_EINVAL (n_rows < 0, n_cols < 1, bad fusion, a NULL parameter the

@@ -200,8 +200,66 @@ PV_FN(pv_convert_workspace)(pv_index B, pv_index C, pv_index S, pv_convert_dims 
 {
     const pv_index du = d.d_id + d.d_c, D = d.n_feat, dc = d.d_c, da = d.d_a;
     /* Wcat, Xs, Hc, Tz, ai, av, dkap, E, dE, dHc, dZ, G, resid, rloss, dUr */
-    return 2 * dc * D + S * D + 2 * S * dc + 2 * S * da + 3 * S + 2 * S * du + 2 * S * dc +
-           2 * S * da + 2 * dc * D + B * C + B + B * du;
+    const pv_index own = 2 * dc * D + S * D + 2 * S * dc + 2 * S * da + 3 * S + 2 * S * du +
+                         2 * S * dc + 2 * S * da + 2 * dc * D + B * C + B + B * du;
+    /* GLOBAL / INVARIANT: gate, its gradient, and the backbone kernel's workspace */
+    pv_rec_dims rd = {d.n_users, d.n_items, d.d_id, d.d_c, d.n_feat};
+    const pv_index lin = 2 * D + PV_FN(pv_rec_workspace)(B, C, rd);
+    return own > lin ? own : lin;
+}
+
+/*
+ * GLOBAL and INVARIANT fusion are linear in x: h = W (g o x) + b with the gate
+ * g = a_inv m + a_var (1 - m) (INVARIANT: g = m; b enters once since a_inv + a_var = 1).
+ * They are the backbone batch with that gate, which never projects items; the mask
+ * and omega gradients follow from the gate's:
+ *   dm = (a_inv - a_var) dg,   domega_inv = -domega_var = a_inv a_var sum_d dg_d (2 m_d - 1).
+ */
+static pv_status
+PV_FN(cv_linear_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C,
+                       const int64_t *users, const int64_t *items, PV_FN(pv_convert_grad) *g,
+                       PV_T *work, double *loss, int n_threads)
+{
+    const pv_convert_dims d = m->dims;
+    const pv_index D = d.n_feat;
+    PV_T *gate = work, *dgate = gate + D, *rwork = dgate + D;
+    PV_T ai = 1, av = 0;
+    if (m->fusion == PV_FUSE_GLOBAL) {
+        ai = PV_FN(cv_sigmoid)(m->omega[0] - m->omega[1]);
+        av = PV_FN(cv_sigmoid)(m->omega[1] - m->omega[0]);
+    }
+    for (pv_index k = 0; k < D; k++) {
+        gate[k] = m->fusion == PV_FUSE_GLOBAL ? ai * m->mask[k] + av * (1 - m->mask[k])
+                                              : m->mask[k];
+    }
+    PV_FN(pv_rec_model) rm = {{d.n_users, d.n_items, d.d_id, d.d_c, D}, m->U, m->V, m->W, m->b,
+                              gate, m->X, m->beta_u, m->beta_i,
+                              {m->w[0], m->w[1], m->w[2], m->w[3]}};
+    PV_FN(pv_rec_grad) rg = {g->gU, g->gV, g->gW, m->b != NULL ? g->gb : NULL, dgate,
+                             g->user_slot, g->item_slot, g->n_user_slots, g->n_item_slots};
+    pv_status st = PV_FN(pv_rec_batch)(&rm, B, C, users, items, &rg, rwork, loss, n_threads);
+    if (st != PV_OK) {
+        return st;
+    }
+    if (g->gmask != NULL) {
+        for (pv_index k = 0; k < D; k++) {
+            g->gmask[k] = m->fusion == PV_FUSE_GLOBAL ? (ai - av) * dgate[k] : dgate[k];
+        }
+    }
+    if (m->fusion == PV_FUSE_GLOBAL && g->gomega != NULL) {
+        PV_T acc = 0;
+        for (pv_index k = 0; k < D; k++) {
+            acc += dgate[k] * (2 * m->mask[k] - 1);
+        }
+        g->gomega[0] = ai * av * acc;
+        g->gomega[1] = -g->gomega[0];
+    }
+    if (g->attn != NULL) {
+        for (pv_index s = 0; s < g->n_item_slots; s++) {
+            g->attn[s] = ai;
+        }
+    }
+    return PV_OK;
 }
 
 pv_status
@@ -248,6 +306,9 @@ PV_FN(pv_convert_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C
         if (s < 0 || s >= S || g->item_list[s] != items[p]) {
             return PV_EINDEX;
         }
+    }
+    if (fusion != PV_FUSE_ATTENTION) {
+        return PV_FN(cv_linear_batch)(m, B, C, users, items, g, work, loss_out, n_threads);
     }
     PV_T *Wcat = work;              /* nh dc x D */
     PV_T *Xs = Wcat + 2 * dc * D;   /* S x D: the slots' feature rows */
