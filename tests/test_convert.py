@@ -275,3 +275,106 @@ def test_flat_attention_equals_equal_global_logits(rng, bias):
             assert a is None
         else:
             np.testing.assert_allclose(a, g, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+# ---- the trainer-facing C API (compact slots), called through ctypes ----
+
+def _c_api():
+    import ctypes as ct
+
+    lib = ct.CDLL(_core.__file__)
+    P = ct.POINTER(ct.c_double)
+    idx = ct.c_ssize_t
+
+    class Dims(ct.Structure):
+        _fields_ = [(n, idx) for n in ("n_users", "n_items", "d_id", "d_c", "d_a", "n_feat")]
+
+    class Model(ct.Structure):
+        _fields_ = ([("dims", Dims), ("fusion", ct.c_int)]
+                    + [(n, P) for n in ("U", "V", "W", "b", "A", "c", "q", "omega", "mask", "X",
+                                        "beta_u", "beta_i")]
+                    + [("w", ct.c_double * 4)])
+
+    class Grad(ct.Structure):
+        _fields_ = ([(n, P) for n in ("gU", "gV", "gW", "gb", "gA", "gc", "gq", "gomega",
+                                      "gmask", "attn")]
+                    + [("user_slot", ct.POINTER(ct.c_int32)), ("item_slot", ct.POINTER(ct.c_int32)),
+                       ("item_list", ct.POINTER(ct.c_int64)), ("n_user_slots", idx),
+                       ("n_item_slots", idx)])
+
+    lib.pv_convert_workspace_f64.restype = idx
+    lib.pv_convert_workspace_f64.argtypes = [idx, idx, idx, Dims]
+    lib.pv_convert_batch_f64.restype = ct.c_int
+    lib.pv_convert_batch_f64.argtypes = [ct.POINTER(Model), idx, idx, ct.POINTER(ct.c_int64),
+                                         ct.POINTER(ct.c_int64), ct.POINTER(Grad), P,
+                                         ct.POINTER(ct.c_double), ct.c_int]
+    return ct, lib, Dims, Model, Grad
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_compact_slot_api_matches_the_dense_gradients(rng, fusion):
+    """Slots in first-appearance order plus an unused slot, gU/gV rows ADDED to."""
+    ct, lib, Dims, Model, Grad = _c_api()
+    p = problem(rng)
+    dense = convert_loss_grad(**p, fusion=fusion, omega=OMEGA)
+    users, items = p["users"], p["items"].ravel()
+    nu, ni = p["U"].shape[0], p["V"].shape[0]
+    d_c, D = p["W"].shape
+    d_id, d_a = p["V"].shape[1], p["A"].shape[0]
+    uslot = np.full(nu, -1, np.int32)
+    islot = np.full(ni, -1, np.int32)
+    ulist, ilist = [], []
+    for u in users:
+        if uslot[u] < 0:
+            uslot[u] = len(ulist)
+            ulist.append(u)
+    spare = next(i for i in range(ni) if i not in set(items))
+    for i in list(items) + [spare]:
+        if islot[i] < 0:
+            islot[i] = len(ilist)
+            ilist.append(i)
+    ilist = np.array(ilist, np.int64)
+    S = len(ilist)
+    gU = np.full((len(ulist), d_id + d_c), 0.25)
+    gV = np.full((S, d_id), -0.5)
+    outs = {k: np.full(shape, np.nan) for k, shape in
+            [("gW", (d_c, D)), ("gb", d_c), ("gA", (d_a, d_c)), ("gc", d_a), ("gq", d_a),
+             ("gomega", 2), ("gmask", D), ("attn", S)]}
+    P = ct.POINTER(ct.c_double)
+
+    def ptr(a):
+        return None if a is None else a.ctypes.data_as(P)
+
+    dims = Dims(nu, ni, d_id, d_c, d_a, D)
+    model = Model(dims, FUSIONS.index(fusion), *[ptr(p[k]) for k in (
+        "U", "V", "W", "b", "A", "c", "q")], ptr(OMEGA), ptr(p["mask"]), ptr(p["X"]),
+        ptr(p["beta_u"]), ptr(p["beta_i"]), (ct.c_double * 4)(1, 1, 1, 1))
+    grad = Grad(ptr(gU), ptr(gV), *[ptr(outs[k]) for k in (
+        "gW", "gb", "gA", "gc", "gq", "gomega", "gmask", "attn")],
+        uslot.ctypes.data_as(ct.POINTER(ct.c_int32)), islot.ctypes.data_as(ct.POINTER(ct.c_int32)),
+        ilist.ctypes.data_as(ct.POINTER(ct.c_int64)), len(ulist), S)
+    work = np.empty(lib.pv_convert_workspace_f64(len(users), p["items"].shape[1], S, dims))
+    loss = ct.c_double()
+    users64, items64 = np.ascontiguousarray(users, np.int64), np.ascontiguousarray(items, np.int64)
+    st = lib.pv_convert_batch_f64(ct.byref(model), len(users), p["items"].shape[1],
+                                  users64.ctypes.data_as(ct.POINTER(ct.c_int64)),
+                                  items64.ctypes.data_as(ct.POINTER(ct.c_int64)),
+                                  ct.byref(grad), work.ctypes.data_as(P), ct.byref(loss), 2)
+    assert st == 0
+    assert loss.value == pytest.approx(dense.loss, rel=1e-13)
+    np.testing.assert_allclose(gU - 0.25, dense.dU[ulist], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(gV + 0.5, dense.dV[ilist], rtol=1e-12, atol=1e-13)
+    assert np.all(gV[islot[spare]] == -0.5)
+    for key, name in [("gW", "dW"), ("gb", "db"), ("gA", "dA"), ("gc", "dc"), ("gq", "dq"),
+                      ("gomega", "domega"), ("gmask", "dmask")]:
+        want = getattr(dense, name)
+        if want is not None:
+            np.testing.assert_allclose(outs[key], want, rtol=1e-12, atol=1e-13, err_msg=key)
+    np.testing.assert_allclose(outs["attn"][islot[items]], dense.attention.ravel(), rtol=1e-14)
+    # a slot that does not name its item is refused
+    ilist[0], ilist[1] = ilist[1], ilist[0]
+    st = lib.pv_convert_batch_f64(ct.byref(model), len(users), p["items"].shape[1],
+                                  users64.ctypes.data_as(ct.POINTER(ct.c_int64)),
+                                  items64.ctypes.data_as(ct.POINTER(ct.c_int64)),
+                                  ct.byref(grad), work.ctypes.data_as(P), ct.byref(loss), 1)
+    assert st == 5  # PV_EINDEX
