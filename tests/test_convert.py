@@ -378,3 +378,17 @@ def test_compact_slot_api_matches_the_dense_gradients(rng, fusion):
                                   items64.ctypes.data_as(ct.POINTER(ct.c_int64)),
                                   ct.byref(grad), work.ctypes.data_as(P), ct.byref(loss), 1)
     assert st == 5  # PV_EINDEX
+
+
+def test_float32_tanh_is_accurate_over_its_whole_range():
+    """With D = d_c = d_a = 1, W = A = q = 1 and m = 1: a_inv = sigmoid(tanh(x) - tanh(0)),
+    so the float32 attention exposes the kernel's vectorised tanh at every x."""
+    x = np.concatenate([np.linspace(-30, 30, 20001), np.geomspace(1e-8, 1, 2000),
+                        -np.geomspace(1e-8, 1, 2000), [0.0, 9.0, 10.0, 20.0, 25.0, 88.0]])
+    X = x.astype(np.float32)[:, None]
+    one = np.ones((1, 1), np.float32)
+    a = attention_weights(one, None, one, np.zeros(1, np.float32), np.ones(1, np.float32),
+                          np.ones(1, np.float32), X)
+    assert a.dtype == np.float32
+    want = 1 / (1 + np.exp(-np.tanh(X[:, 0].astype(np.float64))))
+    assert np.max(np.abs(a - want)) < 3e-7

@@ -1,7 +1,7 @@
 /*
  * Type-generic body of pv_convert.c, included once per dtype with
  *   PV_T (float or double), PV_FN(name) (name##_f32 / _f64), PV_GEMM,
- *   PV_EXP, PV_LOG1P, PV_TANH.
+ *   PV_EXP, PV_LOG1P, PV_TANH_ROWS (y[k] = tanh(y[k] + c[k]) over a row).
  * See pv_convert.h for the contract and method.md §4.2 for the maths.
  */
 
@@ -155,10 +155,7 @@ PV_FN(cv_forward_tile)(const PV_FN(pv_convert_model) *m, const PV_T *Wcat, pv_in
             }
         }
         for (pv_index s = 0; s < 2 * nr; s++) {
-            PV_T *t = Tt + s * da;
-            for (pv_index k = 0; k < da; k++) {
-                t[k] = PV_TANH(t[k] + m->c[k]);
-            }
+            PV_TANH_ROWS(da, Tt + s * da, m->c);
         }
         for (pv_index s = 0; s < nr; s++) {
             const PV_T ki = PV_FN(cv_dot)(da, m->q, Tt + 2 * s * da);
