@@ -3,6 +3,12 @@
 ``x_inv = m * x`` and ``x_var = (1 - m) * x`` go through one shared projection,
 ``h_k = W x_k + b``; an attention (or two global logits, or nothing) fuses them,
 ``h = a_inv h_inv + a_var h_var``, and the item vector is ``e_i = [V_i ; h_i]``.
+
+Cost: ``fusion="attention"`` projects the batch's distinct items (two GEMMs of
+n_distinct x D x 2 d_c per batch); ``"global"`` and ``"invariant"`` are linear in x,
+``h = W (g * x) + b`` with ``g = a_inv m + a_var (1 - m)``, and run the backbone
+kernel of :func:`painvrl.functional.rec_loss_grad` with that gate (no projection).
+Results do not depend on the thread count.
 """
 from __future__ import annotations
 
