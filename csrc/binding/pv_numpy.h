@@ -56,5 +56,6 @@ extern PyMethodDef pv_train_methods[];
 extern PyMethodDef pv_eval_methods[];
 extern PyMethodDef pv_mask_methods[];
 extern PyMethodDef pv_identify_methods[];
+extern PyMethodDef pv_convert_methods[];
 
 #endif /* PV_NUMPY_H */

@@ -1,0 +1,137 @@
+/*
+ * pv_convert.h -- PaInvRL's convert module and final recommender (method.md §4.2):
+ * loss and exact gradient of one mini-batch, and the item vectors for scoring.
+ *
+ *   x_inv = m o x            x_var = (1 - m) o x          (fixed mask m in [0,1]^D)
+ *   h_inv = W x_inv + b      h_var = W x_var + b          (shared W: d_c x D, b: d_c)
+ *   fusion ATTENTION:  kappa_k = q . tanh(A h_k + c),  (a_inv, a_var) = softmax(kappa_inv, kappa_var)
+ *   fusion GLOBAL:     (a_inv, a_var) = softmax(omega_inv, omega_var), shared by all items
+ *   fusion INVARIANT:  a_inv = 1, a_var = 0 (InvRL's final model: h = W (m o x) + b)
+ *   h = a_inv h_inv + a_var h_var      e_i = [ V_i ; h_i ]      s_ui = U_u . e_i
+ *   loss = sum_rows w+ softplus(-s_pos) + sum_rows sum_negs (w- / N) softplus(s_neg)
+ *   w+ = w1 + w2 beta_u beta_i          w- = w3 + w4 beta_u beta_j
+ *
+ * GLOBAL and INVARIANT are linear in x: h = W (g o x) + b with the gate
+ * g = a_inv m + a_var (1 - m) (INVARIANT: g = m), so they run the backbone batch
+ * kernel (pv_rec_batch_<T>, which never projects items) with that gate, and take the
+ * mask and omega gradients from the gate's: dm = (a_inv - a_var) dg,
+ * domega_inv = -domega_var = a_inv a_var sum_d dg_d (2 m_d - 1).
+ *
+ * ATTENTION is nonlinear in h, so items are projected, but only the DISTINCT
+ * items of a batch (the "item slots"): their feature rows are gathered once and one
+ * GEMM against [W diag(m) ; W diag(1 - m)] gives h_inv and h_var together (the
+ * variant half is not W x - W x_inv, which would cancel when m ~ 1).  Each
+ * (row, item) pair then costs one (d_id + d_c)-length dot.  Backward:
+ *   dW = (dH_inv^T X_s) o m + (dH_var^T X_s) o (1 - m)   (one GEMM, columns scaled)
+ *   dm = sum_k W_k o ((dH_inv^T X_s)_k - (dH_var^T X_s)_k)
+ *   dA = dZ^T [H_inv ; H_var],  dH += dZ A                (dZ: gradient of A h + c)
+ *
+ * How a trainer calls it (the same scheme as pv_rec_batch_<T>): per batch, give each
+ * distinct user and item a slot (user_slot[u], item_slot[i]: slot or -1, and
+ * item_list[s] = the item of slot s, e.g. pv_train.c's assign_slots), zero gU
+ * (n_user_slots x (d_id + d_c)) and gV (n_item_slots x d_id), call
+ * pv_convert_batch_<T> with work of pv_convert_workspace_<T>(B, C, n_item_slots, dims)
+ * elements (allocated once for the largest batch: n_item_slots <= B * C), then apply
+ * the optimiser to the slot rows of U and V and to the dense gW, gb, gA, gc, gq,
+ * gomega, and reset the slot maps.  The L2 term is the trainer's business (as with
+ * pv_rec_batch).  For evaluation, pv_convert_items_<T> gives h (and a_inv) of any
+ * list of items, so e_i = [V_i ; h_i] can be scored against all users.
+ */
+#ifndef PV_CONVERT_H
+#define PV_CONVERT_H
+
+#include "pv_common.h"
+
+typedef enum {
+    PV_FUSE_ATTENTION = 0, /* per-item additive attention (PaInvRL default) */
+    PV_FUSE_GLOBAL = 1,    /* two global logits omega */
+    PV_FUSE_INVARIANT = 2  /* h = h_inv (InvRL) */
+} pv_convert_fusion;
+
+/* Sizes.  User rows are [U_id (d_id) ; U_c (d_c)]; A is d_a x d_c. */
+typedef struct {
+    pv_index n_users, n_items, d_id, d_c, d_a, n_feat;
+} pv_convert_dims;
+
+#define PV_CONVERT_DECLARE(T, SFX)                                                            \
+    /* Read-only view of the parameters and data.  b may be NULL (no bias); A, c, q are    */ \
+    /* read only for ATTENTION, omega (2) only for GLOBAL; U, V, beta_* only by the batch.  */ \
+    typedef struct {                                                                          \
+        pv_convert_dims dims;                                                                 \
+        pv_convert_fusion fusion;                                                             \
+        const T *U, *V, *W, *b, *A, *c, *q, *omega, *mask, *X, *beta_u, *beta_i;              \
+        T w[4];                                                                               \
+    } pv_convert_model_##SFX;                                                                 \
+    /* Gradient of one batch.  gU / gV: compact, one row per slot, ADDED to.  The rest is   */ \
+    /* overwritten; every pointer but gW may be NULL (not computed); gb needs b, gA/gc/gq   */ \
+    /* need ATTENTION, gomega needs GLOBAL (otherwise they are ignored).                    */ \
+    typedef struct {                                                                          \
+        T *gU;      /* n_user_slots x (d_id + d_c) */                                         \
+        T *gV;      /* n_item_slots x d_id */                                                 \
+        T *gW;      /* d_c x n_feat */                                                        \
+        T *gb;      /* d_c */                                                                 \
+        T *gA;      /* d_a x d_c */                                                           \
+        T *gc;      /* d_a */                                                                 \
+        T *gq;      /* d_a */                                                                 \
+        T *gomega;  /* 2 */                                                                   \
+        T *gmask;   /* n_feat */                                                              \
+        T *attn;    /* n_item_slots or NULL: a_inv of each slot's item (output) */            \
+        const int32_t *user_slot; /* n_users: slot of each user in gU, -1 if absent */        \
+        const int32_t *item_slot; /* n_items: slot of each item, -1 if absent */              \
+        const int64_t *item_list; /* n_item_slots: the item of each slot */                   \
+        pv_index n_user_slots, n_item_slots;                                                  \
+    } pv_convert_grad_##SFX;                                                                  \
+    pv_index pv_convert_workspace_##SFX(pv_index n_rows, pv_index n_cols,                     \
+                                        pv_index n_item_slots, pv_convert_dims dims);         \
+    pv_status pv_convert_batch_##SFX(const pv_convert_model_##SFX *model, pv_index n_rows,    \
+                                     pv_index n_cols, const int64_t *users,                   \
+                                     const int64_t *items, pv_convert_grad_##SFX *grad,       \
+                                     T *work, double *loss, int n_threads);                   \
+    pv_index pv_convert_loss_grad_workspace_##SFX(pv_index n_rows, pv_index n_cols,           \
+                                                  pv_convert_dims dims);                      \
+    pv_status pv_convert_loss_grad_##SFX(                                                     \
+        const pv_convert_model_##SFX *model, pv_index n_rows, pv_index n_cols,                \
+        const int64_t *users, const int64_t *items, T *dU, T *dV, T *dW, T *db, T *dA, T *dc, \
+        T *dq, T *domega, T *dmask, T *attn_pairs, int32_t *user_slot, int32_t *item_slot,    \
+        int64_t *item_list, T *work, double *loss, int n_threads);                            \
+    pv_index pv_convert_items_workspace_##SFX(pv_convert_dims dims, int n_threads);           \
+    pv_status pv_convert_items_##SFX(const pv_convert_model_##SFX *model, pv_index n,         \
+                                     const int64_t *items, T *H, T *a_inv, T *work,           \
+                                     int n_threads);
+
+PV_CONVERT_DECLARE(float, f32)
+PV_CONVERT_DECLARE(double, f64)
+
+/*
+ * pv_convert_batch_<T>: loss and gradient of one batch.
+ *   users[n_rows], items[n_rows * n_cols]: row r's positive is items[r*n_cols], its
+ *   n_cols - 1 negatives follow (n_cols == 1: no negatives).  Every batch item must
+ *   have a slot s with item_list[s] == item; every batch user a slot.  Slots whose
+ *   item is not in the batch are allowed (their gradient rows get nothing).
+ *   work: pv_convert_workspace_<T>(n_rows, n_cols, n_item_slots, dims) elements; no
+ *   argument may alias work or another output.  The loss (L_rec, no L2) is stored
+ *   in *loss.
+ * Cost, S = n_item_slots: ATTENTION: GEMMs of S x D x 2 d_c (forward projection) and
+ *   2 d_c x S x D (dW), plus 2S x d_c x d_a each way for the attention, and
+ *   O(n_rows n_cols (d_id + d_c)) for the pairs; the workspace holds the gathered
+ *   feature rows (S x D).  GLOBAL / INVARIANT: the backbone's cost (3 GEMMs of
+ *   n_rows x d_c x D plus O(n_rows n_cols (D + d_id))), independent of S.
+ * Deterministic: BLAS runs on fixed tiles inside our parallel region and every other
+ *   sum has a fixed order, so no result depends on n_threads.
+ * Status: PV_OK; PV_EINVAL (n_rows < 0, n_cols < 1, bad fusion, a NULL parameter the
+ *   fusion needs); PV_EINDEX (an id, slot or item_list entry out of range, or a slot
+ *   that does not name its item); PV_ERANGE (BLAS sizes); PV_EDOM (a non-finite score).
+ *
+ * pv_convert_loss_grad_<T>: the same batch with dense gradients (dU n_users x
+ *   (d_id + d_c), dV n_items x d_id, overwritten) and optional attn_pairs
+ *   (n_rows * n_cols: a_inv of each pair's item).  Scratch: user_slot (n_users),
+ *   item_slot (n_items), item_list (n_items) and work of
+ *   pv_convert_loss_grad_workspace_<T>(n_rows, n_cols, dims) elements.
+ *
+ * pv_convert_items_<T>: h (n x d_c, may be NULL) and a_inv (n, may be NULL) of
+ *   items[0..n) (items NULL: items 0..n-1).  Items are done in fixed tiles of 64;
+ *   work: pv_convert_items_workspace_<T>(dims, n_threads) elements.
+ *   Status: PV_OK, PV_EINVAL, PV_EINDEX, PV_ERANGE.
+ */
+
+#endif /* PV_CONVERT_H */

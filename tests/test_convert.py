@@ -1,0 +1,394 @@
+"""The convert-module batch kernel (method.md §4.2) against NumPy float64 and finite differences."""
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from painvrl import _core
+from painvrl.convert import attention_weights, convert_item_vectors, convert_loss_grad
+from painvrl.functional import loss_weights, rec_loss_grad
+from _convert_ref import convert_items_ref, convert_loss_ref
+
+FUSIONS = ["attention", "global", "invariant"]
+PARAMS = ["U", "V", "W", "b", "A", "c", "q", "mask"]
+
+
+def problem(rng, nu=9, ni=13, d_id=3, d_c=4, d_a=5, D=6, B=7, n_neg=4, bias=True):
+    U = rng.normal(size=(nu, d_id + d_c))
+    V = rng.normal(size=(ni, d_id))
+    W = rng.normal(size=(d_c, D)) * 0.7
+    b = rng.normal(size=d_c) if bias else None
+    A = rng.normal(size=(d_a, d_c)) * 0.7
+    c = rng.normal(size=d_a)
+    q = rng.normal(size=d_a) * 1.5
+    mask = rng.uniform(0.0, 1.0, size=D)
+    X = rng.normal(size=(ni, D))
+    users = rng.integers(0, nu, B)
+    items = rng.integers(0, ni, (B, 1 + n_neg))
+    beta_u, beta_i = loss_weights(rng.integers(1, 9, nu), rng.integers(0, 9, ni), np.float64)
+    return dict(U=U, V=V, W=W, b=b, A=A, c=c, q=q, mask=mask, X=X, users=users, items=items,
+                beta_u=beta_u, beta_i=beta_i)
+
+
+OMEGA = np.array([0.4, -0.3])
+W_SETS = [(1, 1, 1, 1), (0.5, 2.0, 1.5, 0.25)]
+
+
+def items_args(p):
+    return [p[k] for k in ("W", "b", "A", "c", "q", "mask", "X")]
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+@pytest.mark.parametrize("w", W_SETS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_loss_matches_numpy_float64(rng, fusion, w, bias):
+    p = problem(rng, bias=bias)
+    out = convert_loss_grad(**p, w=w, fusion=fusion, omega=OMEGA)
+    assert out.loss == pytest.approx(convert_loss_ref(**p, w=w, fusion=fusion, omega=OMEGA),
+                                     rel=1e-12)
+    h_ref, a_ref = convert_items_ref(*items_args(p), fusion, OMEGA)
+    np.testing.assert_allclose(out.attention, a_ref[p["items"]], rtol=1e-12, atol=1e-14)
+    assert out.attention.shape == p["items"].shape
+    assert (out.db is None) == (not bias)
+    assert (out.dA is None) == (fusion != "attention")
+    assert (out.domega is None) == (fusion != "global")
+
+
+def finite_difference(f, x, h=1e-6):
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        up = f()
+        x[idx] = old - h
+        down = f()
+        x[idx] = old
+        grad[idx] = (up - down) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_gradient_matches_central_finite_differences(rng, fusion):
+    p = problem(rng)
+    omega = OMEGA.copy()
+    kw = dict(w=(1.0, 0.7, 1.3, 0.4), fusion=fusion)
+    out = convert_loss_grad(**p, omega=omega, **kw)
+
+    def loss():
+        return convert_loss_ref(**p, omega=omega, **kw)
+
+    names = PARAMS + (["omega"] if fusion == "global" else [])
+    for name in names:
+        got = getattr(out, "d" + name)
+        if fusion != "attention" and name in ("A", "c", "q"):
+            assert got is None
+            continue
+        num = finite_difference(loss, omega if name == "omega" else p[name])
+        np.testing.assert_allclose(got, num, rtol=1e-6, atol=1e-7, err_msg=name)
+    if fusion == "global":
+        assert out.domega[0] == -out.domega[1]
+
+
+def test_attention_weights_are_a_convex_combination(rng):
+    p = problem(rng, ni=40)
+    p["q"] *= 4  # make the weights spread over (0, 1)
+    h, a = convert_item_vectors(*items_args(p))
+    assert np.all((a > 0) & (a < 1)) and a.std() > 0.05
+    W, b, m, X = p["W"], p["b"], p["mask"], p["X"]
+    h_inv, h_var = (X * m) @ W.T + b, (X * (1 - m)) @ W.T + b
+    # h = a h_inv + (1 - a) h_var: the kernel's two weights sum to 1
+    np.testing.assert_allclose(h, a[:, None] * h_inv + (1 - a)[:, None] * h_var,
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(attention_weights(*items_args(p)), a)
+    sub = np.array([5, 0, 39, 5])
+    hs, as_ = convert_item_vectors(*items_args(p), items=sub)
+    np.testing.assert_array_equal(hs, h[sub])
+    np.testing.assert_array_equal(as_, a[sub])
+    g = attention_weights(*items_args(p), fusion="global", omega=OMEGA)
+    np.testing.assert_allclose(g, np.exp(OMEGA[0]) / np.exp(OMEGA).sum(), rtol=1e-14)
+    assert np.all(attention_weights(*items_args(p), fusion="invariant") == 1)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_invariant_fusion_is_the_backbone_with_the_mask_as_gate(rng, bias):
+    p = problem(rng, bias=bias)
+    w = (1.0, 0.7, 1.3, 0.4)
+    out = convert_loss_grad(**p, w=w, fusion="invariant")
+    rec = rec_loss_grad(p["U"], p["V"], p["W"], p["b"], p["mask"], p["X"], p["users"],
+                        p["items"], p["beta_u"], p["beta_i"], w=w)
+    assert out.loss == pytest.approx(rec.loss, rel=1e-12)
+    for got, want in [(out.dU, rec.dU), (out.dV, rec.dV), (out.dW, rec.dW), (out.db, rec.db),
+                      (out.dmask, rec.dg)]:
+        if want is None:
+            assert got is None
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_float32_agrees_with_float64(rng, fusion):
+    p = problem(rng, nu=30, ni=50, d_id=8, d_c=8, d_a=6, D=40, B=32, n_neg=10)
+    p["W"] *= 0.3
+    p64 = convert_loss_grad(**p, fusion=fusion, omega=OMEGA)
+    p32 = convert_loss_grad(**p, fusion=fusion, omega=OMEGA, dtype=np.float32)
+    assert p32.dU.dtype == np.float32
+    assert p32.loss == pytest.approx(p64.loss, rel=1e-5)
+    for name, a, b in zip(p64._fields[1:], p32[1:], p64[1:]):
+        if b is None:
+            assert a is None
+        else:
+            scale = np.max(np.abs(b)) + 1e-3
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("fusion", ["attention", "global"])
+def test_result_does_not_depend_on_thread_count(rng, fusion):
+    # several slot tiles (S > 64), feature tiles (D > 64) and d_c tiles (d_c > 64)
+    p = problem(rng, nu=80, ni=400, d_id=8, d_c=70, d_a=16, D=150, B=48, n_neg=12)
+    for k in ("W", "A", "U"):
+        p[k] = p[k] * 0.2
+    runs = []
+    for n in (1, 2):
+        with threadpool_limits(n, "blas"):
+            runs.append((convert_loss_grad(**p, fusion=fusion, omega=OMEGA, dtype=np.float32,
+                                           n_threads=n),
+                         convert_item_vectors(*items_args(p), fusion=fusion, omega=OMEGA,
+                                              dtype=np.float32, n_threads=n)))
+    (one, h1), (two, h2) = runs
+    assert len(np.unique(p["items"])) > 64
+    assert one.loss == two.loss
+    for name, a, b in zip(one._fields[1:], one[1:], two[1:]):
+        if a is not None:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    for a, b in zip(h1, h2):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_no_negatives_and_empty_batch(rng):
+    p = problem(rng, n_neg=0)
+    out = convert_loss_grad(**p)
+    assert out.loss == pytest.approx(convert_loss_ref(**p), rel=1e-12)
+    p["users"] = p["users"][:0]
+    p["items"] = p["items"][:0]
+    out = convert_loss_grad(**p)
+    assert out.loss == 0.0
+    for a in (out.dU, out.dV, out.dW, out.db, out.dA, out.dc, out.dq, out.dmask):
+        assert not np.any(a)
+    assert out.attention.shape == (0, 1)
+
+
+def test_extreme_scores_stay_finite(rng):
+    p = problem(rng)
+    p["U"] *= 1e3
+    p["q"] *= 1e3  # saturated attention: one weight ~ 0
+    out = convert_loss_grad(**p)
+    assert np.isfinite(out.loss) and all(np.all(np.isfinite(a)) for a in out[1:] if a is not None)
+    assert out.loss == pytest.approx(convert_loss_ref(**p), rel=1e-9)
+
+
+@pytest.mark.parametrize("change,exc,match", [
+    (dict(users=np.array([0, 99, 1, 2, 3, 4, 5])), ValueError, "users must lie in"),
+    (dict(items=-np.ones((7, 5), np.int64)), ValueError, "items must lie in"),
+    (dict(X="nan"), ValueError, "X contains NaN"),
+    (dict(mask=np.ones(5)), ValueError, "mask must have 6 entries"),
+    (dict(A=np.ones((5, 3))), ValueError, "A must have 4 entries on axis 1"),
+    (dict(q=np.ones(4)), ValueError, "q must have 5 entries"),
+    (dict(c=None), ValueError, "needs c"),
+    (dict(b=np.zeros(3)), ValueError, "b must have 4 entries"),
+    (dict(users=np.zeros(7)), TypeError, "users must hold integer ids"),
+    (dict(fusion="sum"), ValueError, "fusion must be one of"),
+    (dict(fusion="global"), ValueError, "needs omega"),
+    (dict(omega=np.zeros(3), fusion="global"), ValueError, "omega must have 2 entries"),
+])
+def test_bad_input_raises_naming_the_parameter(rng, change, exc, match):
+    p = problem(rng)
+    kw = {}
+    for k, v in change.items():
+        if k in ("fusion", "omega"):
+            kw[k] = v
+        elif isinstance(v, str):
+            p[k] = p[k].copy()
+            p[k][0, 0] = np.nan
+        else:
+            p[k] = v
+    with pytest.raises(exc, match=match):
+        convert_loss_grad(**p, **kw)
+
+
+def test_core_checks_again_without_the_python_layer(rng):
+    p = problem(rng)
+    args = [p[k] for k in ("U", "V", "W", "b", "A", "c", "q")] + [None] + [
+        p[k] for k in ("mask", "X", "users", "items", "beta_u", "beta_i")]
+    bad = list(args)
+    bad[11] = p["items"].copy()
+    bad[11][0, 0] = 10**6
+    with pytest.raises(IndexError, match="convert_loss_grad"):
+        _core.convert_loss_grad(*bad)
+    bad = list(args)
+    bad[9] = p["X"].astype(np.float32)
+    with pytest.raises(TypeError, match="'X' must have dtype float64"):
+        _core.convert_loss_grad(*bad)
+    with pytest.raises(ValueError, match="'fusion' must be"):
+        _core.convert_loss_grad(*args, fusion="sum")
+    with pytest.raises(ValueError, match="needs 'omega'"):
+        _core.convert_loss_grad(*args, fusion="global")
+    bad = list(args)
+    bad[4] = None
+    with pytest.raises(ValueError, match="needs 'A', 'c' and 'q'"):
+        _core.convert_loss_grad(*bad)
+    with pytest.raises(IndexError, match="convert_items"):
+        _core.convert_items(*items_args(p)[:5], None, p["mask"], p["X"],
+                            items=np.array([0, 13]))
+
+
+def test_no_reference_leaks_and_inputs_unchanged(rng):
+    import sys
+
+    p = problem(rng)
+    copies = {k: (v.copy() if v is not None else None) for k, v in p.items()}
+    before = {k: sys.getrefcount(v) for k, v in p.items() if v is not None}
+    for _ in range(50):
+        out = convert_loss_grad(**p, fusion="attention")
+        _core.convert_items(*items_args(p)[:5], None, p["mask"], p["X"])
+    after = {k: sys.getrefcount(v) for k, v in p.items() if v is not None}
+    assert before == after
+    dU = out.dU
+    del out
+    assert sys.getrefcount(dU) == 2  # only dU and the call's argument: no leaked reference
+    for k, v in p.items():
+        if v is not None:
+            np.testing.assert_array_equal(v, copies[k])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_flat_attention_equals_equal_global_logits(rng, bias):
+    """q = 0 gives a_inv = a_var = 1/2 for every item: the projecting (attention) path
+    must then agree with the global path, which runs the backbone kernel with a gate."""
+    p = problem(rng, bias=bias)
+    p["q"] = np.zeros_like(p["q"])
+    att = convert_loss_grad(**p, fusion="attention")
+    glo = convert_loss_grad(**p, fusion="global", omega=np.array([0.7, 0.7]))
+    assert np.all(att.attention == 0.5)
+    assert att.loss == pytest.approx(glo.loss, rel=1e-12)
+    for name in ("dU", "dV", "dW", "db", "dmask"):
+        a, g = getattr(att, name), getattr(glo, name)
+        if g is None:
+            assert a is None
+        else:
+            np.testing.assert_allclose(a, g, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+# ---- the trainer-facing C API (compact slots), called through ctypes ----
+
+def _c_api():
+    import ctypes as ct
+
+    lib = ct.CDLL(_core.__file__)
+    P = ct.POINTER(ct.c_double)
+    idx = ct.c_ssize_t
+
+    class Dims(ct.Structure):
+        _fields_ = [(n, idx) for n in ("n_users", "n_items", "d_id", "d_c", "d_a", "n_feat")]
+
+    class Model(ct.Structure):
+        _fields_ = ([("dims", Dims), ("fusion", ct.c_int)]
+                    + [(n, P) for n in ("U", "V", "W", "b", "A", "c", "q", "omega", "mask", "X",
+                                        "beta_u", "beta_i")]
+                    + [("w", ct.c_double * 4)])
+
+    class Grad(ct.Structure):
+        _fields_ = ([(n, P) for n in ("gU", "gV", "gW", "gb", "gA", "gc", "gq", "gomega",
+                                      "gmask", "attn")]
+                    + [("user_slot", ct.POINTER(ct.c_int32)), ("item_slot", ct.POINTER(ct.c_int32)),
+                       ("item_list", ct.POINTER(ct.c_int64)), ("n_user_slots", idx),
+                       ("n_item_slots", idx)])
+
+    lib.pv_convert_workspace_f64.restype = idx
+    lib.pv_convert_workspace_f64.argtypes = [idx, idx, idx, Dims]
+    lib.pv_convert_batch_f64.restype = ct.c_int
+    lib.pv_convert_batch_f64.argtypes = [ct.POINTER(Model), idx, idx, ct.POINTER(ct.c_int64),
+                                         ct.POINTER(ct.c_int64), ct.POINTER(Grad), P,
+                                         ct.POINTER(ct.c_double), ct.c_int]
+    return ct, lib, Dims, Model, Grad
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_compact_slot_api_matches_the_dense_gradients(rng, fusion):
+    """Slots in first-appearance order plus an unused slot, gU/gV rows ADDED to."""
+    ct, lib, Dims, Model, Grad = _c_api()
+    p = problem(rng)
+    dense = convert_loss_grad(**p, fusion=fusion, omega=OMEGA)
+    users, items = p["users"], p["items"].ravel()
+    nu, ni = p["U"].shape[0], p["V"].shape[0]
+    d_c, D = p["W"].shape
+    d_id, d_a = p["V"].shape[1], p["A"].shape[0]
+    uslot = np.full(nu, -1, np.int32)
+    islot = np.full(ni, -1, np.int32)
+    ulist, ilist = [], []
+    for u in users:
+        if uslot[u] < 0:
+            uslot[u] = len(ulist)
+            ulist.append(u)
+    spare = next(i for i in range(ni) if i not in set(items))
+    for i in list(items) + [spare]:
+        if islot[i] < 0:
+            islot[i] = len(ilist)
+            ilist.append(i)
+    ilist = np.array(ilist, np.int64)
+    S = len(ilist)
+    gU = np.full((len(ulist), d_id + d_c), 0.25)
+    gV = np.full((S, d_id), -0.5)
+    outs = {k: np.full(shape, np.nan) for k, shape in
+            [("gW", (d_c, D)), ("gb", d_c), ("gA", (d_a, d_c)), ("gc", d_a), ("gq", d_a),
+             ("gomega", 2), ("gmask", D), ("attn", S)]}
+    P = ct.POINTER(ct.c_double)
+
+    def ptr(a):
+        return None if a is None else a.ctypes.data_as(P)
+
+    dims = Dims(nu, ni, d_id, d_c, d_a, D)
+    model = Model(dims, FUSIONS.index(fusion), *[ptr(p[k]) for k in (
+        "U", "V", "W", "b", "A", "c", "q")], ptr(OMEGA), ptr(p["mask"]), ptr(p["X"]),
+        ptr(p["beta_u"]), ptr(p["beta_i"]), (ct.c_double * 4)(1, 1, 1, 1))
+    grad = Grad(ptr(gU), ptr(gV), *[ptr(outs[k]) for k in (
+        "gW", "gb", "gA", "gc", "gq", "gomega", "gmask", "attn")],
+        uslot.ctypes.data_as(ct.POINTER(ct.c_int32)), islot.ctypes.data_as(ct.POINTER(ct.c_int32)),
+        ilist.ctypes.data_as(ct.POINTER(ct.c_int64)), len(ulist), S)
+    work = np.empty(lib.pv_convert_workspace_f64(len(users), p["items"].shape[1], S, dims))
+    loss = ct.c_double()
+    users64, items64 = np.ascontiguousarray(users, np.int64), np.ascontiguousarray(items, np.int64)
+    st = lib.pv_convert_batch_f64(ct.byref(model), len(users), p["items"].shape[1],
+                                  users64.ctypes.data_as(ct.POINTER(ct.c_int64)),
+                                  items64.ctypes.data_as(ct.POINTER(ct.c_int64)),
+                                  ct.byref(grad), work.ctypes.data_as(P), ct.byref(loss), 2)
+    assert st == 0
+    assert loss.value == pytest.approx(dense.loss, rel=1e-13)
+    np.testing.assert_allclose(gU - 0.25, dense.dU[ulist], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(gV + 0.5, dense.dV[ilist], rtol=1e-12, atol=1e-13)
+    assert np.all(gV[islot[spare]] == -0.5)
+    for key, name in [("gW", "dW"), ("gb", "db"), ("gA", "dA"), ("gc", "dc"), ("gq", "dq"),
+                      ("gomega", "domega"), ("gmask", "dmask")]:
+        want = getattr(dense, name)
+        if want is not None:
+            np.testing.assert_allclose(outs[key], want, rtol=1e-12, atol=1e-13, err_msg=key)
+    np.testing.assert_allclose(outs["attn"][islot[items]], dense.attention.ravel(), rtol=1e-14)
+    # a slot that does not name its item is refused
+    ilist[0], ilist[1] = ilist[1], ilist[0]
+    st = lib.pv_convert_batch_f64(ct.byref(model), len(users), p["items"].shape[1],
+                                  users64.ctypes.data_as(ct.POINTER(ct.c_int64)),
+                                  items64.ctypes.data_as(ct.POINTER(ct.c_int64)),
+                                  ct.byref(grad), work.ctypes.data_as(P), ct.byref(loss), 1)
+    assert st == 5  # PV_EINDEX
+
+
+def test_float32_tanh_is_accurate_over_its_whole_range():
+    """With D = d_c = d_a = 1, W = A = q = 1 and m = 1: a_inv = sigmoid(tanh(x) - tanh(0)),
+    so the float32 attention exposes the kernel's vectorised tanh at every x."""
+    x = np.concatenate([np.linspace(-30, 30, 20001), np.geomspace(1e-8, 1, 2000),
+                        -np.geomspace(1e-8, 1, 2000), [0.0, 9.0, 10.0, 20.0, 25.0, 88.0]])
+    X = x.astype(np.float32)[:, None]
+    one = np.ones((1, 1), np.float32)
+    a = attention_weights(one, None, one, np.zeros(1, np.float32), np.ones(1, np.float32),
+                          np.ones(1, np.float32), X)
+    assert a.dtype == np.float32
+    want = 1 / (1 + np.exp(-np.tanh(X[:, 0].astype(np.float64))))
+    assert np.max(np.abs(a - want)) < 3e-7
