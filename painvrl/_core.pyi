@@ -105,3 +105,14 @@ def mask_fit(
     alpha: float = 1.0, pref_erm: float = 1e-08, pref_irm: float = 0.99999999,
     pair_eps: float = 0.0001, seed: int = 2233, n_threads: int = 0,
 ) -> dict[str, Any]: ...
+# convert: the final recommender's convert module (method.md §4.2), float32 or float64
+def convert_loss_grad(U: _F, V: _F, W: _F, b: Optional[_F], A: Optional[_F], c: Optional[_F],
+                      q: Optional[_F], omega: Optional[_F], mask: _F, X: _F, users: _I64,
+                      items: _I64, beta_u: _F, beta_i: _F, *,
+                      w: Tuple[float, float, float, float] = ..., fusion: str = ...,
+                      n_threads: int = ...
+                      ) -> Tuple[float, _F, _F, _F, Optional[_F], Optional[_F], Optional[_F],
+                                 Optional[_F], Optional[_F], _F, _F]: ...
+def convert_items(W: _F, b: Optional[_F], A: Optional[_F], c: Optional[_F], q: Optional[_F],
+                  omega: Optional[_F], mask: _F, X: _F, *, items: Optional[_I64] = ...,
+                  fusion: str = ..., n_threads: int = ...) -> Tuple[_F, _F]: ...
