@@ -5,7 +5,7 @@ its Python API.
 """
 from . import _core  # noqa: F401  (first: a missing build fails here, clearly)
 from . import (compare, convert, data, datasets, environments, functional, invariance, metrics,
-               splits)
+               pipeline, splits)
 from .metrics import evaluate, ranking_metrics, topk
 from ._csr import UserItemCSR
 from ._io import ModelFileError
@@ -14,12 +14,13 @@ from .data import Dataset, load_mmgcn, load_mmrec
 from .environments import EnvironmentSplit, identify_environments
 from .invariance import MaskResult, MaskStep, learn_mask, mask_step, mgda_weight, pair_weight
 from .models import Backbone, NotFittedError, Popularity
+from .pipeline import InvRL
 
 __version__ = "0.1.0"
-__all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "MaskResult",
+__all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL", "MaskResult",
            "MaskStep", "ModelFileError", "NotFittedError", "Popularity", "UserItemCSR",
            "attention_weights", "compare", "convert", "convert_item_vectors",
            "convert_loss_grad", "data", "datasets", "environments", "evaluate", "functional",
            "identify_environments", "invariance", "learn_mask", "load_mmgcn", "load_mmrec",
-           "mask_step", "metrics", "mgda_weight", "pair_weight", "ranking_metrics", "splits",
+           "mask_step", "metrics", "mgda_weight", "pair_weight", "pipeline", "ranking_metrics", "splits",
            "topk", "__version__"]
