@@ -17,10 +17,10 @@ from .models import Backbone, NotFittedError, Popularity
 from .pipeline import InvRL
 
 __version__ = "0.1.0"
-__all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL", "MaskResult",
-           "MaskStep", "ModelFileError", "NotFittedError", "Popularity", "UserItemCSR",
-           "attention_weights", "compare", "convert", "convert_item_vectors",
+__all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL",
+           "MaskResult", "MaskStep", "ModelFileError", "NotFittedError", "Popularity",
+           "UserItemCSR", "attention_weights", "compare", "convert", "convert_item_vectors",
            "convert_loss_grad", "data", "datasets", "environments", "evaluate", "functional",
            "identify_environments", "invariance", "learn_mask", "load_mmgcn", "load_mmrec",
-           "mask_step", "metrics", "mgda_weight", "pair_weight", "pipeline", "ranking_metrics", "splits",
-           "topk", "__version__"]
+           "mask_step", "metrics", "mgda_weight", "pair_weight", "pipeline", "ranking_metrics",
+           "splits", "topk", "__version__"]
