@@ -1,5 +1,8 @@
 """The C epoch trainer of the final recommender (convert module, method.md §4.2)
 against a NumPy float64 replay of the same batches."""
+import gc
+import sys
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
@@ -315,3 +318,25 @@ def test_divergence_is_reported_not_hidden(rng):
     with pytest.raises(FloatingPointError, match="non-finite"):
         run_c(users, items, params, mask, X * np.float32(1e30), bu, bi, fusion="attention",
               batch_size=8, n_neg=3)
+
+
+def test_no_reference_leak(rng):
+    """Every array passed in (parameters, states, mask) keeps its reference count, on
+    success and on the error paths."""
+    users, items, params, mask, X, bu, bi = setup(rng)
+    state = fresh_state(params)
+    cst = convert_state(params, "attention")
+    tracked = list(params.values()) + [a for a in state + cst if a is not None] + [mask, X]
+    kw = dict(batch_size=16, n_neg=2, emb_lr=1e-6, proj_lr=1e-6, mask=mask, A=params["A"],
+              c=params["c"], q=params["q"], omega=params["omega"])
+    bad_state = cst[:5] + (np.zeros(1, np.float32),) + cst[6:]
+    before = [sys.getrefcount(a) for a in tracked]
+    for _ in range(100):
+        _core.train_epoch(params["U"], params["V"], params["W"], params["b"], None, X, bu, bi,
+                          users, items, state, fusion="attention", convert_state=cst, **kw)
+        with pytest.raises(ValueError):
+            _core.train_epoch(params["U"], params["V"], params["W"], params["b"], None, X, bu,
+                              bi, users, items, state, fusion="attention",
+                              convert_state=bad_state, **kw)
+    gc.collect()
+    assert [sys.getrefcount(a) for a in tracked] == before

@@ -229,8 +229,8 @@ core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     long long step = 0;
     int n_threads = 0;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOOOOOO|$(dddd)sddsddddOnnKILizOOOOOO:" FUNC, kwlist, &oU, &oV, &oW, &ob,
-            &og, &oX, &obu, &obi, &ousers, &oitems, &ostate, &w[0], &w[1], &w[2], &w[3],
+            args, kwds, "OOOOOOOOOOO|$(dddd)sddsddddOnnKILizOOOOOO:" FUNC, kwlist, &oU, &oV,
+            &oW, &ob, &og, &oX, &obu, &obi, &ousers, &oitems, &ostate, &w[0], &w[1], &w[2], &w[3],
             &emb_opt, &emb_lr, &proj_lr, &reg_name, &wd1, &wdi, &wd2, &l1, &ol1_mask, &batch,
             &n_neg, &seed, &epoch, &step, &n_threads, &fusion_name, &omask, &oA, &oc, &oq,
             &oomega, &ocstate)) {

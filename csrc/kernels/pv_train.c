@@ -81,8 +81,9 @@ alloc_space(epoch_space *s, pv_rec_dims d, const pv_train_convert *cv, pv_index 
     s->gW = malloc(sizeof(float) * (size_t)(d.d_c * d.n_feat) + 1);
     s->gb = malloc(sizeof(float) * (size_t)d.d_c + 1);
     pv_index n_work = pv_rec_workspace_f32(B, C, d);
-    if (cv != NULL) { /* the convert kernel, with at most B * C item slots */
-        const pv_index n_cv = pv_convert_workspace_f32(B, C, B * C, convert_dims(d, cv));
+    if (cv != NULL) { /* the convert kernel, with at most min(B * C, n_items) item slots */
+        const pv_index max_slots = B * C < d.n_items ? B * C : d.n_items;
+        const pv_index n_cv = pv_convert_workspace_f32(B, C, max_slots, convert_dims(d, cv));
         n_work = n_cv > n_work ? n_cv : n_work;
         s->gA = malloc(sizeof(float) * (size_t)(cv->d_a * d.d_c) + 1);
         s->gc = malloc(sizeof(float) * (size_t)cv->d_a + 1);
