@@ -24,13 +24,18 @@ def rec_loss_grad(U: _F, V: _F, W: _F, b: Optional[_F], g: Optional[_F], X: _F, 
                   ) -> Tuple[float, _F, _F, _F, Optional[_F], Optional[_F]]: ...
 
 # train: one epoch, float32, parameters and optimiser state updated in place
+# (fusion=None: the backbone; 'attention' / 'global' / 'invariant': the final recommender)
 def train_epoch(U: _F32, V: _F32, W: _F32, b: Optional[_F32], g: Optional[_F32], X: _F32,
                 beta_u: _F32, beta_i: _F32, users: _I64, items: _I64,
                 state: Tuple[Optional[_F32], ...], *, w: Tuple[float, float, float, float] = ...,
                 emb_opt: str = ..., emb_lr: float = ..., proj_lr: float = ..., reg: str = ...,
                 wd1: float = ..., wdi: float = ..., wd2: float = ..., l1: float = ...,
                 l1_mask: Optional[_F32] = ..., batch_size: int = ..., n_neg: int = ...,
-                seed: int = ..., epoch: int = ..., step: int = ..., n_threads: int = ...
+                seed: int = ..., epoch: int = ..., step: int = ..., n_threads: int = ...,
+                fusion: Optional[str] = ..., mask: Optional[_F32] = ...,
+                A: Optional[_F32] = ..., c: Optional[_F32] = ..., q: Optional[_F32] = ...,
+                omega: Optional[_F32] = ...,
+                convert_state: Optional[Tuple[Optional[_F32], ...]] = ...
                 ) -> Tuple[float, int, int]: ...
 def epoch_negatives(n_items: int, n_neg: int, seed: int, epoch: int, position: int) -> _I64: ...
 # eval: full ranking (csrc/binding/pv_bind_eval.c)

@@ -1,4 +1,5 @@
-/* pv_bind_train.c -- _core.train_epoch: one backbone training epoch in C. */
+/* pv_bind_train.c -- _core.train_epoch: one training epoch in C (the backbone, or the
+ * final recommender with the convert module). */
 #define NO_IMPORT_ARRAY
 #include "pv_numpy.h"
 #include <math.h>
@@ -46,16 +47,166 @@ state_array(PyObject *obj, PyArrayObject *param, int needed, const char *name,
     return *out ? 0 : -1;
 }
 
+static int
+parse_fusion(const char *name, pv_convert_fusion *out)
+{
+    if (strcmp(name, "attention") == 0) {
+        *out = PV_FUSE_ATTENTION;
+    } else if (strcmp(name, "global") == 0) {
+        *out = PV_FUSE_GLOBAL;
+    } else if (strcmp(name, "invariant") == 0) {
+        *out = PV_FUSE_INVARIANT;
+    } else {
+        PyErr_Format(PyExc_ValueError,
+                     FUNC "(): 'fusion' must be 'attention', 'global', 'invariant' or None, "
+                          "got '%s'",
+                     name);
+        return -1;
+    }
+    return 0;
+}
+
+/* The arrays of the convert part; all owned references. */
+typedef struct {
+    PyArrayObject *mask, *A, *c, *q, *omega, *st[8];
+} convert_arrays;
+
+static void
+convert_arrays_clear(convert_arrays *a)
+{
+    Py_XDECREF(a->mask);
+    Py_XDECREF(a->A);
+    Py_XDECREF(a->c);
+    Py_XDECREF(a->q);
+    Py_XDECREF(a->omega);
+    for (int k = 0; k < 8; k++) {
+        Py_XDECREF(a->st[k]);
+    }
+}
+
+/*
+ * Check and take the convert part: mask (D,), A (d_a, d_c), c, q (d_a,) for
+ * "attention", omega (2,) for "global", and convert_state = (A_m, A_v, c_m, c_v,
+ * q_m, q_v, omega_m, omega_v).  Parameters the fusion does not train are ignored.
+ * Fills `cv`; 0, or -1 with an error set.
+ */
+static int
+take_convert(pv_convert_fusion fusion, PyObject *omask, PyObject *oA, PyObject *oc, PyObject *oq,
+             PyObject *oomega, PyObject *ostate, npy_intp d_c, npy_intp D, PyObject *og,
+             convert_arrays *a, pv_train_convert *cv)
+{
+    memset(cv, 0, sizeof(*cv));
+    cv->fusion = fusion;
+    if (og != Py_None) {
+        PyErr_SetString(PyExc_ValueError,
+                        FUNC "(): 'g' must be None with 'fusion' (the convert module gates the "
+                             "features with 'mask')");
+        return -1;
+    }
+    if (omask == Py_None) {
+        PyErr_SetString(PyExc_ValueError, FUNC "(): 'fusion' needs 'mask'");
+        return -1;
+    }
+    npy_intp shm[1] = {D};
+    a->mask = pv_input(omask, NPY_FLOAT32, 1, shm, FUNC, "mask");
+    if (!a->mask) {
+        return -1;
+    }
+    const float *m = PV_F32(a->mask);
+    for (npy_intp k = 0; k < D; k++) {
+        if (!(m[k] >= 0.0f && m[k] <= 1.0f)) {
+            PyErr_SetString(PyExc_ValueError, FUNC "(): 'mask' must hold values in [0, 1]");
+            return -1;
+        }
+    }
+    cv->mask = m;
+    if (fusion == PV_FUSE_INVARIANT) {
+        return 0;
+    }
+    if (!PyTuple_Check(ostate) || PyTuple_GET_SIZE(ostate) != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        FUNC "(): 'convert_state' must be a tuple of 8 entries (A_m, A_v, c_m, "
+                             "c_v, q_m, q_v, omega_m, omega_v)");
+        return -1;
+    }
+    static const char *names[8] = {
+        "convert_state[0] (A_m)", "convert_state[1] (A_v)", "convert_state[2] (c_m)",
+        "convert_state[3] (c_v)", "convert_state[4] (q_m)", "convert_state[5] (q_v)",
+        "convert_state[6] (omega_m)", "convert_state[7] (omega_v)"};
+    int lo, hi;
+    if (fusion == PV_FUSE_ATTENTION) {
+        if (oA == Py_None || oc == Py_None || oq == Py_None) {
+            PyErr_SetString(PyExc_ValueError, FUNC "(): fusion='attention' needs 'A', 'c' and 'q'");
+            return -1;
+        }
+        npy_intp shA[2] = {-1, d_c};
+        a->A = pv_inout(oA, NPY_FLOAT32, 2, shA, FUNC, "A");
+        if (!a->A) {
+            return -1;
+        }
+        npy_intp sha[1] = {PyArray_DIM(a->A, 0)};
+        a->c = pv_inout(oc, NPY_FLOAT32, 1, sha, FUNC, "c");
+        if (!a->c) {
+            return -1;
+        }
+        a->q = pv_inout(oq, NPY_FLOAT32, 1, sha, FUNC, "q");
+        if (!a->q) {
+            return -1;
+        }
+        cv->d_a = PyArray_DIM(a->A, 0);
+        cv->A = PV_F32(a->A);
+        cv->c = PV_F32(a->c);
+        cv->q = PV_F32(a->q);
+        lo = 0;
+        hi = 6;
+    } else {
+        if (oomega == Py_None) {
+            PyErr_SetString(PyExc_ValueError, FUNC "(): fusion='global' needs 'omega'");
+            return -1;
+        }
+        npy_intp sho[1] = {2};
+        a->omega = pv_inout(oomega, NPY_FLOAT32, 1, sho, FUNC, "omega");
+        if (!a->omega) {
+            return -1;
+        }
+        cv->omega = PV_F32(a->omega);
+        lo = 6;
+        hi = 8;
+    }
+    PyArrayObject *owners[8] = {a->A, a->A, a->c, a->c, a->q, a->q, a->omega, a->omega};
+    for (int k = lo; k < hi; k++) {
+        if (state_array(PyTuple_GET_ITEM(ostate, k), owners[k], 1, names[k], &a->st[k]) < 0) {
+            return -1;
+        }
+    }
+    float *p[8];
+    for (int k = 0; k < 8; k++) {
+        p[k] = a->st[k] ? PV_F32(a->st[k]) : NULL;
+    }
+    cv->A1 = p[0], cv->A2 = p[1], cv->c1 = p[2], cv->c2 = p[3];
+    cv->q1 = p[4], cv->q2 = p[5], cv->omega1 = p[6], cv->omega2 = p[7];
+    return 0;
+}
+
 PyDoc_STRVAR(core_train_epoch_doc,
 "train_epoch($module, /, U, V, W, b, g, X, beta_u, beta_i, users, items, state, *, "
 "w=(1.0, 1.0, 1.0, 1.0), emb_opt='adam', emb_lr=1e-3, proj_lr=1e-3, reg='full', wd1=1e-4, "
 "wdi=1.0, wd2=0.01, l1=0.0, l1_mask=None, batch_size=512, n_neg=50, seed=0, epoch=0, step=0, "
-"n_threads=0)\n--\n\n"
+"n_threads=0, fusion=None, mask=None, A=None, c=None, q=None, omega=None, "
+"convert_state=None)\n--\n\n"
 "One epoch of the backbone over the positives (users[k], items[k]), float32, updating U, V,\n"
 "W, b and the optimiser state in place.  state = (U_m, U_v, V_m, V_v, W_m, W_v, b_m, b_v):\n"
 "Adam moments shaped like their parameter (the second moments of U and V are None under\n"
 "Adagrad, whose first slot holds the squared-gradient sums; b's are None without b).\n"
-"Returns (loss_sum, n_batches, step): the summed batch L_rec and the new step count.");
+"Returns (loss_sum, n_batches, step): the summed batch L_rec and the new step count.\n\n"
+"With fusion ('attention', 'global' or 'invariant') it trains the final recommender of\n"
+"method.md 4.2 instead: item content h = a_inv (W (m o x) + b) + a_var (W ((1 - m) o x) + b)\n"
+"with the fixed mask (D,) (g must be None), and also updates in place, with the projection\n"
+"optimiser (Adam, proj_lr) and L2 weight wd2, A (d_a, d_c), c (d_a,), q (d_a,) for\n"
+"'attention' or omega (2,) for 'global' ('invariant' trains neither); convert_state =\n"
+"(A_m, A_v, c_m, c_v, q_m, q_v, omega_m, omega_v), Adam moments shaped like their\n"
+"parameter (None where the fusion does not use them; convert_state may be None for\n"
+"'invariant').");
 
 static PyObject *
 core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
@@ -63,9 +214,12 @@ core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"U", "V", "W", "b", "g", "X", "beta_u", "beta_i", "users", "items",
                              "state", "w", "emb_opt", "emb_lr", "proj_lr", "reg", "wd1", "wdi",
                              "wd2", "l1", "l1_mask", "batch_size", "n_neg", "seed", "epoch",
-                             "step", "n_threads", NULL};
+                             "step", "n_threads", "fusion", "mask", "A", "c", "q", "omega",
+                             "convert_state", NULL};
     PyObject *oU, *oV, *oW, *ob, *og, *oX, *obu, *obi, *ousers, *oitems, *ostate;
-    PyObject *ol1_mask = Py_None;
+    PyObject *ol1_mask = Py_None, *omask = Py_None, *oA = Py_None, *oc = Py_None;
+    PyObject *oq = Py_None, *oomega = Py_None, *ocstate = Py_None;
+    const char *fusion_name = NULL;
     double w[4] = {1, 1, 1, 1}, emb_lr = 1e-3, proj_lr = 1e-3, wd1 = 1e-4, wdi = 1, wd2 = 0.01;
     double l1 = 0;
     const char *emb_opt = "adam", *reg_name = "full";
@@ -75,14 +229,25 @@ core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     long long step = 0;
     int n_threads = 0;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOOOOOO|$(dddd)sddsddddOnnKILi:" FUNC, kwlist, &oU, &oV, &oW, &ob,
-            &og, &oX, &obu, &obi, &ousers, &oitems, &ostate, &w[0], &w[1], &w[2], &w[3],
+            args, kwds, "OOOOOOOOOOO|$(dddd)sddsddddOnnKILizOOOOOO:" FUNC, kwlist, &oU, &oV,
+            &oW, &ob, &og, &oX, &obu, &obi, &ousers, &oitems, &ostate, &w[0], &w[1], &w[2], &w[3],
             &emb_opt, &emb_lr, &proj_lr, &reg_name, &wd1, &wdi, &wd2, &l1, &ol1_mask, &batch,
-            &n_neg, &seed, &epoch, &step, &n_threads)) {
+            &n_neg, &seed, &epoch, &step, &n_threads, &fusion_name, &omask, &oA, &oc, &oq,
+            &oomega, &ocstate)) {
         return NULL;
     }
     pv_train_config cfg;
     memset(&cfg, 0, sizeof(cfg));
+    pv_convert_fusion fusion = PV_FUSE_ATTENTION;
+    if (fusion_name != NULL && parse_fusion(fusion_name, &fusion) < 0) {
+        return NULL;
+    }
+    if (fusion_name == NULL && (omask != Py_None || oA != Py_None || oc != Py_None ||
+                                oq != Py_None || oomega != Py_None || ocstate != Py_None)) {
+        return PyErr_Format(PyExc_ValueError,
+                            FUNC "(): 'mask', 'A', 'c', 'q', 'omega' and 'convert_state' "
+                                 "need 'fusion'");
+    }
     if (parse_opt(emb_opt, "emb_opt", emb_lr, &cfg.emb) < 0 ||
         parse_opt("adam", "proj_opt", proj_lr, &cfg.proj) < 0 ||
         pv_parse_reg(reg_name, &cfg.reg, FUNC) < 0) {
@@ -100,6 +265,9 @@ core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     PyArrayObject *U = NULL, *V = NULL, *W = NULL, *b = NULL, *g = NULL, *X = NULL;
     PyArrayObject *bu = NULL, *bi = NULL, *users = NULL, *items = NULL, *l1m = NULL;
     PyArrayObject *st_arr[8] = {NULL};
+    convert_arrays ca;
+    memset(&ca, 0, sizeof(ca));
+    pv_train_convert cv;
     PyObject *result = NULL;
     int ok = 1;
 
@@ -169,11 +337,16 @@ core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     cfg.wd2 = (float)wd2;
     cfg.l1 = (float)l1;
     cfg.l1_mask = l1m ? PV_F32(l1m) : NULL;
+    if (fusion_name != NULL &&
+        take_convert(fusion, omask, oA, oc, oq, oomega, ocstate, d_c, D, og, &ca, &cv) < 0) {
+        goto done;
+    }
 
     pv_train_model model = {{n_users, n_items, d_id, d_c, D},
                             PV_F32(U), PV_F32(V), PV_F32(W), b ? PV_F32(b) : NULL,
                             g ? PV_F32(g) : NULL, PV_F32(X), PV_F32(bu), PV_F32(bi),
-                            {(float)w[0], (float)w[1], (float)w[2], (float)w[3]}};
+                            {(float)w[0], (float)w[1], (float)w[2], (float)w[3]},
+                            fusion_name != NULL ? &cv : NULL};
     double loss = 0;
     pv_index n_batches = 0;
     int64_t step64 = step;
@@ -195,6 +368,7 @@ done:
     for (int k = 0; k < 8; k++) {
         Py_XDECREF(st_arr[k]);
     }
+    convert_arrays_clear(&ca);
     return result;
 }
 

@@ -96,7 +96,7 @@ env_model_layout(env_model *em, float *block, const pv_identify_config *c)
     }
     em->item_vecs = p;
     pv_train_model m = {c->dims, U, V, W, z.nb ? b : NULL, NULL, c->X, c->beta_u, c->beta_i,
-                        {c->w[0], c->w[1], c->w[2], c->w[3]}};
+                        {c->w[0], c->w[1], c->w[2], c->w[3]}, NULL};
     em->model = m;
     em->cfg.emb = c->emb;
     em->cfg.proj = c->proj;

@@ -29,6 +29,7 @@ typedef struct {
     int32_t *user_done, *item_done; /* reg FULL: steps applied to each row this epoch */
     pv_opt_coef *coefs;             /* reg FULL: Adam constants of each step of the epoch */
     float *gU, *gV, *gW, *gb, *work;
+    float *gA, *gc, *gq, *gomega;   /* convert part only */
 } epoch_space;
 
 static void
@@ -49,11 +50,22 @@ free_space(epoch_space *s)
     free(s->gW);
     free(s->gb);
     free(s->work);
+    free(s->gA);
+    free(s->gc);
+    free(s->gq);
+    free(s->gomega);
+}
+
+static pv_convert_dims
+convert_dims(const pv_rec_dims d, const pv_train_convert *cv)
+{
+    pv_convert_dims cd = {d.n_users, d.n_items, d.d_id, d.d_c, cv->d_a, d.n_feat};
+    return cd;
 }
 
 static pv_status
-alloc_space(epoch_space *s, pv_rec_dims d, pv_index n_pairs, pv_index B, pv_index C,
-            pv_index n_steps)
+alloc_space(epoch_space *s, pv_rec_dims d, const pv_train_convert *cv, pv_index n_pairs,
+            pv_index B, pv_index C, pv_index n_steps)
 {
     memset(s, 0, sizeof(*s));
     const size_t du = (size_t)(d.d_id + d.d_c);
@@ -68,7 +80,21 @@ alloc_space(epoch_space *s, pv_rec_dims d, pv_index n_pairs, pv_index B, pv_inde
     s->gV = malloc(sizeof(float) * (size_t)(B * C * d.d_id) + 1);
     s->gW = malloc(sizeof(float) * (size_t)(d.d_c * d.n_feat) + 1);
     s->gb = malloc(sizeof(float) * (size_t)d.d_c + 1);
-    s->work = malloc(sizeof(float) * (size_t)pv_rec_workspace_f32(B, C, d) + 1);
+    pv_index n_work = pv_rec_workspace_f32(B, C, d);
+    if (cv != NULL) { /* the convert kernel, with at most min(B * C, n_items) item slots */
+        const pv_index max_slots = B * C < d.n_items ? B * C : d.n_items;
+        const pv_index n_cv = pv_convert_workspace_f32(B, C, max_slots, convert_dims(d, cv));
+        n_work = n_cv > n_work ? n_cv : n_work;
+        s->gA = malloc(sizeof(float) * (size_t)(cv->d_a * d.d_c) + 1);
+        s->gc = malloc(sizeof(float) * (size_t)cv->d_a + 1);
+        s->gq = malloc(sizeof(float) * (size_t)cv->d_a + 1);
+        s->gomega = malloc(sizeof(float) * 2);
+        if (!s->gA || !s->gc || !s->gq || !s->gomega) {
+            free_space(s);
+            return PV_ENOMEM;
+        }
+    }
+    s->work = malloc(sizeof(float) * (size_t)n_work + 1);
     s->user_done = calloc((size_t)d.n_users + 1, sizeof(int32_t));
     s->item_done = calloc((size_t)d.n_items + 1, sizeof(int32_t));
     s->coefs = malloc(sizeof(pv_opt_coef) * (size_t)n_steps + 1);
@@ -180,7 +206,78 @@ optimiser_steps(const pv_train_config *cfg, pv_train_model *m, epoch_space *s,
         st = pv_opt_dense_f32(&cfg->proj, d.d_c, m->b, s->gb, cfg->b1, cfg->b2, l2p, t,
                               n_threads);
     }
+    const pv_train_convert *cv = m->convert;
+    if (st == PV_OK && cv != NULL && cv->fusion == PV_FUSE_ATTENTION) {
+        st = pv_opt_dense_f32(&cfg->proj, cv->d_a * d.d_c, cv->A, s->gA, cv->A1, cv->A2, l2p, t,
+                              n_threads);
+        if (st == PV_OK) {
+            st = pv_opt_dense_f32(&cfg->proj, cv->d_a, cv->c, s->gc, cv->c1, cv->c2, l2p, t,
+                                  n_threads);
+        }
+        if (st == PV_OK) {
+            st = pv_opt_dense_f32(&cfg->proj, cv->d_a, cv->q, s->gq, cv->q1, cv->q2, l2p, t,
+                                  n_threads);
+        }
+    }
+    if (st == PV_OK && cv != NULL && cv->fusion == PV_FUSE_GLOBAL) {
+        st = pv_opt_dense_f32(&cfg->proj, 2, cv->omega, s->gomega, cv->omega1, cv->omega2, l2p,
+                              t, n_threads);
+    }
     return st;
+}
+
+/* The convert part names a fusion and holds everything that fusion trains. */
+static pv_status
+check_convert(const pv_train_config *cfg, const pv_train_convert *cv)
+{
+    if (cv == NULL) {
+        return PV_OK;
+    }
+    const int adam = cfg->proj.kind == PV_OPT_ADAM;
+    if (cv->mask == NULL || cv->d_a < 0) {
+        return PV_EINVAL;
+    }
+    switch (cv->fusion) {
+    case PV_FUSE_ATTENTION:
+        if (!cv->A || !cv->c || !cv->q || !cv->A1 || !cv->c1 || !cv->q1 ||
+            (adam && (!cv->A2 || !cv->c2 || !cv->q2))) {
+            return PV_EINVAL;
+        }
+        return PV_OK;
+    case PV_FUSE_GLOBAL:
+        if (!cv->omega || !cv->omega1 || (adam && !cv->omega2)) {
+            return PV_EINVAL;
+        }
+        return PV_OK;
+    case PV_FUSE_INVARIANT:
+        return PV_OK;
+    default:
+        return PV_EINVAL;
+    }
+}
+
+/* Loss and compact gradient of one batch: the backbone's, or the convert module's. */
+static pv_status
+batch_gradient(const pv_train_model *m, epoch_space *s, pv_index nb, pv_index C,
+               pv_index n_ub, pv_index n_ib, double *batch_loss, int n_threads)
+{
+    const pv_train_convert *cv = m->convert;
+    if (cv == NULL) {
+        pv_rec_model_f32 view = {m->dims, m->U, m->V, m->W, m->b, m->g, m->X, m->beta_u,
+                                 m->beta_i, {m->w[0], m->w[1], m->w[2], m->w[3]}};
+        pv_rec_grad_f32 grad = {s->gU, s->gV, s->gW, m->b ? s->gb : NULL, NULL, s->user_slot,
+                                s->item_slot, n_ub, n_ib};
+        return pv_rec_batch_f32(&view, nb, C, s->users, s->items, &grad, s->work, batch_loss,
+                                n_threads);
+    }
+    pv_convert_model_f32 view = {convert_dims(m->dims, cv), cv->fusion, m->U, m->V, m->W, m->b,
+                                 cv->A, cv->c, cv->q, cv->omega, cv->mask, m->X, m->beta_u,
+                                 m->beta_i, {m->w[0], m->w[1], m->w[2], m->w[3]}};
+    pv_convert_grad_f32 grad = {s->gU, s->gV, s->gW, m->b ? s->gb : NULL, s->gA, s->gc, s->gq,
+                                s->gomega, NULL, NULL, s->user_slot, s->item_slot,
+                                s->item_list, n_ub, n_ib};
+    return pv_convert_batch_f32(&view, nb, C, s->users, s->items, &grad, s->work, batch_loss,
+                                n_threads);
 }
 
 /*
@@ -242,6 +339,9 @@ pv_train_epoch(const pv_train_config *cfg, pv_train_model *m, pv_index n_pairs,
     if (d.n_users > INT32_MAX || d.n_items > INT32_MAX) {
         return PV_ERANGE;
     }
+    if (check_convert(cfg, m->convert) != PV_OK) {
+        return PV_EINVAL;
+    }
     for (pv_index k = 0; k < n_pairs; k++) {
         if (pair_users[k] < 0 || pair_users[k] >= d.n_users || pair_items[k] < 0 ||
             pair_items[k] >= d.n_items) {
@@ -256,7 +356,7 @@ pv_train_epoch(const pv_train_config *cfg, pv_train_model *m, pv_index n_pairs,
         return PV_ERANGE;
     }
     epoch_space s;
-    pv_status st = alloc_space(&s, d, n_pairs, B, C, n_steps);
+    pv_status st = alloc_space(&s, d, m->convert, n_pairs, B, C, n_steps);
     if (st != PV_OK) {
         return st;
     }
@@ -264,8 +364,6 @@ pv_train_epoch(const pv_train_config *cfg, pv_train_model *m, pv_index n_pairs,
         pv_opt_coefs(&cfg->emb, *step + 1, n_steps, s.coefs);
     }
     pv_permutation(n_pairs, seed, PV_STREAM_SHUFFLE, epoch, s.perm);
-    pv_rec_model_f32 view = {d, m->U, m->V, m->W, m->b, m->g, m->X, m->beta_u, m->beta_i,
-                             {m->w[0], m->w[1], m->w[2], m->w[3]}};
     double total = 0.0;
     pv_index n_done = 0;
     for (pv_index lo = 0; lo < n_pairs; lo += B) {
@@ -284,13 +382,10 @@ pv_train_epoch(const pv_train_config *cfg, pv_train_model *m, pv_index n_pairs,
                 : assign_slots(nb * C, s.items, s.item_slot, s.item_list);
         memset(s.gU, 0, sizeof(float) * (size_t)(n_ub * du));
         memset(s.gV, 0, sizeof(float) * (size_t)(n_ib * d.d_id));
-        pv_rec_grad_f32 grad = {s.gU, s.gV, s.gW, m->b ? s.gb : NULL, NULL, s.user_slot,
-                                s.item_slot, n_ub, n_ib};
         double batch_loss = 0.0;
         st = catch_up_rows(cfg, m, &s, n_ub, n_ib, (int32_t)(n_done + 1), n_threads);
         if (st == PV_OK) {
-            st = pv_rec_batch_f32(&view, nb, C, s.users, s.items, &grad, s.work, &batch_loss,
-                                  n_threads);
+            st = batch_gradient(m, &s, nb, C, n_ub, n_ib, &batch_loss, n_threads);
         }
         if (st == PV_OK) {
             batch_loss += add_l1(cfg, d, m->W, s.gW);

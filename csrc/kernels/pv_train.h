@@ -18,12 +18,43 @@
  * reg is NONE).  Optional L1 term of the environment models (§2.1):
  *   l1 * mean_{k,d} |W[k,d] * mask[d]|.
  * A seed and epoch give the same result whatever n_threads.
+ *
+ * Final recommender (method.md §4.2): when model->convert is not NULL, the item
+ * content vector is the convert module's fused h_i (pv_convert_batch_f32, with the
+ * fixed mask; model->g is then ignored) and the epoch also trains the fusion's
+ * parameters with the projection optimiser and L2 weight wd2 (dense Adam, like W
+ * and b; no L2 when reg is NONE): A, c, q for ATTENTION, omega for GLOBAL, none
+ * for INVARIANT.  U and V follow reg exactly as for the backbone; the shuffle,
+ * negatives and step count are the same.  With convert NULL the backbone path is
+ * unchanged (bit for bit).  Cost per batch: pv_convert_batch_f32's (ATTENTION
+ * projects the batch's distinct items, ~20k on TikTok-size data: ~100 ms per
+ * 512 x 51 batch on 2 cores; GLOBAL and INVARIANT cost what the backbone does)
+ * plus the workspace for min(batch * (1 + n_neg), n_items) item slots.
  */
 #ifndef PV_TRAIN_H
 #define PV_TRAIN_H
 
+#include "pv_convert.h"
 #include "pv_optim.h"
 #include "pv_rec.h"
+
+/*
+ * The convert part of the final recommender.  Parameters and Adam states are
+ * updated in place; the ones the fusion does not use are ignored (may be NULL):
+ *   ATTENTION: A (d_a x d_c), c (d_a), q (d_a) and A1/A2, c1/c2, q1/q2;
+ *   GLOBAL:    omega (2: omega_inv, omega_var) and omega1/omega2;
+ *   INVARIANT: nothing (h = W (m o x) + b, InvRL's final model).
+ * The mask (n_feat, values in [0, 1]) is fixed.  The projection optimiser
+ * cfg->proj steps them; the states are its first (...1: Adam's m) and second
+ * (...2: Adam's v, unused by Adagrad) moments, shaped like their parameter.
+ */
+typedef struct {
+    pv_convert_fusion fusion;
+    pv_index d_a;                   /* attention hidden size (rows of A) */
+    float *A, *c, *q, *omega;       /* trained */
+    const float *mask;              /* fixed */
+    float *A1, *A2, *c1, *c2, *q1, *q2, *omega1, *omega2;
+} pv_train_convert;
 
 typedef struct {
     pv_rec_dims dims;
@@ -32,6 +63,7 @@ typedef struct {
     const float *X;                 /* item features (n_items x D) */
     const float *beta_u, *beta_i;   /* loss-weight factors from the training degrees */
     float w[4];                     /* w1..w4 */
+    pv_train_convert *convert;      /* NULL: the backbone; else the final recommender */
 } pv_train_model;
 
 typedef struct {
@@ -50,7 +82,8 @@ typedef struct {
  *   step: in/out, the number of optimiser steps taken before (Adam's t).
  *   loss: out, the sum over batches of L_rec (no L2), and n_batches.
  * Status: PV_OK, PV_EINDEX (an id out of range), PV_EINVAL (batch < 1,
- * n_neg < 0, n_pairs < 1), PV_ENOMEM, PV_EDOM (non-finite loss: the
+ * n_neg < 0, n_pairs < 1; with convert: a bad fusion, d_a < 0, or a NULL mask,
+ * parameter or state the fusion needs), PV_ENOMEM, PV_EDOM (non-finite loss: the
  * parameters hold the last step's values), PV_ERANGE.
  */
 pv_status pv_train_epoch(const pv_train_config *cfg, pv_train_model *model, pv_index n_pairs,

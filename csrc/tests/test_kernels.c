@@ -243,7 +243,7 @@ train_once(int n_threads, float *out_U, double *out_loss)
         users[k] = (k * 13) % NU;
         items[k] = (k * 7) % NI;
     }
-    pv_train_model m = {{NU, NI, DID, DC, D}, U, V, W, b, NULL, X, bu, bi, {1, 1, 1, 1}};
+    pv_train_model m = {{NU, NI, DID, DC, D}, U, V, W, b, NULL, X, bu, bi, {1, 1, 1, 1}, NULL};
     pv_train_config cfg = {{PV_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-8f},
                            {PV_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-8f},
                            s[0], s[1], sv[0], sv[1], sw[0], sw[1], sb[0], sb[1],
@@ -264,6 +264,124 @@ test_train_deterministic(void)
     train_once(1, U1, &l1);
     train_once(2, U2, &l2);
     CHECK(l1 == l2 && memcmp(U1, U2, sizeof(U1)) == 0, "epoch differs between 1 and 2 threads");
+}
+
+/*
+ * The final recommender (convert part) on a small problem: one epoch at the given
+ * thread count and fusion, reg FULL or BATCH.  gate: the backbone gate instead of
+ * a convert part (fusion < 0).  out: U, V, W, b, A, c, q, omega after the epoch.
+ */
+enum { CT_NU = 25, CT_NI = 40, CT_DID = 4, CT_DC = 6, CT_DA = 5, CT_D = 24, CT_NP = 300 };
+enum { CT_NOUT = CT_NU * (CT_DID + CT_DC) + CT_NI * CT_DID + CT_DC * CT_D + CT_DC +
+                 CT_DA * CT_DC + 2 * CT_DA + 2 };
+
+static pv_status
+train_convert_once(int n_threads, int fusion, pv_rec_reg reg, float *out, double *out_loss)
+{
+    enum { NU = CT_NU, NI = CT_NI, DID = CT_DID, DC = CT_DC, DA = CT_DA, D = CT_D, NP = CT_NP };
+    enum { NUP = NU * (DID + DC), NVP = NI * DID, NWP = DC * D, NAP = DA * DC };
+    /* parameters, then their Adam moments (m, v) */
+    static float P[CT_NOUT], M[CT_NOUT], Vs[CT_NOUT];
+    static float X[NI * D], bu[NU], bi[NI], mask[D];
+    int64_t users[NP], items[NP];
+    uint64_t st = 21;
+    for (int k = 0; k < CT_NOUT; k++) {
+        P[k] = (float)(0.3 * uniform(&st));
+    }
+    memset(M, 0, sizeof(M));
+    memset(Vs, 0, sizeof(Vs));
+    for (int k = 0; k < NI * D; k++) {
+        X[k] = (float)uniform(&st);
+    }
+    for (int k = 0; k < D; k++) {
+        mask[k] = (float)(uniform(&st) + 0.5);
+    }
+    for (int k = 0; k < NU; k++) {
+        bu[k] = 0.6f;
+    }
+    for (int k = 0; k < NI; k++) {
+        bi[k] = 0.3f;
+    }
+    for (int k = 0; k < NP; k++) {
+        users[k] = (k * 11) % NU;
+        items[k] = (k * 17 + k / 7) % NI;
+    }
+    const pv_index oU = 0, oV = NUP, oW = oV + NVP, ob = oW + NWP, oA = ob + DC, oc = oA + NAP,
+                   oq = oc + DA, oo = oq + DA;
+    pv_train_convert cv = {fusion < 0 ? PV_FUSE_ATTENTION : (pv_convert_fusion)fusion, DA,
+                           P + oA, P + oc, P + oq, P + oo, mask, M + oA, Vs + oA, M + oc,
+                           Vs + oc, M + oq, Vs + oq, M + oo, Vs + oo};
+    pv_train_model m = {{NU, NI, DID, DC, D}, P + oU, P + oV, P + oW, P + ob,
+                        fusion < 0 ? mask : NULL, X, bu, bi, {1, 1, 1, 1},
+                        fusion < 0 ? NULL : &cv};
+    pv_train_config cfg = {{PV_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-8f},
+                           {PV_OPT_ADAM, 0.01f, 0.9f, 0.999f, 1e-8f},
+                           M + oU, Vs + oU, M + oV, Vs + oV, M + oW, Vs + oW, M + ob, Vs + ob,
+                           reg, 1e-3f, 2.0f, 0.1f, 0.0f, NULL};
+    int64_t step = 3; /* a later epoch: Adam's t continues */
+    pv_index nb = 0;
+    pv_status stt = pv_train_epoch(&cfg, &m, NP, users, items, 64, 6, 5, 1, &step, n_threads,
+                                   out_loss, &nb);
+    if (stt == PV_OK) {
+        CHECK(nb == 5 && step == 8, "convert epoch: %td batches, step %lld", nb,
+              (long long)step);
+    }
+    memcpy(out, P, sizeof(P));
+    return stt;
+}
+
+static void
+test_train_convert(void)
+{
+    static float a[CT_NOUT], b[CT_NOUT], start[CT_NOUT];
+    const pv_index oA = CT_NU * (CT_DID + CT_DC) + CT_NI * CT_DID + CT_DC * CT_D + CT_DC;
+    const pv_index oo = oA + CT_DA * CT_DC + 2 * CT_DA;
+    double la, lb;
+    uint64_t st = 21;
+    for (int k = 0; k < CT_NOUT; k++) {
+        start[k] = (float)(0.3 * uniform(&st));
+    }
+    const pv_rec_reg regs[2] = {PV_REG_FULL, PV_REG_BATCH};
+    for (int f = 0; f < 3; f++) {
+        for (int r = 0; r < 2; r++) {
+            pv_status s1 = train_convert_once(1, f, regs[r], a, &la);
+            pv_status s2 = train_convert_once(2, f, regs[r], b, &lb);
+            CHECK(s1 == PV_OK && s2 == PV_OK, "convert epoch status %d %d (fusion %d)", s1, s2,
+                  f);
+            CHECK(la == lb && memcmp(a, b, sizeof(a)) == 0,
+                  "convert epoch differs between 1 and 2 threads (fusion %d, reg %d)", f, r);
+            int finite = 1;
+            for (int k = 0; k < CT_NOUT; k++) {
+                finite &= isfinite(a[k]) != 0;
+            }
+            CHECK(finite && isfinite(la) && la > 0, "convert epoch not finite (fusion %d)", f);
+            /* Trained: A, c, q for attention (f 0), omega for global (f 1); else untouched. */
+            int moved_acq = memcmp(a + oA, start + oA, sizeof(float) * (oo - oA)) != 0;
+            int moved_om = memcmp(a + oo, start + oo, sizeof(float) * 2) != 0;
+            CHECK(moved_acq == (f == 0) && moved_om == (f == 1),
+                  "fusion %d trained the wrong parameters (A,c,q %d, omega %d)", f, moved_acq,
+                  moved_om);
+        }
+    }
+    /* fusion INVARIANT is the backbone gated by the mask, bit for bit. */
+    train_convert_once(1, PV_FUSE_INVARIANT, PV_REG_FULL, a, &la);
+    train_convert_once(1, -1, PV_REG_FULL, b, &lb);
+    CHECK(la == lb && memcmp(a, b, sizeof(a)) == 0, "invariant fusion != backbone with g = mask");
+    /* A convert part without what its fusion trains is refused. */
+    float U[4], V[2], W[2], X[2], bu[1] = {1}, bi[1] = {1}, mask[2] = {1, 0}, m1[4];
+    int64_t users[1] = {0}, items[1] = {0}, step = 0;
+    pv_train_convert cv;
+    memset(&cv, 0, sizeof(cv));
+    cv.fusion = PV_FUSE_GLOBAL;
+    cv.mask = mask;
+    pv_train_model m = {{1, 1, 2, 1, 2}, U, V, W, NULL, NULL, X, bu, bi, {1, 1, 1, 1}, &cv};
+    pv_train_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.U1 = cfg.U2 = cfg.V1 = cfg.V2 = cfg.W1 = cfg.W2 = m1;
+    pv_index nb;
+    CHECK(pv_train_epoch(&cfg, &m, 1, users, items, 1, 0, 0, 0, &step, 1, &la, &nb) ==
+              PV_EINVAL,
+          "global fusion without omega accepted");
 }
 
 static void
@@ -327,6 +445,7 @@ main(void)
     test_optim();
     test_rng();
     test_train_deterministic();
+    test_train_convert();
     test_identify();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
