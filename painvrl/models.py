@@ -19,6 +19,7 @@ from ._csr import UserItemCSR
 from ._io import load_model_file, save_model_file
 from ._validation import (as_index_array, check_choice, check_nonneg_float, check_positive_int,
                           resolve_threads)
+from .convert import convert_item_vectors
 from .functional import loss_weights
 from .metrics import evaluate as evaluate_vectors
 from .metrics import topk
@@ -129,7 +130,13 @@ class Popularity(_RecommenderMixin):
         return self.item_popularity_.astype(np.float32)[:, None]
 
 
+# Trainable tensors, by short name, and the public attribute each one is shown as.
+_PUBLIC = {"U": "user_embeddings_", "V": "item_embeddings_", "W": "projection_", "b": "bias_",
+           "A": "attention_matrix_", "c": "attention_bias_", "q": "attention_query_",
+           "omega": "fusion_logits_"}
 _STATE_NAMES = ("U_m", "U_v", "V_m", "V_v", "W_m", "W_v", "b_m", "b_v")
+_CONVERT_STATE_NAMES = ("A_m", "A_v", "c_m", "c_v", "q_m", "q_v", "omega_m", "omega_v")
+_FUSIONS = (None, "attention", "global", "invariant")
 
 
 class Backbone(_RecommenderMixin):
@@ -168,6 +175,17 @@ class Backbone(_RecommenderMixin):
     gate : array (D,) or None
         Fixed feature gate g (None: all ones, as in pre-training; a mask m gives
         InvRL's final model of §4.1).
+    fusion : {None, "attention", "global", "invariant"}
+        None: the plain backbone. Otherwise PaInvRL's convert module (§4.2, our
+        reading [inferred]): invariant ``mask * x`` and variant ``(1 - mask) * x``
+        features through the shared projection, fused per item by additive
+        attention (``"attention"``), by two learned global weights (``"global"``), or
+        the invariant part only (``"invariant"``, InvRL). The attention parameters join
+        the projection's optimiser and L2 weight (§7 item 2).
+    mask : array (D,) in [0, 1], optional
+        The invariant mask the convert module splits features with (needs ``fusion``).
+    attention_size : int
+        Hidden size of the additive attention (64).
     max_epochs, eval_every, patience : int
         Train at most ``max_epochs`` epochs; every ``eval_every`` epochs compute the
         validation metric ``monitor`` and stop after more than ``patience``
@@ -190,6 +208,10 @@ class Backbone(_RecommenderMixin):
     item_embeddings_ : ndarray (n_items, d_id)
     projection_ : ndarray (d_content, D)
     bias_ : ndarray (d_content,) or None
+    attention_matrix_, attention_bias_, attention_query_ : ndarrays or None
+        A (attention_size, d_content), c and q of ``fusion="attention"``.
+    fusion_logits_ : ndarray (2,) or None
+        The two logits of ``fusion="global"`` (invariant, variant).
     history_ : pandas.DataFrame
         One row per epoch: loss (mean batch L_rec), reg (L2 at the end of the
         epoch), seconds, and the validation metric where it was computed.
@@ -204,7 +226,9 @@ class Backbone(_RecommenderMixin):
                  batch_size: int = 512, loss_weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
                  emb_lr: float = 1e-3, proj_lr: float = 1e-3, emb_optimizer: str = "adam",
                  wd1: float = 1e-4, wdi: float = 1.0, wd2: float = 0.01, reg: str = "full",
-                 bias: bool = True, gate: Optional[np.ndarray] = None, max_epochs: int = 500,
+                 bias: bool = True, gate: Optional[np.ndarray] = None,
+                 fusion: Optional[str] = None, mask: Optional[np.ndarray] = None,
+                 attention_size: int = 64, max_epochs: int = 500,
                  eval_every: int = 5, patience: int = 10, monitor: str = "ndcg@10",
                  init_std: float = 0.01, seed: int = 2233, n_threads: Optional[int] = None,
                  progress: bool = True):
@@ -222,6 +246,9 @@ class Backbone(_RecommenderMixin):
         self.reg = reg
         self.bias = bias
         self.gate = gate
+        self.fusion = fusion
+        self.mask = mask
+        self.attention_size = attention_size
         self.max_epochs = max_epochs
         self.eval_every = eval_every
         self.patience = patience
@@ -276,6 +303,23 @@ class Backbone(_RecommenderMixin):
             p["gate"] = g
         else:
             p["gate"] = None
+        p["fusion"] = check_choice(self.fusion, "fusion", _FUSIONS)
+        p["attention_size"] = check_positive_int(self.attention_size, "attention_size")
+        p["mask"] = None
+        if p["fusion"] is not None:
+            if self.gate is not None:
+                raise ValueError("gate must be None with fusion: the convert module builds its "
+                                 "own gates from mask")
+            if self.mask is None:
+                raise ValueError(f"fusion={p['fusion']!r} needs mask (one value in [0, 1] per "
+                                 f"feature column)")
+            m = np.ascontiguousarray(self.mask, dtype=np.float32)
+            if m.shape != (n_feat,) or not np.all((m >= 0) & (m <= 1)):
+                raise ValueError(f"mask must be {n_feat} values in [0, 1], got shape {m.shape}")
+            p["mask"] = m
+        elif self.mask is not None:
+            raise ValueError("mask is only used with fusion ('attention', 'global' or "
+                             "'invariant'); for InvRL's gated model pass gate=mask")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
                 or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
@@ -312,8 +356,7 @@ class Backbone(_RecommenderMixin):
         else:
             self._init_state(dataset, p)
         self._features = features
-        # During training the public attributes show the live parameters.
-        self.user_embeddings_, self.item_embeddings_, self.projection_, self.bias_ = self._live
+        self._show(self._live)  # during training the public attributes are the live tensors
         self._dataset_val = dataset.val if dataset.val.nnz else None
         beta_u, beta_i = loss_weights(dataset.user_degree, dataset.item_degree)
         users = np.ascontiguousarray(dataset.train[:, 0])
@@ -326,9 +369,10 @@ class Backbone(_RecommenderMixin):
         try:
             while self.n_epochs_ < p["max_epochs"] and not self._stopped:
                 start = time.perf_counter()
-                U, V, W, b = self._live
+                live = self._live
                 loss, n_batches, step = _core.train_epoch(
-                    U, V, W, b, p["gate"], features, beta_u, beta_i, users, items, self._opt_state,
+                    live["U"], live["V"], live["W"], live["b"], p["gate"], features, beta_u,
+                    beta_i, users, items, self._opt_state, **self._convert_args(p),
                     w=p["loss_weights"], emb_opt=p["emb_optimizer"], emb_lr=p["emb_lr"],
                     proj_lr=p["proj_lr"], reg=p["reg"], wd1=p["wd1"], wdi=p["wdi"],
                     wd2=p["wd2"], batch_size=p["batch_size"], n_neg=p["n_neg"],
@@ -368,8 +412,22 @@ class Backbone(_RecommenderMixin):
         self.bias_ = np.zeros(p["d_content"], dtype=np.float32) if self.bias else None
         # The arrays the C trainer updates; the public attributes show them during training
         # and the best validated copy once training ends (_publish).
-        self._live = (self.user_embeddings_, self.item_embeddings_, self.projection_,
-                      self.bias_)
+        self._live = {"U": self.user_embeddings_, "V": self.item_embeddings_,
+                      "W": self.projection_, "b": self.bias_, "A": None, "c": None, "q": None,
+                      "omega": None}
+        self._convert_state = None
+        if p["fusion"] is not None:
+            d_a = p["attention_size"]
+            if p["fusion"] == "attention":
+                self._live["A"] = (rng.standard_normal((d_a, p["d_content"])) * std
+                                   ).astype(np.float32)
+                self._live["c"] = np.zeros(d_a, dtype=np.float32)
+                self._live["q"] = (rng.standard_normal(d_a) * std).astype(np.float32)
+            elif p["fusion"] == "global":
+                self._live["omega"] = np.zeros(2, dtype=np.float32)  # equal weights (§4.2)
+            self._convert_state = tuple(
+                None if self._live[n] is None else np.zeros_like(self._live[n])
+                for n in ("A", "A", "c", "c", "q", "q", "omega", "omega"))
         adam = p["emb_optimizer"] == "adam"
         owners = [self.user_embeddings_, self.user_embeddings_, self.item_embeddings_,
                   self.item_embeddings_, self.projection_, self.projection_, self.bias_,
@@ -388,16 +446,17 @@ class Backbone(_RecommenderMixin):
         self.seen_ = dataset.train_csr
 
     def _reg_value(self, p) -> float:
-        U, V, W, b = self._live
-        b = b if b is not None else np.zeros(0, np.float32)
+        live = self._live
+        U, V = live["U"], live["V"]
+        proj = [a for n, a in live.items() if n not in ("U", "V") and a is not None]
         # einsum, not np.dot: a threaded BLAS call from NumPy's own OpenBLAS would leave its
         # threads spinning against the C core's OpenMP threads.
         sq = lambda a: float(np.einsum("i,i->", a.ravel(), a.ravel(), dtype=np.float64))  # noqa: E731
-        return p["wd1"] * (sq(U) + p["wdi"] * sq(V)) + p["wd2"] * (sq(W) + sq(b))
+        return p["wd1"] * (sq(U) + p["wdi"] * sq(V)) + p["wd2"] * sum(sq(a) for a in proj)
 
     def _validation_score(self, dataset, metric: str, k: int) -> float:
-        U, V, W, b = self._live
-        table = evaluate_vectors(U, self._item_vectors_from(V, W, b, dataset.features),
+        table = evaluate_vectors(self._live["U"],
+                                 self._item_vectors_from(self._live, dataset.features),
                                  dataset.val,
                                  exclude=dataset.train_csr, ks=(k,), metrics=(metric,),
                                  n_threads=self.n_threads)
@@ -408,7 +467,7 @@ class Backbone(_RecommenderMixin):
             self.best_score_ = score
             self.best_epoch_ = self.n_epochs_
             self._bad_checks = 0
-            self._best = tuple(None if a is None else a.copy() for a in self._live)
+            self._best = {n: None if a is None else a.copy() for n, a in self._live.items()}
         else:
             self._bad_checks += 1
             if self._bad_checks > patience:
@@ -421,8 +480,19 @@ class Backbone(_RecommenderMixin):
     def _publish(self):
         """Show the best validated parameters (the reference's model selection), or the
         last epoch's when nothing was validated.  Training itself goes on from ``_live``."""
-        U, V, W, b = self._best if self._best is not None else self._live
-        self.user_embeddings_, self.item_embeddings_, self.projection_, self.bias_ = U, V, W, b
+        self._show(self._best if self._best is not None else self._live)
+
+    def _show(self, tensors):
+        for name, attr in _PUBLIC.items():
+            setattr(self, attr, tensors[name])
+
+    def _convert_args(self, p) -> Dict[str, Any]:
+        """The convert module's part of a train_epoch call (method.md §4.2)."""
+        if p["fusion"] is None:
+            return {}
+        live = self._live
+        return dict(fusion=p["fusion"], mask=p["mask"], A=live["A"], c=live["c"], q=live["q"],
+                    omega=live["omega"], convert_state=self._convert_state)
 
     # ------------------------------------------------------------------ vectors
     def user_vectors(self) -> np.ndarray:
@@ -437,15 +507,22 @@ class Backbone(_RecommenderMixin):
             features = getattr(self, "_features", None)
             if features is None:  # a loaded model: the vectors saved with it
                 return self.item_vectors_
-        return self._item_vectors_from(self.item_embeddings_, self.projection_, self.bias_,
+        return self._item_vectors_from({n: getattr(self, a) for n, a in _PUBLIC.items()},
                                        features)
 
-    def _item_vectors_from(self, V, W, b, features) -> np.ndarray:
-        X = features if self.gate is None else features * np.asarray(self.gate, np.float32)
-        content = X @ W.T
-        if b is not None:
-            content += b
-        return np.ascontiguousarray(np.concatenate([V, content], axis=1), dtype=np.float32)
+    def _item_vectors_from(self, t, features) -> np.ndarray:
+        if self.fusion is not None:
+            mask = np.ascontiguousarray(self.mask, dtype=np.float32)
+            content, _ = convert_item_vectors(t["W"], t["b"], t["A"], t["c"], t["q"], mask,
+                                              features, fusion=self.fusion, omega=t["omega"],
+                                              n_threads=self.n_threads)
+        else:
+            X = features if self.gate is None else features * np.asarray(self.gate, np.float32)
+            content = X @ t["W"].T
+            if t["b"] is not None:
+                content += t["b"]
+        return np.ascontiguousarray(np.concatenate([t["V"], content], axis=1),
+                                    dtype=np.float32)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:
@@ -454,19 +531,16 @@ class Backbone(_RecommenderMixin):
         self._check_fitted()
         arrays = {"item_vectors": self.item_vectors(), "seen_indptr": self.seen_.indptr,
                   "seen_indices": self.seen_.indices}
-        for name, arr in zip(("U", "V", "W", "b"), self._live):
-            if arr is not None:
-                arrays["live_" + name] = arr
-        if self.gate is not None:
-            arrays["gate"] = np.asarray(self.gate, np.float32)
-        for name, arr in zip(_STATE_NAMES, self._opt_state):
-            if arr is not None:
-                arrays["opt_" + name] = arr
-        if self._best is not None:
-            for name, arr in zip(("U", "V", "W", "b"), self._best):
-                if arr is not None:
-                    arrays["best_" + name] = arr
-        params = {k: v for k, v in self.get_params().items() if k != "gate"}
+        for prefix, tensors in (("live_", self._live), ("best_", self._best or {})):
+            arrays.update({prefix + n: a for n, a in tensors.items() if a is not None})
+        for name in ("gate", "mask"):
+            if getattr(self, name) is not None:
+                arrays[name] = np.asarray(getattr(self, name), np.float32)
+        states = list(zip(_STATE_NAMES, self._opt_state))
+        if self._convert_state is not None:
+            states += list(zip(_CONVERT_STATE_NAMES, self._convert_state))
+        arrays.update({"opt_" + n: a for n, a in states if a is not None})
+        params = {k: v for k, v in self.get_params().items() if k not in ("gate", "mask")}
         params["loss_weights"] = list(params["loss_weights"])
         meta = {"class": type(self).__name__, "params": params,
                 "state": {"n_epochs": self.n_epochs_, "step": self.step_,
@@ -486,14 +560,16 @@ class Backbone(_RecommenderMixin):
             raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
         params = dict(meta["params"])
         params["gate"] = a.get("gate")
+        params["mask"] = a.get("mask")
         params["loss_weights"] = tuple(params["loss_weights"])
         model = cls(**params)
         st = meta["state"]
-        model._live = tuple(a.get("live_" + n) for n in ("U", "V", "W", "b"))
+        model._live = {n: a.get("live_" + n) for n in _PUBLIC}
         model.item_vectors_ = a["item_vectors"]
         model._opt_state = tuple(a.get("opt_" + n) for n in _STATE_NAMES)
-        best = tuple(a.get("best_" + n) for n in ("U", "V", "W", "b"))
-        model._best = best if best[0] is not None else None
+        model._convert_state = (None if model.fusion is None else
+                                tuple(a.get("opt_" + n) for n in _CONVERT_STATE_NAMES))
+        model._best = ({n: a.get("best_" + n) for n in _PUBLIC} if "best_U" in a else None)
         model.seen_ = UserItemCSR(a["seen_indptr"], a["seen_indices"], st["n_users"],
                                   st["n_items"])
         model.n_epochs_ = st["n_epochs"]

@@ -10,8 +10,10 @@
 3. train the final recommender on all training data with the mask as a fixed
    feature gate (§4.1), selecting the epoch on validation.
 
-PaInvRL (§3.5 adaptive weighting, §4.2 convert module) builds on the same
-stages; its estimator comes with the convert-module trainer.
+``PaInvRL`` runs the same stages with the Pareto (MGDA) weighting of ERM and IRM
+in the mask step (§3.5) and the convert module in the final recommender (§4.2):
+invariant and variant representations fused by attention.  Both PaInvRL pieces
+are our reading of the paper, whose full text was not available [inferred].
 """
 from __future__ import annotations
 
@@ -22,11 +24,12 @@ import numpy as np
 import pandas as pd
 
 from ._validation import check_choice, check_positive_int
+from .convert import convert_item_vectors
 from .environments import EnvironmentSplit, identify_environments
 from .invariance import MaskResult, learn_mask
 from .models import Backbone, _RecommenderMixin
 
-__all__ = ["InvRL"]
+__all__ = ["InvRL", "PaInvRL"]
 
 # Reference hyperparameters (method.md §5.2), per stage.
 PRETRAIN = dict(wd1=1e-4, wdi=1.0, wd2=0.01)
@@ -108,13 +111,17 @@ class InvRL(_RecommenderMixin):
         self.progress = progress
         self.backbone_params = backbone_params
 
-    def _backbone(self, patience: int, hyper: Dict[str, float], gate=None) -> Backbone:
+    def _backbone(self, patience: int, hyper: Dict[str, float], **extra) -> Backbone:
         params = dict(d_id=self.d_id, d_content=self.d_content, n_neg=self.n_neg,
                       batch_size=self.batch_size, reg=self.reg, max_epochs=self.max_epochs,
                       eval_every=self.eval_every, patience=patience, seed=self.seed,
-                      n_threads=self.n_threads, progress=self.progress, gate=gate, **hyper)
+                      n_threads=self.n_threads, progress=self.progress, **hyper, **extra)
         params.update(self.backbone_params or {})
         return Backbone(**params)
+
+    def _final_model(self, mask: np.ndarray) -> Backbone:
+        """InvRL's final recommender: the mask as a fixed feature gate (§4.1)."""
+        return self._backbone(self.final_patience, FINAL, gate=mask)
 
     def fit(self, dataset, *, callback: Optional[Callable[[str, Dict[str, Any]], Any]] = None
             ) -> "InvRL":
@@ -167,7 +174,7 @@ class InvRL(_RecommenderMixin):
             alpha *= 1.05
         self.mask_ = mask
         start = time.perf_counter()
-        self.final_ = self._backbone(self.final_patience, FINAL, gate=mask).fit(dataset)
+        self.final_ = self._final_model(mask).fit(dataset)
         stage("final", None, start, self.final_)
         self.seen_ = self.final_.seen_
         self.stage_seconds_ = pd.DataFrame(seconds)
@@ -191,3 +198,52 @@ class InvRL(_RecommenderMixin):
                 rows.append({"outer": outer, "epoch": epoch + 1, "erm_loss": float(erm),
                              "irm_loss": float(irm), "gamma": float(gamma)})
         return pd.DataFrame(rows)
+
+
+class PaInvRL(InvRL):
+    """PaInvRL (Huang et al., ACM MM 2023) as we read it (method.md §3.5, §4.2, §9).
+
+    The pipeline of :class:`InvRL` with two changes [inferred]: the mask step weighs
+    ERM against IRM with the two-objective MGDA weight of each step
+    (``weighting="mgda"``: a Pareto-stationary direction instead of InvRL's fixed
+    alpha), and the final recommender keeps both representations, invariant
+    ``mask * x`` and variant ``(1 - mask) * x``, through a shared projection, fused
+    per item by additive attention (``fusion="attention"``; ``"global"`` learns two
+    weights for all items, ``"invariant"`` is InvRL's).
+
+    Parameters
+    ----------
+    fusion : {"attention", "global", "invariant"}
+    attention_size : int
+        Hidden size of the attention (64).
+    weighting : {"mgda", "fixed", "pair"}
+        Default ``"mgda"``.
+    **kwargs
+        Everything :class:`InvRL` takes.
+
+    Attributes
+    ----------
+    As :class:`InvRL`; ``final_.attention_matrix_`` etc. hold the attention, and
+    ``attention_weights(dataset)`` gives the invariant share per item.
+    """
+
+    def __init__(self, *, fusion: str = "attention", attention_size: int = 64,
+                 weighting: str = "mgda", **kwargs):
+        super().__init__(weighting=weighting, **kwargs)
+        self.fusion = fusion
+        self.attention_size = attention_size
+
+    def _final_model(self, mask: np.ndarray) -> Backbone:
+        return self._backbone(self.final_patience, FINAL, fusion=self.fusion, mask=mask,
+                              attention_size=self.attention_size)
+
+    def attention_weights(self, dataset) -> np.ndarray:
+        """Weight of the invariant representation per item (1 - that is the variant's)."""
+        self._check_fitted()
+        f = self.final_
+        _, a_inv = convert_item_vectors(f.projection_, f.bias_, f.attention_matrix_,
+                                        f.attention_bias_, f.attention_query_,
+                                        np.ascontiguousarray(f.mask, dtype=np.float32),
+                                        dataset.features, fusion=f.fusion,
+                                        omega=f.fusion_logits_, n_threads=self.n_threads)
+        return a_inv

@@ -54,3 +54,49 @@ def test_pipeline_contract(planted):
         small_pipeline().recommend(0)
     with pytest.raises(ValueError, match="weighting must be one of"):
         small_pipeline(weighting="sometimes").fit(ds)
+
+
+@pytest.mark.parametrize("fusion", ["attention", "global", "invariant"])
+def test_painvrl_final_model_uses_the_convert_module(planted, fusion):
+    from painvrl.pipeline import PaInvRL
+
+    ds, truth = planted
+    model = PaInvRL(fusion=fusion, attention_size=8, **{
+        k: v for k, v in small_pipeline(n_outer=1).__dict__.items() if k != "weighting"})
+    model.fit(ds)
+    assert model.weighting == "mgda"
+    final = model.final_
+    assert final.fusion == fusion
+    np.testing.assert_array_equal(final.mask, model.mask_)
+    a_inv = model.attention_weights(ds)
+    assert a_inv.shape == (ds.n_items,) and np.all((a_inv > 0) & (a_inv < 1))
+    if fusion == "attention":
+        assert final.attention_matrix_.shape == (8, 16)
+    if fusion == "global":
+        assert final.fusion_logits_.shape == (2,)
+        assert np.allclose(a_inv, a_inv[0])  # one weight for every item
+    if fusion == "invariant":
+        assert np.all(a_inv == 1)
+    ids, _ = model.recommend([0, 1], k=5)
+    assert ids.shape == (2, 5)
+
+
+def test_convert_backbone_saves_and_resumes(planted, tmp_path):
+    from painvrl import Backbone
+
+    ds, _ = planted
+    mask = np.linspace(0, 1, ds.features.shape[1]).astype(np.float32)
+    kw = dict(fusion="attention", mask=mask, attention_size=8, d_id=8, d_content=8, n_neg=5,
+              batch_size=256, eval_every=2, patience=100, progress=False, seed=3, n_threads=1)
+    full = Backbone(max_epochs=4, **kw).fit(ds)
+    part = Backbone(max_epochs=2, **kw).fit(ds)
+    part.save(tmp_path / "m")
+    loaded = Backbone.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.item_vectors(), part.item_vectors())
+    loaded.set_params(max_epochs=4).fit(ds, resume=True)
+    np.testing.assert_array_equal(loaded.attention_matrix_, full.attention_matrix_)
+    np.testing.assert_array_equal(loaded.user_embeddings_, full.user_embeddings_)
+    with pytest.raises(ValueError, match="needs mask"):
+        Backbone(fusion="global").fit(ds)
+    with pytest.raises(ValueError, match="gate must be None with fusion"):
+        Backbone(fusion="global", mask=mask, gate=mask).fit(ds)
