@@ -14,11 +14,11 @@ from .data import Dataset, load_mmgcn, load_mmrec
 from .environments import EnvironmentSplit, identify_environments
 from .invariance import MaskResult, MaskStep, learn_mask, mask_step, mgda_weight, pair_weight
 from .models import Backbone, NotFittedError, Popularity
-from .pipeline import InvRL
+from .pipeline import InvRL, PaInvRL
 
 __version__ = "0.1.0"
 __all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL",
-           "MaskResult", "MaskStep", "ModelFileError", "NotFittedError", "Popularity",
+           "MaskResult", "MaskStep", "ModelFileError", "NotFittedError", "PaInvRL", "Popularity",
            "UserItemCSR", "attention_weights", "compare", "convert", "convert_item_vectors",
            "convert_loss_grad", "data", "datasets", "environments", "evaluate", "functional",
            "identify_environments", "invariance", "learn_mask", "load_mmgcn", "load_mmrec",
