@@ -77,3 +77,17 @@ def adagrad(p, grad, s, lr, eps=1e-10):
     """torch.optim.Adagrad's update, in place, float64."""
     s += grad * grad
     p -= lr * grad / (np.sqrt(s) + eps)
+
+
+def finite_difference(f, x, h=1e-6):
+    """Central differences of the scalar f() with respect to every entry of x (in place)."""
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + h
+        up = f()
+        x[idx] = old - h
+        down = f()
+        x[idx] = old
+        grad[idx] = (up - down) / (2 * h)
+    return grad

@@ -7,6 +7,7 @@ from painvrl import _core
 from painvrl.convert import attention_weights, convert_item_vectors, convert_loss_grad
 from painvrl.functional import loss_weights, rec_loss_grad
 from _convert_ref import convert_items_ref, convert_loss_ref
+from reference import finite_difference
 
 FUSIONS = ["attention", "global", "invariant"]
 PARAMS = ["U", "V", "W", "b", "A", "c", "q", "mask"]
@@ -51,19 +52,6 @@ def test_loss_matches_numpy_float64(rng, fusion, w, bias):
     assert (out.db is None) == (not bias)
     assert (out.dA is None) == (fusion != "attention")
     assert (out.domega is None) == (fusion != "global")
-
-
-def finite_difference(f, x, h=1e-6):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + h
-        up = f()
-        x[idx] = old - h
-        down = f()
-        x[idx] = old
-        grad[idx] = (up - down) / (2 * h)
-    return grad
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)

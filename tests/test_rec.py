@@ -4,7 +4,7 @@ import pytest
 
 from painvrl import _core
 from painvrl.functional import loss_weights, rec_loss_grad
-from reference import rec_grad, rec_loss
+from reference import finite_difference, rec_grad, rec_loss
 
 
 def problem(rng, nu=9, ni=13, d_id=3, d_c=4, D=6, B=7, n_neg=4, bias=True, gate=True):
@@ -35,19 +35,6 @@ def test_loss_and_gradient_match_numpy_float64(rng, w, bias, gate):
         if got is not None:
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
     assert (out.db is None) == (not bias) and (out.dg is None) == (not gate)
-
-
-def finite_difference(f, x, h=1e-6):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + h
-        up = f()
-        x[idx] = old - h
-        down = f()
-        x[idx] = old
-        grad[idx] = (up - down) / (2 * h)
-    return grad
 
 
 @pytest.mark.parametrize("reg", ["none", "full", "batch"])

@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 from painvrl import _core
 from painvrl.functional import sample_negatives
 from _convert_ref import convert_items_ref, convert_loss_ref
-from reference import adam, sigmoid
+from reference import adam, finite_difference, sigmoid
 from test_train import SHUFFLE_STREAM, fresh_state
 from test_train import setup as backbone_setup
 
@@ -77,19 +77,6 @@ def convert_grad_ref(U, V, W, b, A, c, q, mask, X, users, items, beta_u, beta_i,
     g["W"] = dh_inv.T @ Xi + dh_var.T @ Xv
     g["b"] = None if b is None else (dh_inv + dh_var).sum(axis=0)
     return g
-
-
-def finite_difference(f, x, h=1e-6):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + h
-        up = f()
-        x[idx] = old - h
-        down = f()
-        x[idx] = old
-        grad[idx] = (up - down) / (2 * h)
-    return grad
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)
