@@ -113,6 +113,35 @@ pv_inout(PyObject *obj, int typenum, int ndim, const npy_intp *shape, const char
     return arr;
 }
 
+int
+pv_batch_inputs(PyObject *ousers, PyObject *oitems, PyObject *obeta_u, PyObject *obeta_i,
+                int typenum, npy_intp n_users, npy_intp n_items, const char *func,
+                PyArrayObject **users, PyArrayObject **items, PyArrayObject **beta_u,
+                PyArrayObject **beta_i)
+{
+    *users = pv_input(ousers, NPY_INT64, 1, NULL, func, "users");
+    if (*users == NULL) {
+        return -1;
+    }
+    npy_intp shitems[2] = {PyArray_DIM(*users, 0), -1};
+    *items = pv_input(oitems, NPY_INT64, 2, shitems, func, "items");
+    if (*items == NULL) {
+        return -1;
+    }
+    if (PyArray_DIM(*items, 1) < 1) {
+        PyErr_Format(PyExc_ValueError, "%s(): 'items' needs at least one column (positives)",
+                     func);
+        return -1;
+    }
+    npy_intp shu[1] = {n_users}, shi[1] = {n_items};
+    *beta_u = pv_input(obeta_u, typenum, 1, shu, func, "beta_u");
+    if (*beta_u == NULL) {
+        return -1;
+    }
+    *beta_i = pv_input(obeta_i, typenum, 1, shi, func, "beta_i");
+    return *beta_i == NULL ? -1 : 0;
+}
+
 PyObject *
 pv_raise_status(pv_status status, const char *func)
 {

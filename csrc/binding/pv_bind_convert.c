@@ -141,22 +141,11 @@ core_convert_loss_grad(PyObject *self, PyObject *args, PyObject *kwds)
                      (Py_ssize_t)PyArray_DIM(U, 1), (Py_ssize_t)d_id, (Py_ssize_t)f.d_c);
         goto done;
     }
-    users = pv_input(ousers, NPY_INT64, 1, NULL, FUNC, "users");
-    if (!users) goto done;
-    npy_intp B = PyArray_DIM(users, 0);
-    npy_intp shitems[2] = {B, -1};
-    items = pv_input(oitems, NPY_INT64, 2, shitems, FUNC, "items");
-    if (!items) goto done;
-    npy_intp C = PyArray_DIM(items, 1);
-    if (C < 1) {
-        PyErr_SetString(PyExc_ValueError, FUNC "(): 'items' needs at least one column (positives)");
+    if (pv_batch_inputs(ousers, oitems, obu, obi, typenum, n_users, n_items, FUNC, &users,
+                        &items, &bu, &bi) < 0) {
         goto done;
     }
-    npy_intp shbu[1] = {n_users}, shbi[1] = {n_items};
-    bu = pv_input(obu, typenum, 1, shbu, FUNC, "beta_u");
-    if (!bu) goto done;
-    bi = pv_input(obi, typenum, 1, shbi, FUNC, "beta_i");
-    if (!bi) goto done;
+    npy_intp B = PyArray_DIM(users, 0), C = PyArray_DIM(items, 1);
 
     npy_intp shdc[1] = {f.d_c}, shda[1] = {f.d_a}, sh2[1] = {2}, shD[1] = {f.D};
     dU = (PyArrayObject *)PyArray_SimpleNew(2, PyArray_DIMS(U), typenum);

@@ -91,22 +91,11 @@ core_rec_loss_grad(PyObject *self, PyObject *args, PyObject *kwds)
     if (!ok) goto done;
     X = pv_input(oX, typenum, 2, shX, FUNC, "X");
     if (!X) goto done;
-    users = pv_input(ousers, NPY_INT64, 1, NULL, FUNC, "users");
-    if (!users) goto done;
-    npy_intp B = PyArray_DIM(users, 0);
-    npy_intp shitems[2] = {B, -1};
-    items = pv_input(oitems, NPY_INT64, 2, shitems, FUNC, "items");
-    if (!items) goto done;
-    npy_intp C = PyArray_DIM(items, 1);
-    if (C < 1) {
-        PyErr_SetString(PyExc_ValueError, FUNC "(): 'items' needs at least one column (positives)");
+    if (pv_batch_inputs(ousers, oitems, obu, obi, typenum, n_users, n_items, FUNC, &users,
+                        &items, &bu, &bi) < 0) {
         goto done;
     }
-    npy_intp shbu[1] = {n_users}, shbi[1] = {n_items};
-    bu = pv_input(obu, typenum, 1, shbu, FUNC, "beta_u");
-    if (!bu) goto done;
-    bi = pv_input(obi, typenum, 1, shbi, FUNC, "beta_i");
-    if (!bi) goto done;
+    npy_intp B = PyArray_DIM(users, 0), C = PyArray_DIM(items, 1);
 
     dU = (PyArrayObject *)PyArray_SimpleNew(2, PyArray_DIMS(U), typenum);
     dV = (PyArrayObject *)PyArray_SimpleNew(2, PyArray_DIMS(V), typenum);

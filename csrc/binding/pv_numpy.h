@@ -40,6 +40,17 @@ PyArrayObject *pv_inout(PyObject *obj, int typenum, int ndim, const npy_intp *sh
 PyArrayObject *pv_optional_input(PyObject *obj, int typenum, int ndim, const npy_intp *shape,
                                  const char *func, const char *name, int *ok);
 
+/*
+ * The four arrays of a training batch: users (B,) and items (B, C >= 1) int64,
+ * beta_u (n_users,) and beta_i (n_items,) of dtype `typenum`.  On success all four
+ * outputs hold new references and 0 is returned; on failure -1, an exception is set
+ * and the outputs that were converted still need Py_XDECREF (they start NULL).
+ */
+int pv_batch_inputs(PyObject *ousers, PyObject *oitems, PyObject *obeta_u, PyObject *obeta_i,
+                    int typenum, npy_intp n_users, npy_intp n_items, const char *func,
+                    PyArrayObject **users, PyArrayObject **items, PyArrayObject **beta_u,
+                    PyArrayObject **beta_i);
+
 /* Raise the exception that matches a kernel status; always returns NULL. */
 PyObject *pv_raise_status(pv_status status, const char *func);
 
