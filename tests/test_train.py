@@ -31,22 +31,28 @@ def fresh_state(params, adam_emb=True):
             z(b), z(b))
 
 
+def epoch_batches(users, items, n_items, *, batch, n_neg, seed, epoch):
+    """The trainer's batches, rebuilt from its documented streams: a Philox permutation of
+    the pairs, then for each row its positive and the negatives drawn for its position."""
+    perm = _core.permutation(len(users), seed, SHUFFLE_STREAM, epoch)
+    for lo in range(0, len(users), batch):
+        rows = perm[lo:lo + batch]
+        bi = np.empty((len(rows), 1 + n_neg), np.int64)
+        bi[:, 0] = items[rows]
+        for r in range(len(rows)):
+            bi[r, 1:] = sample_negatives(n_items, n_neg, seed, epoch, lo + r)
+        yield users[rows], bi
+
+
 def replay(users, items, params, X, beta_u, beta_i, *, batch, n_neg, seed, epoch, reg, wd1,
            wdi, wd2, emb_opt="adam", lr=(1e-2, 2e-2), l1=0.0, l1_mask=None, w=(1, 1, 1, 1)):
     """One epoch in float64 NumPy, following the trainer's documented contract."""
     P = {k: None if v is None else v.astype(np.float64) for k, v in params.items()}
     S = {k: [np.zeros_like(v), np.zeros_like(v)] for k, v in P.items() if v is not None}
-    perm = _core.permutation(len(users), seed, SHUFFLE_STREAM, epoch)
-    n_items = P["V"].shape[0]
     t = 0
     total = 0.0
-    for lo in range(0, len(users), batch):
-        rows = perm[lo:lo + batch]
-        bu = users[rows]
-        bi = np.empty((len(rows), 1 + n_neg), np.int64)
-        bi[:, 0] = items[rows]
-        for r in range(len(rows)):
-            bi[r, 1:] = sample_negatives(n_items, n_neg, seed, epoch, lo + r)
+    for bu, bi in epoch_batches(users, items, P["V"].shape[0], batch=batch, n_neg=n_neg,
+                                seed=seed, epoch=epoch):
         args = (P["U"], P["V"], P["W"], P["b"], None, X, bu, bi, beta_u, beta_i)
         total += rec_loss(*args, w=w)
         dU, dV, dW, db, _ = rec_grad(*args, w=w)

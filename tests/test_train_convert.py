@@ -8,10 +8,9 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from painvrl import _core
-from painvrl.functional import sample_negatives
 from _convert_ref import convert_items_ref, convert_loss_ref
 from reference import adam, finite_difference, sigmoid
-from test_train import SHUFFLE_STREAM, fresh_state
+from test_train import epoch_batches, fresh_state
 from test_train import setup as backbone_setup
 
 FUSIONS = ["attention", "global", "invariant"]
@@ -105,18 +104,11 @@ def replay(users, items, params, mask, X, beta_u, beta_i, *, fusion, batch, n_ne
     and a dense Adam step with L2 weight wd2 on W, b and the fusion's parameters."""
     P = {k: None if v is None else v.astype(np.float64) for k, v in params.items()}
     S = {k: [np.zeros_like(v), np.zeros_like(v)] for k, v in P.items() if v is not None}
-    perm = _core.permutation(len(users), seed, SHUFFLE_STREAM, epoch)
-    n_items = P["V"].shape[0]
     l2u, l2v, l2p = (0.0, 0.0, 0.0) if reg == "none" else (wd1, wd1 * wdi, wd2)
     t = 0
     total = 0.0
-    for lo in range(0, len(users), batch):
-        rows = perm[lo:lo + batch]
-        bu = users[rows]
-        bi = np.empty((len(rows), 1 + n_neg), np.int64)
-        bi[:, 0] = items[rows]
-        for r in range(len(rows)):
-            bi[r, 1:] = sample_negatives(n_items, n_neg, seed, epoch, lo + r)
+    for bu, bi in epoch_batches(users, items, P["V"].shape[0], batch=batch, n_neg=n_neg,
+                                seed=seed, epoch=epoch):
         args = (P["U"], P["V"], P["W"], P["b"], P["A"], P["c"], P["q"], mask, X, bu, bi,
                 beta_u, beta_i, w, fusion, P["omega"])
         total += convert_loss_ref(*args)
