@@ -125,6 +125,44 @@ PV_FN(mask_pair_terms)(PV_T s, int positive, PV_T wgt, PV_T *rp, double *lsum)
 #define PV_MASK_BLK ((pv_index)(128 / sizeof(PV_T)))
 
 /*
+ * out[q] = a . x_q for the four rows of a group, in blocks of two cache lines;
+ * each block asks for the same two lines of the next group's rows (n0..n3), so
+ * the loads spread over the arithmetic.  Shared by both pair passes.
+ */
+PV_INLINE void
+PV_FN(mask_dot4_ahead)(pv_index D, const PV_T *PV_RESTRICT a, const PV_T *PV_RESTRICT x0,
+                       const PV_T *PV_RESTRICT x1, const PV_T *PV_RESTRICT x2,
+                       const PV_T *PV_RESTRICT x3, const PV_T *n0, const PV_T *n1,
+                       const PV_T *n2, const PV_T *n3, PV_T *out)
+{
+    PV_T t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+    for (pv_index d0 = 0; d0 < D; d0 += PV_MASK_BLK) {
+        const pv_index d1 = d0 + PV_MASK_BLK < D ? d0 + PV_MASK_BLK : D;
+        mask_prefetch_row(n0 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
+        mask_prefetch_row(n1 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
+        mask_prefetch_row(n2 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
+        mask_prefetch_row(n3 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
+        PV_T g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+#pragma omp simd reduction(+ : g0, g1, g2, g3)
+        for (pv_index d = d0; d < d1; d++) {
+            const PV_T ad = a[d];
+            g0 += ad * x0[d];
+            g1 += ad * x1[d];
+            g2 += ad * x2[d];
+            g3 += ad * x3[d];
+        }
+        t0 += g0;
+        t1 += g1;
+        t2 += g2;
+        t3 += g3;
+    }
+    out[0] = t0;
+    out[1] = t1;
+    out[2] = t2;
+    out[3] = t3;
+}
+
+/*
  * Pass 1 over the 1 + n_neg pairs of one row: r'_n, Q_b = sum_c r_n x_i and the row's
  * loss.  Pairs go four at a time (four independent dot products sharing the loads of
  * hz, one fused update of q), then one at a time; the order is fixed.
@@ -162,7 +200,7 @@ PV_FN(mask_pass1_row)(pv_index D, pv_index d_id, pv_index n1, const PV_T *PV_RES
         const PV_T *PV_RESTRICT v1 = V + (size_t)it[c + 1] * (size_t)d_id;
         const PV_T *PV_RESTRICT v2 = V + (size_t)it[c + 2] * (size_t)d_id;
         const PV_T *PV_RESTRICT v3 = V + (size_t)it[c + 3] * (size_t)d_id;
-        PV_T b0 = 0, b1 = 0, b2 = 0, b3 = 0, f0 = 0, f1 = 0, f2 = 0, f3 = 0;
+        PV_T b0 = 0, b1 = 0, b2 = 0, b3 = 0;
 #pragma omp simd reduction(+ : b0, b1, b2, b3)
         for (pv_index k = 0; k < d_id; k++) {
             const PV_T uk = uid[k];
@@ -171,29 +209,9 @@ PV_FN(mask_pass1_row)(pv_index D, pv_index d_id, pv_index n1, const PV_T *PV_RES
             b2 += uk * v2[k];
             b3 += uk * v3[k];
         }
-        /* Feature dots in blocks of two cache lines; each block asks for the same two
-         * lines of the next group's rows, so the loads spread over the arithmetic. */
-        for (pv_index d0 = 0; d0 < D; d0 += PV_MASK_BLK) {
-            const pv_index d1 = d0 + PV_MASK_BLK < D ? d0 + PV_MASK_BLK : D;
-            mask_prefetch_row(n0 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
-            mask_prefetch_row(n1p + d0, (size_t)(d1 - d0) * sizeof(PV_T));
-            mask_prefetch_row(n2 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
-            mask_prefetch_row(n3 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
-            PV_T g0 = 0, g1 = 0, g2 = 0, g3 = 0;
-#pragma omp simd reduction(+ : g0, g1, g2, g3)
-            for (pv_index d = d0; d < d1; d++) {
-                const PV_T h = hz[d];
-                g0 += h * x0[d];
-                g1 += h * x1[d];
-                g2 += h * x2[d];
-                g3 += h * x3[d];
-            }
-            f0 += g0;
-            f1 += g1;
-            f2 += g2;
-            f3 += g3;
-        }
-        const PV_T s[4] = {b0 + f0, b1 + f1, b2 + f2, b3 + f3};
+        PV_T f[4];
+        PV_FN(mask_dot4_ahead)(D, hz, x0, x1, x2, x3, n0, n1p, n2, n3, f);
+        const PV_T s[4] = {b0 + f[0], b1 + f[1], b2 + f[2], b3 + f[3]};
         PV_T r[4];
         for (int k = 0; k < 4; k++) {
             const PV_T bb = bu * beta_i[it[c + k]];
@@ -254,29 +272,10 @@ PV_FN(mask_pass2_row)(pv_index D, pv_index n1, const PV_T *PV_RESTRICT kz,
         const PV_T *PV_RESTRICT x3 = X + (size_t)it[c + 3] * (size_t)D;
         const PV_T *n0 = PV_MASK_AHEAD(c, x0), *n1p = PV_MASK_AHEAD(c + 1, x0);
         const PV_T *n2 = PV_MASK_AHEAD(c + 2, x0), *n3 = PV_MASK_AHEAD(c + 3, x0);
-        PV_T t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-        for (pv_index d0 = 0; d0 < D; d0 += PV_MASK_BLK) {
-            const pv_index d1 = d0 + PV_MASK_BLK < D ? d0 + PV_MASK_BLK : D;
-            mask_prefetch_row(n0 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
-            mask_prefetch_row(n1p + d0, (size_t)(d1 - d0) * sizeof(PV_T));
-            mask_prefetch_row(n2 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
-            mask_prefetch_row(n3 + d0, (size_t)(d1 - d0) * sizeof(PV_T));
-            PV_T g0 = 0, g1 = 0, g2 = 0, g3 = 0;
-#pragma omp simd reduction(+ : g0, g1, g2, g3)
-            for (pv_index d = d0; d < d1; d++) {
-                const PV_T kd = kz[d];
-                g0 += kd * x0[d];
-                g1 += kd * x1[d];
-                g2 += kd * x2[d];
-                g3 += kd * x3[d];
-            }
-            t0 += g0;
-            t1 += g1;
-            t2 += g2;
-            t3 += g3;
-        }
-        const PV_T c0 = rp[c] * t0, c1 = rp[c + 1] * t1, c2 = rp[c + 2] * t2,
-                   c3 = rp[c + 3] * t3;
+        PV_T t[4];
+        PV_FN(mask_dot4_ahead)(D, kz, x0, x1, x2, x3, n0, n1p, n2, n3, t);
+        const PV_T c0 = rp[c] * t[0], c1 = rp[c + 1] * t[1], c2 = rp[c + 2] * t[2],
+                   c3 = rp[c + 3] * t[3];
 #pragma omp simd
         for (pv_index d = 0; d < D; d++) {
             tr[d] += (c0 * x0[d] + c1 * x1[d]) + (c2 * x2[d] + c3 * x3[d]);
