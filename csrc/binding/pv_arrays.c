@@ -142,6 +142,22 @@ pv_batch_inputs(PyObject *ousers, PyObject *oitems, PyObject *obeta_u, PyObject 
     return *beta_i == NULL ? -1 : 0;
 }
 
+int
+pv_float_typenum(PyObject *obj, const char *func, const char *name)
+{
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s(): '%s' must be a numpy.ndarray", func, name);
+        return -1;
+    }
+    int typenum = PyArray_TYPE((PyArrayObject *)obj);
+    if (typenum != NPY_FLOAT32 && typenum != NPY_FLOAT64) {
+        PyErr_Format(PyExc_TypeError, "%s(): '%s' must have dtype float32 or float64", func,
+                     name);
+        return -1;
+    }
+    return typenum;
+}
+
 PyObject *
 pv_raise_status(pv_status status, const char *func)
 {

@@ -111,12 +111,9 @@ core_convert_loss_grad(PyObject *self, PyObject *args, PyObject *kwds)
     if (parse_fusion(fusion_name, &fusion, FUNC) < 0) {
         return NULL;
     }
-    if (!PyArray_Check(oU)) {
-        return PyErr_Format(PyExc_TypeError, FUNC "(): 'U' must be a numpy.ndarray");
-    }
-    int typenum = PyArray_TYPE((PyArrayObject *)oU);
-    if (typenum != NPY_FLOAT32 && typenum != NPY_FLOAT64) {
-        return PyErr_Format(PyExc_TypeError, FUNC "(): 'U' must have dtype float32 or float64");
+    int typenum = pv_float_typenum(oU, FUNC, "U");
+    if (typenum < 0) {
+        return NULL;
     }
     fusion_arrays f = {0};
     PyArrayObject *U = NULL, *V = NULL, *users = NULL, *items = NULL, *bu = NULL, *bi = NULL;
@@ -253,12 +250,9 @@ core_convert_items(PyObject *self, PyObject *args, PyObject *kwds)
     if (parse_fusion(fusion_name, &fusion, FUNC) < 0) {
         return NULL;
     }
-    if (!PyArray_Check(oW)) {
-        return PyErr_Format(PyExc_TypeError, FUNC "(): 'W' must be a numpy.ndarray");
-    }
-    int typenum = PyArray_TYPE((PyArrayObject *)oW);
-    if (typenum != NPY_FLOAT32 && typenum != NPY_FLOAT64) {
-        return PyErr_Format(PyExc_TypeError, FUNC "(): 'W' must have dtype float32 or float64");
+    int typenum = pv_float_typenum(oW, FUNC, "W");
+    if (typenum < 0) {
+        return NULL;
     }
     fusion_arrays f = {0};
     PyArrayObject *items = NULL, *H = NULL, *a = NULL;

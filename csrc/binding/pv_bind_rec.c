@@ -53,12 +53,9 @@ core_rec_loss_grad(PyObject *self, PyObject *args, PyObject *kwds)
     if (pv_parse_reg(reg_name, &reg, FUNC) < 0) {
         return NULL;
     }
-    if (!PyArray_Check(oU)) {
-        return PyErr_Format(PyExc_TypeError, FUNC "(): 'U' must be a numpy.ndarray");
-    }
-    int typenum = PyArray_TYPE((PyArrayObject *)oU);
-    if (typenum != NPY_FLOAT32 && typenum != NPY_FLOAT64) {
-        return PyErr_Format(PyExc_TypeError, FUNC "(): 'U' must have dtype float32 or float64");
+    int typenum = pv_float_typenum(oU, FUNC, "U");
+    if (typenum < 0) {
+        return NULL;
     }
     PyArrayObject *U = NULL, *V = NULL, *W = NULL, *b = NULL, *g = NULL, *X = NULL;
     PyArrayObject *users = NULL, *items = NULL, *bu = NULL, *bi = NULL;

@@ -51,6 +51,10 @@ int pv_batch_inputs(PyObject *ousers, PyObject *oitems, PyObject *obeta_u, PyObj
                     PyArrayObject **users, PyArrayObject **items, PyArrayObject **beta_u,
                     PyArrayObject **beta_i);
 
+/* The dtype of a function's leading float array, which sets the precision of the call:
+ * NPY_FLOAT32 or NPY_FLOAT64, or -1 with a TypeError naming `func` and `name`. */
+int pv_float_typenum(PyObject *obj, const char *func, const char *name);
+
 /* Raise the exception that matches a kernel status; always returns NULL. */
 PyObject *pv_raise_status(pv_status status, const char *func);
 
