@@ -21,6 +21,17 @@ typedef struct {
     pv_index n_users, n_items, d_id, d_c, n_feat;
 } pv_rec_dims;
 
+/*
+ * The id checks of a batch kernel: every user and item id in range and mapped to a
+ * slot in [0, n_user_slots) / [0, n_item_slots); with item_list != NULL each item's
+ * slot must also map back to it.  PV_OK or PV_EINDEX.
+ */
+pv_status pv_rec_check_ids(pv_index n_rows, pv_index n_cols, const int64_t *users,
+                           const int64_t *items, pv_index n_users, pv_index n_items,
+                           const int32_t *user_slot, pv_index n_user_slots,
+                           const int32_t *item_slot, pv_index n_item_slots,
+                           const int64_t *item_list);
+
 /* Which rows the L2 term covers: none, every row (the reference), or the rows a batch touches. */
 typedef enum { PV_REG_NONE = 0, PV_REG_FULL = 1, PV_REG_BATCH = 2 } pv_rec_reg;
 

@@ -281,28 +281,15 @@ PV_FN(pv_convert_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C
     if (n_threads <= 0) {
         n_threads = pv_default_threads();
     }
-    for (pv_index r = 0; r < B; r++) {
-        if (users[r] < 0 || users[r] >= dm.n_users) {
-            return PV_EINDEX;
-        }
-        int32_t s = g->user_slot[users[r]];
-        if (s < 0 || s >= g->n_user_slots) {
-            return PV_EINDEX;
-        }
-    }
     for (pv_index s = 0; s < S; s++) {
         if (g->item_list[s] < 0 || g->item_list[s] >= dm.n_items) {
             return PV_EINDEX;
         }
     }
-    for (pv_index p = 0; p < B * C; p++) {
-        if (items[p] < 0 || items[p] >= dm.n_items) {
-            return PV_EINDEX;
-        }
-        int32_t s = g->item_slot[items[p]];
-        if (s < 0 || s >= S || g->item_list[s] != items[p]) {
-            return PV_EINDEX;
-        }
+    pv_status ids = pv_rec_check_ids(B, C, users, items, dm.n_users, dm.n_items, g->user_slot,
+                                     g->n_user_slots, g->item_slot, S, g->item_list);
+    if (ids != PV_OK) {
+        return ids;
     }
     if (fusion != PV_FUSE_ATTENTION) {
         return PV_FN(cv_linear_batch)(m, B, C, users, items, g, work, loss_out, n_threads);

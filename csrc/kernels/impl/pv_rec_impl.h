@@ -190,23 +190,11 @@ PV_FN(pv_rec_batch)(const PV_FN(pv_rec_model) *m, pv_index B, pv_index C,
     if (!pv_blas_fits(B, D, du)) {
         return PV_ERANGE;
     }
-    for (pv_index r = 0; r < B; r++) {
-        if (users[r] < 0 || users[r] >= dm.n_users) {
-            return PV_EINDEX;
-        }
-        int32_t s = grad->user_slot[users[r]];
-        if (s < 0 || s >= grad->n_user_slots) {
-            return PV_EINDEX;
-        }
-    }
-    for (pv_index p = 0; p < B * C; p++) {
-        if (items[p] < 0 || items[p] >= dm.n_items) {
-            return PV_EINDEX;
-        }
-        int32_t s = grad->item_slot[items[p]];
-        if (s < 0 || s >= grad->n_item_slots) {
-            return PV_EINDEX;
-        }
+    pv_status ids = pv_rec_check_ids(B, C, users, items, dm.n_users, dm.n_items,
+                                     grad->user_slot, grad->n_user_slots, grad->item_slot,
+                                     grad->n_item_slots, NULL);
+    if (ids != PV_OK) {
+        return ids;
     }
     PV_T *Ub = work;               /* B x du: the batch's user rows */
     PV_T *T = Ub + B * du;         /* B x D: W^T U^c (ungated) */
