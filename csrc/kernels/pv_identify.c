@@ -246,21 +246,15 @@ pv_identify(const pv_identify_config *c, pv_index n_pairs, const int64_t *users,
     int64_t *count = calloc((size_t)n_envs, sizeof(int64_t));
     float *init = malloc(sizeof(float) * (size_t)(z.nU + z.nV + z.nW + 1));
     float *blocks = malloc(sizeof(float) * (size_t)(z.total + 1) * (size_t)n_threads);
+    pv_status st = PV_OK;
     if (!scores || !sub || !next || !status || !count || !init || !blocks) {
-        free(scores);
-        free(sub);
-        free(next);
-        free(status);
-        free(count);
-        free(init);
-        free(blocks);
-        return PV_ENOMEM;
+        st = PV_ENOMEM;
+        goto done;
     }
     /* The same start for every environment of every round (§10.6). */
     normal_fill_threads(z.nU, c->init_std, seed, 1, init, n_threads);
     normal_fill_threads(z.nV, c->init_std, seed, 2, init + z.nU, n_threads);
     normal_fill_threads(z.nW, c->init_std, seed, 3, init + z.nU + z.nV, n_threads);
-    pv_status st = PV_OK;
     for (pv_index round = 0; round < max_rounds && st == PV_OK; round++) {
         memset(count, 0, sizeof(int64_t) * (size_t)n_envs);
         for (pv_index k = 0; k < n_pairs; k++) {
@@ -325,6 +319,7 @@ pv_identify(const pv_identify_config *c, pv_index n_pairs, const int64_t *users,
     if (st == PV_OK && scores_out != NULL) {
         memcpy(scores_out, scores, sizeof(float) * (size_t)(n_envs * n_pairs));
     }
+done:
     free(scores);
     free(sub);
     free(next);
