@@ -16,6 +16,7 @@ import pandas as pd
 
 from . import _core
 from ._csr import UserItemCSR
+from ._interrupt import deferred_interrupt
 from ._io import load_model_file, save_model_file
 from ._validation import (as_index_array, check_choice, check_nonneg_float, check_positive_int,
                           resolve_threads)
@@ -368,36 +369,45 @@ class Backbone(_RecommenderMixin):
                    desc=type(self).__name__, leave=False)
         try:
             while self.n_epochs_ < p["max_epochs"] and not self._stopped:
-                start = time.perf_counter()
-                live = self._live
-                loss, n_batches, step = _core.train_epoch(
-                    live["U"], live["V"], live["W"], live["b"], p["gate"], features, beta_u,
-                    beta_i, users, items, self._opt_state, **self._convert_args(p),
-                    w=p["loss_weights"], emb_opt=p["emb_optimizer"], emb_lr=p["emb_lr"],
-                    proj_lr=p["proj_lr"], reg=p["reg"], wd1=p["wd1"], wdi=p["wdi"],
-                    wd2=p["wd2"], batch_size=p["batch_size"], n_neg=p["n_neg"],
-                    seed=int(self.seed), epoch=self.n_epochs_, step=self.step_,
-                    n_threads=p["n_threads"])
-                self.step_ = step
-                self.n_epochs_ += 1
-                info = {"epoch": self.n_epochs_, "loss": loss / max(n_batches, 1),
-                        "reg": self._reg_value(p), "seconds": time.perf_counter() - start}
-                if self._dataset_val is not None and self.n_epochs_ % p["eval_every"] == 0:
-                    score = self._validation_score(dataset, metric, k)
-                    info[self.monitor] = score
-                    self._record_check(score, p["patience"])
-                self._history.append(info)
+                # The epoch writes the tables in place: its counters, validation and
+                # history go with it, so Ctrl-C waits until they are recorded.
+                with deferred_interrupt():
+                    info = self._run_epoch(p, dataset, features, beta_u, beta_i, users,
+                                           items, metric, k)
                 bar.update(1)
                 bar.set_postfix({k_: f"{v:.4g}" for k_, v in info.items()
                                  if k_ not in ("epoch", "seconds")})
                 if callback is not None and callback(self, dict(info)) is True:
                     break
         finally:
-            # An interrupt lands between epochs (the C call is atomic for Python), so the
-            # state below is always that of the last completed epoch.
+            # Ctrl-C is held until an epoch is recorded (deferred_interrupt), so the state
+            # below is always that of the last completed epoch.
             bar.close()
             self._finish()
         return self
+
+    def _run_epoch(self, p, dataset, features, beta_u, beta_i, users, items, metric, k):
+        """One epoch in C, then its bookkeeping; returns the epoch's history row."""
+        start = time.perf_counter()
+        live = self._live
+        loss, n_batches, step = _core.train_epoch(
+            live["U"], live["V"], live["W"], live["b"], p["gate"], features, beta_u,
+            beta_i, users, items, self._opt_state, **self._convert_args(p),
+            w=p["loss_weights"], emb_opt=p["emb_optimizer"], emb_lr=p["emb_lr"],
+            proj_lr=p["proj_lr"], reg=p["reg"], wd1=p["wd1"], wdi=p["wdi"],
+            wd2=p["wd2"], batch_size=p["batch_size"], n_neg=p["n_neg"],
+            seed=int(self.seed), epoch=self.n_epochs_, step=self.step_,
+            n_threads=p["n_threads"])
+        self.step_ = step
+        self.n_epochs_ += 1
+        info = {"epoch": self.n_epochs_, "loss": loss / max(n_batches, 1),
+                "reg": self._reg_value(p), "seconds": time.perf_counter() - start}
+        if self._dataset_val is not None and self.n_epochs_ % p["eval_every"] == 0:
+            score = self._validation_score(dataset, metric, k)
+            info[self.monitor] = score
+            self._record_check(score, p["patience"])
+        self._history.append(info)
+        return info
 
     def _init_state(self, dataset, p):
         rng = np.random.default_rng(self.seed)
@@ -528,6 +538,19 @@ class Backbone(_RecommenderMixin):
     def save(self, path) -> None:
         """Write everything needed to recommend and to resume training to ``path``
         (atomically; see :mod:`painvrl._io`)."""
+        meta, arrays = self._to_parts()
+        save_model_file(path, meta, arrays)
+
+    @classmethod
+    def load(cls, path) -> "Backbone":
+        """Read a model written by :meth:`save`."""
+        meta, arrays = load_model_file(path)
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
+        return cls._from_parts(meta, arrays)
+
+    def _to_parts(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+        """The model as (JSON-able metadata, named arrays): the content of a model file."""
         self._check_fitted()
         arrays = {"item_vectors": self.item_vectors(), "seen_indptr": self.seen_.indptr,
                   "seen_indices": self.seen_.indices}
@@ -550,14 +573,10 @@ class Backbone(_RecommenderMixin):
                           "bad_checks": self._bad_checks, "stopped": self._stopped,
                           "n_users": self.seen_.n_users, "n_items": self.seen_.n_items},
                 "history": self.history_.to_dict(orient="list")}
-        save_model_file(path, meta, arrays)
+        return meta, arrays
 
     @classmethod
-    def load(cls, path) -> "Backbone":
-        """Read a model written by :meth:`save`."""
-        meta, a = load_model_file(path)
-        if meta.get("class") != cls.__name__:
-            raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
+    def _from_parts(cls, meta: Dict[str, Any], a: Dict[str, np.ndarray]) -> "Backbone":
         params = dict(meta["params"])
         params["gate"] = a.get("gate")
         params["mask"] = a.get("mask")

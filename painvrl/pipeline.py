@@ -17,6 +17,7 @@ are our reading of the paper, whose full text was not available [inferred].
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Callable, Dict, List, Optional
 
@@ -26,8 +27,9 @@ import pandas as pd
 from ._validation import check_choice, check_positive_int
 from .convert import convert_item_vectors
 from .environments import EnvironmentSplit, identify_environments
+from ._io import load_model_file, save_model_file
 from .invariance import MaskResult, learn_mask
-from .models import Backbone, _RecommenderMixin
+from .models import Backbone, NotFittedError, _RecommenderMixin
 
 __all__ = ["InvRL", "PaInvRL"]
 
@@ -123,62 +125,193 @@ class InvRL(_RecommenderMixin):
         """InvRL's final recommender: the mask as a fixed feature gate (§4.1)."""
         return self._backbone(self.final_patience, FINAL, gate=mask)
 
-    def fit(self, dataset, *, callback: Optional[Callable[[str, Dict[str, Any]], Any]] = None
-            ) -> "InvRL":
+    def get_params(self) -> Dict[str, Any]:
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    @classmethod
+    def _param_names(cls) -> List[str]:
+        return list(InvRL.__init__.__kwdefaults__)
+
+    def fit(self, dataset, *, pretrained: Optional[Backbone] = None,
+            callback: Optional[Callable[[str, Dict[str, Any]], Any]] = None,
+            resume: bool = False, checkpoint=None) -> "InvRL":
         """Run the whole pipeline on ``dataset`` (train; val selects epochs).
 
-        ``callback(stage, info)`` is called after every stage ("pretrain",
-        "environments", "mask", "final") with what it produced.
+        Parameters
+        ----------
+        dataset : painvrl.data.Dataset
+        pretrained : Backbone, optional
+            A fitted backbone (no gate, no fusion) on this dataset to use as stage 0
+            instead of pre-training one, e.g. the backbone baseline of a comparison;
+            it is used as it is, never modified.
+        callback : callable, optional
+            ``callback(stage, info)`` after every stage ("pretrain", "environments",
+            "mask", "final") with ``info = {"outer": i or None, "result": ...}``.
+        resume : bool
+            Continue an interrupted (or loaded) fit: completed stages are kept, an
+            interrupted training stage goes on from its last completed epoch, an
+            interrupted identification or mask stage is run again. The result equals
+            an uninterrupted run.
+        checkpoint : str or path, optional
+            Save the pipeline there (atomically, :meth:`save`) after every stage, so
+            ``InvRL.load(checkpoint).fit(dataset, resume=True)`` can finish it.
+
+        An interrupt (KeyboardInterrupt) leaves the completed stages in place and
+        the model unfitted until the final stage ends.
         """
         check_positive_int(self.n_outer, "n_outer", minimum=0)
         check_positive_int(self.n_envs, "n_envs")
         check_choice(self.weighting, "weighting", ("fixed", "mgda", "pair"))
-        seconds: List[Dict[str, Any]] = []
+        if resume and not hasattr(self, "_done"):
+            raise ValueError("resume=True needs a pipeline that was fitted, interrupted or "
+                             "loaded; call fit(dataset) first")
+        if not resume:
+            self._reset()
+            if pretrained is not None:
+                self.pretrained_ = _check_pretrained(pretrained, dataset, self)
+                self._mark("pretrain", None, 0.0, self.pretrained_, callback, checkpoint)
+        elif pretrained is not None:
+            raise ValueError("pass pretrained= only to a fresh fit, not with resume=True")
+        elif "final" in self._done:
+            return self
 
-        def stage(name, outer, start, result):
-            seconds.append({"stage": name, "outer": outer,
-                            "seconds": time.perf_counter() - start})
-            if callback is not None:
-                callback(name, {"outer": outer, "result": result})
+        if "pretrain" not in self._done:
+            start = time.perf_counter()
+            self._train("pretrained_", dataset, lambda: self._backbone(self.patience, PRETRAIN))
+            self._mark("pretrain", None, time.perf_counter() - start, self.pretrained_,
+                       callback, checkpoint)
 
-        start = time.perf_counter()
-        self.pretrained_ = self._backbone(self.patience, PRETRAIN).fit(dataset)
-        stage("pretrain", None, start, self.pretrained_)
         U, V = self.pretrained_.user_embeddings_, self.pretrained_.item_embeddings_
-        n_feat = dataset.features.shape[1]
-        mask = np.zeros(n_feat, dtype=np.float32)
-        lam, alpha = float(self.lam), float(self.alpha)
-        self.environments_: List[EnvironmentSplit] = []
-        self.mask_results_: List[MaskResult] = []
         users, items = dataset.train[:, 0], dataset.train[:, 1]
-        for outer in range(self.n_outer):
+        for outer in range(len(self.mask_results_), self.n_outer):
+            lam, alpha = self._weights_at(outer)
+            mask = (self.mask_results_[-1].mask if self.mask_results_
+                    else np.zeros(dataset.features.shape[1], dtype=np.float32))
+            if len(self.environments_) == outer:
+                start = time.perf_counter()
+                split = identify_environments(
+                    dataset, mask=mask, n_envs=self.n_envs, epochs=self.env_epochs,
+                    max_rounds=self.env_rounds, tol=self.env_tol, seed=self.seed + outer,
+                    n_threads=self.n_threads, d_id=self.d_id, d_content=self.d_content,
+                    n_neg=self.n_neg, batch_size=self.batch_size, reg=self.reg,
+                    progress=self.progress)
+                self.environments_.append(split)
+                self._mark("environments", outer, time.perf_counter() - start, split,
+                           callback, checkpoint)
             start = time.perf_counter()
-            split = identify_environments(
-                dataset, mask=mask, n_envs=self.n_envs, epochs=self.env_epochs,
-                max_rounds=self.env_rounds, tol=self.env_tol, seed=self.seed + outer,
-                n_threads=self.n_threads, d_id=self.d_id, d_content=self.d_content,
-                n_neg=self.n_neg, batch_size=self.batch_size, reg=self.reg,
-                progress=self.progress)
-            self.environments_.append(split)
-            stage("environments", outer, start, split)
-            start = time.perf_counter()
-            result = learn_mask(users, items, split.labels, U, V, dataset.features,
-                                n_envs=self.n_envs, epochs=self.mask_epochs,
+            result = learn_mask(users, items, self.environments_[outer].labels, U, V,
+                                dataset.features, n_envs=self.n_envs, epochs=self.mask_epochs,
                                 batch_size=self.batch_size, n_neg=self.n_neg, lam=lam,
                                 alpha=alpha, weighting=self.weighting, seed=self.seed + outer,
                                 n_threads=self.n_threads)
             self.mask_results_.append(result)
-            mask = result.mask
-            stage("mask", outer, start, result)
+            self._mark("mask", outer, time.perf_counter() - start, result, callback,
+                       checkpoint)
+
+        self.mask_ = (self.mask_results_[-1].mask if self.mask_results_
+                      else np.zeros(dataset.features.shape[1], dtype=np.float32))
+        start = time.perf_counter()
+        self._train("final_", dataset, lambda: self._final_model(self.mask_))
+        self.seen_ = self.final_.seen_
+        self._mark("final", None, time.perf_counter() - start, self.final_, callback,
+                   checkpoint)
+        return self
+
+    def _train(self, attr: str, dataset, make: Callable[[], Backbone]) -> None:
+        """Fit a stage's model, or continue it when an interrupt left it part-trained.
+        The model is bound before training, so an interrupt keeps its last epoch."""
+        model = getattr(self, attr, None)
+        if model is not None and hasattr(model, "seen_"):
+            model.fit(dataset, resume=True)
+            return
+        model = make()
+        setattr(self, attr, model)
+        model.fit(dataset)
+
+    def _reset(self):
+        for name in ("pretrained_", "final_", "seen_", "mask_"):
+            self.__dict__.pop(name, None)
+        self.environments_: List[EnvironmentSplit] = []
+        self.mask_results_: List[MaskResult] = []
+        self._done: List[str] = []
+        self._seconds: List[Dict[str, Any]] = []
+        self.stage_seconds_ = pd.DataFrame(self._seconds, columns=["stage", "outer", "seconds"])
+
+    def _weights_at(self, outer: int):
+        """lam and alpha of outer iteration ``outer``: both grow x1.05 per iteration."""
+        lam, alpha = float(self.lam), float(self.alpha)
+        for _ in range(outer):
             lam *= 1.05
             alpha *= 1.05
-        self.mask_ = mask
-        start = time.perf_counter()
-        self.final_ = self._final_model(mask).fit(dataset)
-        stage("final", None, start, self.final_)
-        self.seen_ = self.final_.seen_
-        self.stage_seconds_ = pd.DataFrame(seconds)
-        return self
+        return lam, alpha
+
+    def _mark(self, name, outer, seconds, result, callback, checkpoint):
+        """Record a completed stage: its time, the callback, the checkpoint."""
+        self._done.append(name if outer is None else f"{name}:{outer}")
+        self._seconds.append({"stage": name, "outer": outer, "seconds": seconds})
+        self.stage_seconds_ = pd.DataFrame(self._seconds, columns=["stage", "outer", "seconds"])
+        if checkpoint is not None:
+            self.save(checkpoint)
+        if callback is not None:
+            callback(name, {"outer": outer, "result": result})
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write the pipeline, fitted or part-way, to ``path``: every stage's result
+        and the trained models with their optimiser state, so a loaded pipeline can
+        recommend, and :meth:`fit` with ``resume=True`` can finish an interrupted one.
+        Atomic, versioned and checksummed (see :mod:`painvrl._io`)."""
+        if not hasattr(self, "_done"):
+            raise NotFittedError(f"this {type(self).__name__} has nothing to save yet: "
+                                 "call fit() first")
+        arrays: Dict[str, np.ndarray] = {}
+        models = {}
+        for stage in ("pretrained", "final"):
+            model = getattr(self, stage + "_", None)
+            if model is not None and hasattr(model, "seen_"):
+                models[stage], parts = model._to_parts()
+                arrays.update({f"{stage}.{k}": v for k, v in parts.items()})
+        results = {}
+        for kind, items in (("environments", self.environments_),
+                            ("mask_results", self.mask_results_)):
+            results[kind] = []
+            for i, item in enumerate(items):
+                scalars, parts = _dataclass_parts(item)
+                results[kind].append(scalars)
+                arrays.update({f"{kind}.{i}.{k}": v for k, v in parts.items()})
+        meta = {"class": type(self).__name__, "params": self.get_params(),
+                "done": self._done, "seconds": self._seconds, "models": models, **results}
+        save_model_file(path, meta, arrays)
+
+    @classmethod
+    def load(cls, path) -> "InvRL":
+        """Read a pipeline written by :meth:`save`."""
+        meta, arrays = load_model_file(path)
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
+        model = cls(**meta["params"])
+        model._reset()
+        model._done = list(meta["done"])
+        model._seconds = list(meta["seconds"])
+        model.stage_seconds_ = pd.DataFrame(model._seconds,
+                                            columns=["stage", "outer", "seconds"])
+        for stage, sub in meta["models"].items():
+            prefix = stage + "."
+            parts = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            setattr(model, stage + "_", Backbone._from_parts(sub, parts))
+        for kind, target, kls in (("environments", model.environments_, EnvironmentSplit),
+                                  ("mask_results", model.mask_results_, MaskResult)):
+            for i, scalars in enumerate(meta[kind]):
+                prefix = f"{kind}.{i}."
+                parts = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+                scalars = {k: tuple(v) if isinstance(v, list) else v
+                           for k, v in scalars.items()}
+                target.append(kls(**scalars, **parts))
+        if model.mask_results_:
+            model.mask_ = model.mask_results_[-1].mask
+        if "final" in model._done:
+            model.seen_ = model.final_.seen_
+        return model
 
     def user_vectors(self) -> np.ndarray:
         self._check_fitted()
@@ -233,6 +366,10 @@ class PaInvRL(InvRL):
         self.fusion = fusion
         self.attention_size = attention_size
 
+    @classmethod
+    def _param_names(cls) -> List[str]:
+        return super()._param_names() + list(PaInvRL.__init__.__kwdefaults__)
+
     def _final_model(self, mask: np.ndarray) -> Backbone:
         return self._backbone(self.final_patience, FINAL, fusion=self.fusion, mask=mask,
                               attention_size=self.attention_size)
@@ -247,3 +384,36 @@ class PaInvRL(InvRL):
                                         dataset.features, fusion=f.fusion,
                                         omega=f.fusion_logits_, n_threads=self.n_threads)
         return a_inv
+
+
+def _check_pretrained(model, dataset, pipeline) -> Backbone:
+    """A user-supplied stage 0 must be a fitted plain backbone on this dataset."""
+    if not isinstance(model, Backbone):
+        raise TypeError(f"pretrained must be a fitted Backbone, got {type(model).__name__}")
+    model._check_fitted()
+    if model.gate is not None or model.fusion is not None:
+        raise ValueError("pretrained must be a plain backbone (no gate, no fusion)")
+    if model.user_embeddings_.shape[0] != dataset.n_users or \
+            model.item_embeddings_.shape[0] != dataset.n_items or \
+            model.projection_.shape[1] != dataset.features.shape[1]:
+        raise ValueError("pretrained was fitted on another dataset (users, items or "
+                         "features differ)")
+    if model.d_id != pipeline.d_id or model.d_content != pipeline.d_content:
+        raise ValueError(f"pretrained has d_id={model.d_id}, d_content={model.d_content}; "
+                         f"this pipeline has d_id={pipeline.d_id}, "
+                         f"d_content={pipeline.d_content}")
+    return model
+
+
+def _dataclass_parts(obj):
+    """A result dataclass as (JSON-able scalars, arrays) for a model file."""
+    scalars, arrays = {}, {}
+    for field in dataclasses.fields(obj):
+        value = getattr(obj, field.name)
+        if isinstance(value, np.ndarray):
+            arrays[field.name] = value
+        else:
+            if isinstance(value, tuple):
+                value = [int(v) for v in value]
+            scalars[field.name] = value.item() if isinstance(value, np.generic) else value
+    return scalars, arrays

@@ -144,3 +144,33 @@ def test_lastfm_real_features_beat_popularity():
               for name, m in (("pop", pop), ("model", model))}
     # Popularity reaches ~0.2 on this set; the trained backbone must clearly beat it.
     assert recall["model"] > recall["pop"] + 0.03, recall
+
+
+def test_ctrl_c_during_the_c_epoch_keeps_parameters_and_counters_together(small, monkeypatch):
+    """A real Ctrl-C arrives while the C trainer runs (GIL released) and is raised when
+    it returns, after the tables moved on: the epoch must still be recorded."""
+    import signal
+
+    from painvrl import models
+
+    real = models._core.train_epoch
+    calls = []
+
+    def epoch_then_sigint(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(models._core, "train_epoch", epoch_then_sigint)
+    model = quick(max_epochs=6)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(small)
+    assert model.n_epochs_ == 3 and len(model.history_) == 3
+    monkeypatch.setattr(models._core, "train_epoch", real)
+    model.fit(small, resume=True)
+    full = quick(max_epochs=6).fit(small)
+    np.testing.assert_array_equal(model.user_embeddings_, full.user_embeddings_)
+    np.testing.assert_array_equal(model.projection_, full.projection_)
+    assert model.step_ == full.step_

@@ -1,5 +1,6 @@
 """InvRL's whole pipeline (method.md §5.1) on planted-truth data, kept small."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from painvrl import NotFittedError, datasets
@@ -100,3 +101,110 @@ def test_convert_backbone_saves_and_resumes(planted, tmp_path):
         Backbone(fusion="global").fit(ds)
     with pytest.raises(ValueError, match="gate must be None with fusion"):
         Backbone(fusion="global", mask=mask, gate=mask).fit(ds)
+
+
+def small_painvrl(**kw):
+    from painvrl.pipeline import PaInvRL
+
+    params = {k: v for k, v in small_pipeline(**kw).get_params().items() if k != "weighting"}
+    return PaInvRL(attention_size=8, **params)
+
+
+def assert_same_pipeline(a, b):
+    np.testing.assert_array_equal(a.mask_, b.mask_)
+    for ea, eb in zip(a.environments_, b.environments_, strict=True):
+        np.testing.assert_array_equal(ea.labels, eb.labels)
+        np.testing.assert_array_equal(ea.sizes, eb.sizes)
+    pd.testing.assert_frame_equal(a.mask_history(), b.mask_history())
+    for name in ("user_embeddings_", "item_embeddings_", "projection_"):
+        np.testing.assert_array_equal(getattr(a.final_, name), getattr(b.final_, name))
+        np.testing.assert_array_equal(getattr(a.pretrained_, name),
+                                      getattr(b.pretrained_, name))
+    assert a.final_.n_epochs_ == b.final_.n_epochs_
+
+
+def test_pipeline_saves_loads_and_recommends_the_same(planted, tmp_path):
+    ds, _ = planted
+    model = small_painvrl().fit(ds)
+    model.save(tmp_path / "p")
+    loaded = type(model).load(tmp_path / "p")
+    assert loaded.get_params() == model.get_params()
+    assert_same_pipeline(loaded, model)
+    assert loaded.environments_[0].empty == model.environments_[0].empty
+    np.testing.assert_array_equal(loaded.recommend([0, 1, 2], k=5)[0],
+                                  model.recommend([0, 1, 2], k=5)[0])
+    np.testing.assert_array_equal(loaded.attention_weights(ds), model.attention_weights(ds))
+    pd.testing.assert_frame_equal(loaded.stage_seconds_, model.stage_seconds_)
+    with pytest.raises(ValueError, match="holds a PaInvRL, not a InvRL"):
+        InvRL.load(tmp_path / "p")
+    with pytest.raises(NotFittedError):
+        small_pipeline().save(tmp_path / "q")
+
+
+@pytest.mark.parametrize("stop_after", [("pretrain", None), ("environments", 0),
+                                        ("mask", 1)])
+def test_interrupted_pipeline_resumes_from_its_checkpoint(planted, tmp_path, stop_after):
+    ds, _ = planted
+    full = small_pipeline().fit(ds)
+
+    def interrupt(stage, info):
+        if (stage, info["outer"]) == stop_after:
+            raise KeyboardInterrupt
+
+    part = small_pipeline()
+    with pytest.raises(KeyboardInterrupt):
+        part.fit(ds, callback=interrupt, checkpoint=tmp_path / "ckpt")
+    with pytest.raises(NotFittedError):
+        part.recommend(0)
+    resumed = InvRL.load(tmp_path / "ckpt").fit(ds, resume=True)
+    assert_same_pipeline(resumed, full)
+    assert list(resumed.stage_seconds_["stage"]) == list(full.stage_seconds_["stage"])
+
+
+def test_ctrl_c_inside_final_training_resumes_to_the_same_result(planted, monkeypatch):
+    import signal
+
+    from painvrl import models
+
+    ds, _ = planted
+    full = small_pipeline().fit(ds)
+    real = models._core.train_epoch
+    calls = []
+
+    def sigint_in_final_training(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == full.pretrained_.n_epochs_ + 2:  # second epoch of the final model
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(models._core, "train_epoch", sigint_in_final_training)
+    part = small_pipeline()
+    with pytest.raises(KeyboardInterrupt):
+        part.fit(ds)
+    assert part.final_.n_epochs_ == 2 and not hasattr(part, "seen_")
+    monkeypatch.setattr(models._core, "train_epoch", real)
+    part.fit(ds, resume=True)
+    assert_same_pipeline(part, full)
+
+
+def test_pipeline_reuses_a_pretrained_backbone(planted):
+    from painvrl import Backbone
+
+    ds, _ = planted
+    full = small_pipeline(n_outer=1).fit(ds)
+    backbone = full.pretrained_
+    before = backbone.user_embeddings_.copy()
+    reused = small_pipeline(n_outer=1).fit(ds, pretrained=backbone)
+    assert reused.pretrained_ is backbone
+    np.testing.assert_array_equal(backbone.user_embeddings_, before)
+    assert_same_pipeline(reused, full)
+    with pytest.raises(ValueError, match="d_id=16"):
+        small_pipeline(d_id=8).fit(ds, pretrained=backbone)
+    with pytest.raises(ValueError, match="plain backbone"):
+        small_pipeline().fit(ds, pretrained=full.final_)
+    with pytest.raises(TypeError, match="fitted Backbone"):
+        small_pipeline().fit(ds, pretrained=full)
+    with pytest.raises(ValueError, match="resume=True needs"):
+        small_pipeline().fit(ds, resume=True)
+    assert isinstance(backbone, Backbone)
