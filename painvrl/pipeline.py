@@ -66,6 +66,9 @@ class InvRL(_RecommenderMixin):
         As in :class:`painvrl.Backbone`; ``reg`` applies to every stage.
     backbone_params : dict, optional
         Extra keyword arguments for every :class:`Backbone` the pipeline trains.
+    mask_params : dict, optional
+        Extra keyword arguments for :func:`painvrl.invariance.learn_mask` (e.g.
+        ``lr_mu``, ``sigma``, ``mgda_apply``).
 
     Attributes
     ----------
@@ -89,7 +92,8 @@ class InvRL(_RecommenderMixin):
                  eval_every: int = 5, d_id: int = 64, d_content: int = 64, n_neg: int = 50,
                  batch_size: int = 512, reg: str = "full", seed: int = 2233,
                  n_threads: Optional[int] = None, progress: bool = True,
-                 backbone_params: Optional[Dict[str, Any]] = None):
+                 backbone_params: Optional[Dict[str, Any]] = None,
+                 mask_params: Optional[Dict[str, Any]] = None):
         self.n_envs = n_envs
         self.n_outer = n_outer
         self.env_epochs = env_epochs
@@ -112,6 +116,7 @@ class InvRL(_RecommenderMixin):
         self.n_threads = n_threads
         self.progress = progress
         self.backbone_params = backbone_params
+        self.mask_params = mask_params
 
     def _backbone(self, patience: int, hyper: Dict[str, float], **extra) -> Backbone:
         params = dict(d_id=self.d_id, d_content=self.d_content, n_neg=self.n_neg,
@@ -203,7 +208,7 @@ class InvRL(_RecommenderMixin):
                                 dataset.features, n_envs=self.n_envs, epochs=self.mask_epochs,
                                 batch_size=self.batch_size, n_neg=self.n_neg, lam=lam,
                                 alpha=alpha, weighting=self.weighting, seed=self.seed + outer,
-                                n_threads=self.n_threads)
+                                n_threads=self.n_threads, **(self.mask_params or {}))
             self.mask_results_.append(result)
             self._mark("mask", outer, time.perf_counter() - start, result, callback,
                        checkpoint)
