@@ -56,6 +56,21 @@ def one_seed(seed, mask_lr):
     return table.assign(seed=seed), per_user.assign(seed=seed), masks
 
 
+def run(seeds, mask_lr=None, log=None):
+    """Every seed: tidy Recall@20 per (seed, model, split), per-user rows, mask means."""
+    tables, per_user, mask_rows = [], [], []
+    for seed in seeds:
+        table, users, masks = one_seed(seed, mask_lr)
+        tables.append(table)
+        per_user.append(users)
+        for name, m in masks.items():
+            mask_rows.append({"seed": seed, "model": name, **m})
+        if log:
+            log(f"seed {seed} done")
+    return (pd.concat(tables, ignore_index=True), pd.concat(per_user, ignore_index=True),
+            pd.DataFrame(mask_rows))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
@@ -63,16 +78,8 @@ def main():
                         help="Adam step of the mask stage (default: learn_mask's 1e-3)")
     args = parser.parse_args()
     start = time.perf_counter()
-    tables, per_user, mask_rows = [], [], []
-    for seed in args.seeds:
-        table, users, masks = one_seed(seed, args.mask_lr)
-        tables.append(table)
-        per_user.append(users)
-        for name, m in masks.items():
-            mask_rows.append({"seed": seed, "model": name, **m})
-        print(f"[{time.perf_counter() - start:5.0f} s] seed {seed} done", flush=True)
-    runs = pd.concat(tables, ignore_index=True)
-    users = pd.concat(per_user, ignore_index=True)
+    runs, users, masks = run(args.seeds, args.mask_lr, log=lambda msg: print(
+        f"[{time.perf_counter() - start:5.0f} s] {msg}", flush=True))
     print("\nRecall@20, mean ± std over seeds", args.seeds)
     print(summarize(runs, wide=True).to_string(index=False))
     means = summarize(runs).set_index(["model", "split"])["mean"]
@@ -86,8 +93,8 @@ def main():
               f", paired Wilcoxon (PaInvRL greater) p = {res.pvalue:.3g} over "
               f"{res.n} user-seeds")
     print("\nlearned masks, mean per planted column kind")
-    print(pd.DataFrame(mask_rows).groupby("model")[["invariant", "spurious", "noise"]]
-          .mean().round(3).to_string())
+    print(masks.groupby("model")[["invariant", "spurious", "noise"]].mean().round(3)
+          .to_string())
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 
