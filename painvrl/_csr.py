@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import check_int
+
 
 @dataclass(frozen=True)
 class UserItemCSR:
@@ -28,6 +30,10 @@ class UserItemCSR:
     n_items: int
 
     def __post_init__(self):
+        object.__setattr__(self, "n_users", check_int(self.n_users, "n_users", minimum=0,
+                                                      func="UserItemCSR"))
+        object.__setattr__(self, "n_items", check_int(self.n_items, "n_items", minimum=0,
+                                                      func="UserItemCSR"))
         indptr = np.ascontiguousarray(self.indptr, dtype=np.int64)
         indices = np.ascontiguousarray(self.indices, dtype=np.int64)
         if indptr.ndim != 1 or indptr.shape[0] != self.n_users + 1:
@@ -37,12 +43,33 @@ class UserItemCSR:
         if indices.size and (indices.min() < 0 or indices.max() >= self.n_items):
             raise ValueError(f"item ids must lie in [0, {self.n_items}), got "
                              f"[{indices.min()}, {indices.max()}]")
+        if indices.size > 1:
+            # each row strictly increasing (sorted, distinct): a repeated item would be
+            # counted twice as relevant, or excluded twice, by the metric kernels
+            bad = indices[1:] <= indices[:-1]
+            starts = indptr[:-1][np.diff(indptr) > 0]
+            bad[starts[starts > 0] - 1] = False
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0]) + 1
+                u = int(np.searchsorted(indptr, k, side="right") - 1)
+                raise ValueError(f"UserItemCSR: row {u} must hold sorted, distinct item ids, got "
+                                 f"{indices[k - 1]} then {indices[k]}; build it with "
+                                 f"UserItemCSR.from_pairs")
         object.__setattr__(self, "indptr", indptr)
         object.__setattr__(self, "indices", indices)
 
     @classmethod
     def from_pairs(cls, users, items, n_users: int, n_items: int) -> "UserItemCSR":
-        """Build from parallel id arrays; duplicate pairs are kept once."""
+        """Build from parallel id arrays; duplicate pairs are kept once.
+
+        Repeats are allowed here on purpose: the CSR is a set of pairs (e.g. the
+        union of train and val to exclude), and a set holds a pair once.
+        """
+        n_users = check_int(n_users, "n_users", minimum=0, func="UserItemCSR.from_pairs")
+        n_items = check_int(n_items, "n_items", minimum=0, func="UserItemCSR.from_pairs")
+        if n_users * n_items > np.iinfo(np.int64).max:
+            raise ValueError(f"UserItemCSR.from_pairs: n_users x n_items = {n_users} x {n_items} "
+                             f"must fit in int64")
         users = np.asarray(users, dtype=np.int64).ravel()
         items = np.asarray(items, dtype=np.int64).ravel()
         if users.shape != items.shape:
