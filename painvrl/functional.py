@@ -159,15 +159,15 @@ def sample_negatives(n_items: int, n_neg: int, seed: int, epoch: int, position: 
     Parameters
     ----------
     n_items : int
-        Catalogue size, >= 1.
+        Catalogue size, in ``[1, 2**63)``.
     n_neg : int
-        Negatives to draw, >= 0.
+        Negatives to draw, in ``[0, 2**63)``.
     seed : int
         In ``[0, 2**64)``.
     epoch : int
         In ``[0, 2**32)`` (the trainer's epoch counter is 32-bit).
     position : int
-        The pair's position in the epoch, >= 0.
+        The pair's position in the epoch, in ``[0, 2**63)``.
 
     Returns
     -------
@@ -180,9 +180,13 @@ def sample_negatives(n_items: int, n_neg: int, seed: int, epoch: int, position: 
         An argument that is not an integer (bool included).
     ValueError
         An argument out of its range.
+    MemoryError
+        If ``n_neg`` ids do not fit in memory.
     """
     f = "sample_negatives"
-    return _core.epoch_negatives(check_int(n_items, "n_items", minimum=1, func=f),
-                                 check_int(n_neg, "n_neg", minimum=0, func=f),
-                                 check_seed(seed, func=f), check_seed(epoch, "epoch", bits=32, func=f),
-                                 check_int(position, "position", minimum=0, func=f))
+    top = np.iinfo(np.int64).max        # the C core's sizes and positions are int64
+    return _core.epoch_negatives(check_int(n_items, "n_items", minimum=1, maximum=top, func=f),
+                                 check_int(n_neg, "n_neg", minimum=0, maximum=top, func=f),
+                                 check_seed(seed, func=f),
+                                 check_seed(epoch, "epoch", bits=32, func=f),
+                                 check_int(position, "position", minimum=0, maximum=top, func=f))

@@ -254,6 +254,15 @@ def random_per_user(dataset_or_pairs: Union[Dataset, np.ndarray], *,
         Same id space, raw ids and features; training pairs in their pooled
         order.
 
+    Raises
+    ------
+    TypeError
+        Pairs that are not integers, or a non-integer ``seed``/``min_train``.
+    ValueError
+        No pairs, a repeated (user, item) pair, a negative or out-of-range id,
+        bad ``ratios``, or a split that leaves no training pair at all (only
+        possible with ``min_train=0``).
+
     Examples
     --------
     >>> import numpy as np
@@ -315,8 +324,13 @@ def temporal(df_or_arrays: Union[Dataset, np.ndarray, pd.DataFrame], timestamps:
 
     Raises
     ------
+    TypeError
+        Non-integer pairs, or timestamps that are neither numeric nor datetime64.
     ValueError
-        Without timestamps, or when they do not match the interactions.
+        Without timestamps, when they do not match the interactions or hold
+        NaN/NaT, for no pairs or a repeated (user, item) pair, bad ``ratios``,
+        or a split that leaves no training pair (``per_user=False`` with a
+        small ``r_train``, or ``min_train=0``).
     """
     r = _check_ratios(ratios, "temporal")
     min_train = check_int(min_train, "min_train", minimum=0, func="temporal")
@@ -492,6 +506,15 @@ def hold_out_environments(dataset: Dataset, labels, *, holdout: Union[int, Seque
     EnvironmentHoldout
         Users and items that occur only in the OOD pairs stay in the id space
         (no training data: cold users/items).  The OOD test is not filtered.
+
+    Raises
+    ------
+    TypeError
+        Labels or holdout ids that are not integers.
+    ValueError
+        Labels of the wrong length or negative, fewer than two non-empty
+        environments, a ``holdout`` that names an empty environment, repeats one
+        or would keep none, or a split that leaves no training pair.
 
     Examples
     --------
