@@ -76,9 +76,10 @@ def check_seed(value, name: str = "seed", *, bits: int = 64, func: Optional[str]
     return int(v)
 
 
-def check_real(value, name: str, *, minimum: Optional[float] = None, maximum: Optional[float] = None,
-               strict: bool = False, func: Optional[str] = None) -> float:
-    """A finite real number (not bool) ``>= minimum`` (``> minimum`` if ``strict``), ``<= maximum``."""
+def check_real(value, name: str, *, minimum: Optional[float] = None,
+               maximum: Optional[float] = None, strict: bool = False,
+               func: Optional[str] = None) -> float:
+    """A finite real (not bool), ``>= minimum`` (``> minimum`` if ``strict``), ``<= maximum``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{_where(name, func)} must be a real number, got {type(value).__name__} "
                         f"{_show(value)}")

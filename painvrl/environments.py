@@ -144,7 +144,7 @@ def _footprint(n_pairs: int, n_users: int, n_items: int, n_features: int, *, n_e
     B = min(batch_size, N)
     C = 1 + n_neg
     # alloc_space(): the parts whose size does not depend on the environment's pairs ...
-    per_thread = (8 * B * 2 + 8 * B * C * 2                      # users, user_list, items, item_list
+    per_thread = (8 * B * 2 + 8 * B * C * 2                 # users, user_list, items, item_list
                   + 4 * n_users * 2 + 4 * n_items * 2 + 8         # slots and done counters
                   + 4 * (B * du + 1) + 4 * (B * C * d_id + 1)     # gU, gV
                   + 4 * (nW + 1) + 4 * (nb + 1)                   # gW, gb

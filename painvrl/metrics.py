@@ -271,6 +271,17 @@ def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
     scores : ndarray of float32, shape (n_users, k)
         The (masked) scores of ``ids``.
 
+    Raises
+    ------
+    TypeError
+        Non-numeric vectors, a non-integer ``k`` or block size, a non-real
+        ``mask_value``, or an ``exclude`` that is not a UserItemCSR.
+    ValueError
+        Vectors that are not 2-D, have no column, no item row, different
+        widths or NaN/inf (also after conversion to float32); ``k`` outside
+        ``[1, n_items]``; ``mask_value`` NaN or +inf; an ``exclude`` of the wrong
+        size; a ``memory_budget`` below one tile row.
+
     Examples
     --------
     >>> import numpy as np
@@ -364,6 +375,17 @@ def ranking_metrics(topk_ids, test: UserItemCSR, ks: Union[int, Iterable[int]] =
         ``per_user=True``: column ``user`` then one float column per
         ``"metric@k"``; users without a test item have NaN.
 
+    Raises
+    ------
+    TypeError
+        Non-integer ``topk_ids`` or ``users``, or a ``test`` that is not a
+        UserItemCSR.
+    ValueError
+        No row, ids outside ``[-1, n_items)``, an item listed twice in a row,
+        ``users`` out of range or of the wrong length, a ``K`` outside
+        ``[1, kmax]``, an unknown metric or ``ndcg``, or (means only) no ranked
+        user with a test item.
+
     Examples
     --------
     >>> import numpy as np
@@ -443,7 +465,10 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
         Relevant items per user (test or validation split).
     exclude : UserItemCSR, optional
         Items to mask per user, usually the training interactions (plus the
-        validation ones when scoring the test split).
+        validation ones when scoring the test split).  May be empty (nothing
+        is masked).  ``test`` and ``exclude`` hold distinct pairs by
+        construction: a UserItemCSR's rows are sorted and distinct, and
+        :meth:`UserItemCSR.from_pairs` keeps a repeated pair once.
     ks : int or sequence of int, default (10, 20)
         Cut-offs, each in ``[1, n_items]``; duplicates are dropped, output sorted.
     metrics : str or sequence of str, default all of :data:`METRICS`
@@ -473,6 +498,13 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
         then ``.pivot_table(index=["metric", "k"], columns="model", values="value")``.
         ``per_user=True``: columns ``user`` then ``"metric@k"``, one row per
         ranked user (ascending id).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`topk` for the vectors, ``mask_value`` and blocks, and as
+        :func:`ranking_metrics` for ``ks``, ``metrics`` and ``ndcg``; also
+        ``ValueError`` if ``test`` holds no pair at all.
 
     Examples
     --------

@@ -337,28 +337,30 @@ def temporal(df_or_arrays: Union[Dataset, np.ndarray, pd.DataFrame], timestamps:
     if not isinstance(per_user, (bool, np.bool_)):
         raise TypeError(f"temporal: per_user must be True or False, got {per_user!r}")
     if timestamps is None:
-        raise ValueError(f"temporal: timestamps is required for a temporal split and none were given (the "
-                         "GRCN/MMGCN files have no timestamps); use random_per_user instead")
+        raise ValueError("temporal: timestamps is required for a temporal split and none were "
+                         "given (the GRCN/MMGCN files have no timestamps); use random_per_user "
+                         "instead")
     if isinstance(df_or_arrays, pd.DataFrame):
         df = df_or_arrays
         if isinstance(timestamps, str):
             if timestamps not in df.columns:
-                raise ValueError(f"temporal: timestamps={timestamps!r} is not a column of the DataFrame; "
-                                 f"columns are {list(df.columns)}")
+                raise ValueError(f"temporal: timestamps={timestamps!r} is not a column of the "
+                                 f"DataFrame; columns are {list(df.columns)}")
             timestamps = df[timestamps].to_numpy()
         ds = Dataset.from_dataframe(df, features, user_col=user_col, item_col=item_col)
     else:
         if isinstance(timestamps, str):
-            raise TypeError(f"temporal: timestamps may be a column name only with a DataFrame input")
+            raise TypeError("temporal: timestamps may be a column name only with a DataFrame "
+                            "input")
         if features is not None:
-            raise ValueError(f"temporal: features is used only with a DataFrame input; build a Dataset with "
-                             "the features and pass it instead")
+            raise ValueError("temporal: features is used only with a DataFrame input; build a "
+                             "Dataset with the features and pass it instead")
         ds = _pairs_input(df_or_arrays, n_users, n_items, "df_or_arrays", "temporal")
     pairs = pooled_pairs(ds)
     t = np.asarray(timestamps)
     if t.ndim != 1 or t.shape[0] != pairs.shape[0]:
-        raise ValueError(f"temporal: timestamps must be 1-D with one entry per interaction ({pairs.shape[0]}), "
-                         f"got shape {t.shape}")
+        raise ValueError(f"temporal: timestamps must be 1-D with one entry per interaction "
+                         f"({pairs.shape[0]}), got shape {t.shape}")
     if t.dtype.kind == "M":
         if np.isnat(t).any():
             raise ValueError(f"temporal: timestamps contains NaT")
@@ -673,8 +675,8 @@ def popularity_shift(dataset: Dataset, *, test_share: float = 0.1, tail_fraction
     _check_dataset(dataset, "popularity_shift")
     s = _check_share(test_share, "test_share", "popularity_shift")
     if s >= 1 / 3:
-        raise ValueError(f"popularity_shift: test_share must be below 1/3 (val, IID test and OOD test each take it), "
-                         f"got {s}")
+        raise ValueError(f"popularity_shift: test_share must be below 1/3 (val, IID test and OOD "
+                         f"test each take it), got {s}")
     tf = _check_share(tail_fraction, "tail_fraction", "popularity_shift")
     seed = check_int(seed, "seed", minimum=0, func="popularity_shift")
     min_train = check_int(min_train, "min_train", minimum=0, func="popularity_shift")
@@ -692,7 +694,8 @@ def popularity_shift(dataset: Dataset, *, test_share: float = 0.1, tail_fraction
     pair_tail = is_tail[pairs[:, 1]]
     n_ood = int(math.floor(s * n + 0.5))
     if n_ood == 0:
-        raise ValueError(f"popularity_shift: test_share={s} of {n} pairs rounds to an empty OOD test; raise test_share")
+        raise ValueError(f"popularity_shift: test_share={s} of {n} pairs rounds to an empty OOD "
+                         f"test; raise test_share")
     # candidates: tail pairs in a random order; a user's k-th candidate is allowed while
     # k < n_u - min_train (so at least min_train pairs stay out of the OOD test)
     cand = np.flatnonzero(pair_tail)
