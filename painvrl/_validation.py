@@ -256,20 +256,8 @@ def check_distinct_pairs(users: np.ndarray, items: np.ndarray, name: str, *,
                          f"repeat(s) in all); drop the repeats first")
 
 
-def as_pair_arrays(users, items, *, n_users: int, n_items: int, name: str = "users, items",
-                   func: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Checked 1-D (users, items) id arrays of the same length."""
-    u = as_index_array(users, "users", high=n_users, func=func)
-    i = as_index_array(items, "items", high=n_items, func=func)
-    if u.shape != i.shape:
-        raise ValueError(f"{_where('users', func)} and items must have the same length, got "
-                         f"{u.shape[0]} and {i.shape[0]}")
-    return u, i
-
-
-
 __all__: Sequence[str] = (
-    "as_float_array", "as_index_array", "as_mask", "as_pair_arrays", "check_choice",
+    "as_float_array", "as_index_array", "as_mask", "check_choice",
     "check_distinct_pairs", "check_dtype", "check_int", "check_nonneg_float",
     "check_positive_int", "check_real", "check_seed", "check_weights", "find_duplicate_pairs",
     "resolve_threads")

@@ -40,8 +40,7 @@ import pandas as pd
 
 from . import _core
 from ._csr import UserItemCSR
-from ._validation import as_float_array, as_index_array, check_choice, check_int, check_real, \
-    resolve_threads
+from ._validation import as_float_array, as_index_array, check_choice, check_int, resolve_threads
 
 __all__ = ["METRICS", "topk", "evaluate", "ranking_metrics", "plan_blocks", "BlockPlan"]
 

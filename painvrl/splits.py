@@ -363,11 +363,11 @@ def temporal(df_or_arrays: Union[Dataset, np.ndarray, pd.DataFrame], timestamps:
                          f"({pairs.shape[0]}), got shape {t.shape}")
     if t.dtype.kind == "M":
         if np.isnat(t).any():
-            raise ValueError(f"temporal: timestamps contains NaT")
+            raise ValueError("temporal: timestamps contains NaT")
         key = t.astype("datetime64[ns]").astype(np.int64)
     elif t.dtype.kind in "iuf":
         if t.dtype.kind == "f" and not np.isfinite(t).all():
-            raise ValueError(f"temporal: timestamps contains NaN or inf")
+            raise ValueError("temporal: timestamps contains NaN or inf")
         key = t
     else:
         raise TypeError(f"temporal: timestamps must be numeric or datetime64, got dtype {t.dtype}")
