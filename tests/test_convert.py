@@ -184,7 +184,8 @@ def test_extreme_scores_stay_finite(rng):
     (dict(b=np.zeros(3)), ValueError, "b must have 4 entries"),
     (dict(users=np.zeros(7)), TypeError, "users must hold integer ids"),
     (dict(fusion="sum"), ValueError, "fusion must be one of"),
-    (dict(fusion="global"), ValueError, "omega .the two logits. must be given with fusion=.global."),
+    (dict(fusion="global"), ValueError, "omega .the two logits. must be given with "
+                                        "fusion=.global."),
     (dict(omega=np.zeros(3), fusion="global"), ValueError, "omega must have 2 entries"),
 ])
 def test_bad_input_raises_naming_the_parameter(rng, change, exc, match):
