@@ -89,7 +89,7 @@ def _weighting_args(weighting, normalize, mgda_apply, grad_scope, alpha, prefere
                     pair_eps, *, func: str, d_c: Optional[int] = None,
                     D: Optional[int] = None, eps_name: str = "pair_eps") -> dict:
     check_choice(weighting, "weighting", tuple(_WEIGHTING), func=func)
-    check_choice(normalize, "normalize", (None, "loss", "l2"), func=func)
+    check_choice(normalize, "normalize", tuple(_NORMALIZE), func=func)
     check_choice(mgda_apply, "mgda_apply", tuple(_APPLY), func=func)
     check_choice(grad_scope, "grad_scope", _SCOPE, func=func)
     r0, r1 = check_weights(preference, "preference", n=2, minimum=0.0, func=func)
