@@ -14,6 +14,7 @@ from painvrl import (compare, convert, environments, functional, invariance, met
 from painvrl._csr import UserItemCSR
 from painvrl.data import Dataset
 from painvrl.datasets import make_spurious
+from painvrl.models import Backbone
 from _mask_ref import random_problem
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,6 +70,8 @@ def test_every_module_names_function_and_parameter(rng, small):
          "convert_loss_grad: w must hold 4"),
         (lambda: splits.random_per_user(np.array([[0, 0]]), seed=-1), ValueError,
          "random_per_user: seed must be"),
+        (lambda: Backbone(seed=2**64, max_epochs=0).fit(small), ValueError,
+         r"Backbone: seed must be an integer in \[0, 2\*\*64\)"),
     ]
     for fn, exc, msg in cases:
         with pytest.raises(exc, match=msg):
@@ -92,6 +95,8 @@ def test_unhashable_option_names_the_parameter(rng):
     p = random_problem(rng, E=1, B=1, n_neg=0, D=2, d_c=1, d_id=1, n_users=2, n_items=2)
     with pytest.raises(ValueError, match="mask_step: weighting must be one of"):
         invariance.mask_step(**p, weighting=["mgda"])          # was TypeError: unhashable
+    a, b = np.array([1.0, 0.2]), np.array([0.1, 1.0])
+    assert invariance.mgda_weight(a, b, "none") == invariance.mgda_weight(a, b)   # still accepted
 
 
 # --------------------------------------------------------------------------- duplicates / empty
