@@ -371,3 +371,35 @@ def test_identify_environments_never_modifies_the_labels_it_is_given(small):
     split = environments.identify_environments(small, n_envs=3, labels=labels, **FAST)
     np.testing.assert_array_equal(labels, before)
     assert not np.shares_memory(split.labels, labels)
+
+
+def test_binding_counters_do_not_wrap():
+    """_core's seed/epoch/stream arguments used the K and I formats, which wrap silently."""
+    from painvrl import _core
+
+    cases = [
+        (lambda: _core.epoch_negatives(5, 2, -1, 0, 0), ValueError,
+         r"epoch_negatives\(\): 'seed' must be an integer in \[0, 2\*\*64\), got -1"),
+        (lambda: _core.epoch_negatives(5, 2, 1, 2**32, 0), ValueError,
+         r"epoch_negatives\(\): 'epoch' must be an integer in \[0, 2\*\*32\), got 4294967296"),
+        (lambda: _core.permutation(4, 2**64, 0, 0), ValueError, r"permutation\(\): 'seed'"),
+        (lambda: _core.uniform_ints(4, 3, 1, -1, 0), ValueError, r"uniform_ints\(\): 'stream'"),
+        (lambda: _core.uniform_ints(4, 3, 1.0, 0, 0), TypeError, r"uniform_ints\(\): 'seed'"),
+        (lambda: _core.permutation(4, True, 0, 0), TypeError, r"permutation\(\): 'seed'"),
+    ]
+    for fn, exc, msg in cases:
+        with pytest.raises(exc, match=msg):
+            fn()
+    np.testing.assert_array_equal(_core.epoch_negatives(9, 3, 2**64 - 1, 2**32 - 1, 1),
+                                  _core.epoch_negatives(9, 3, np.uint64(2**64 - 1),
+                                                        np.int64(2**32 - 1), 1))
+
+
+def test_binding_seed_of_the_trainers(small):
+    from painvrl import _core
+
+    bu, bi = functional.loss_weights(small.user_degree, small.item_degree)
+    args = (np.ascontiguousarray(small.train[:, 0]), np.ascontiguousarray(small.train[:, 1]),
+            np.zeros(small.n_train, np.int64), small.features, bu, bi)
+    with pytest.raises(ValueError, match=r"identify\(\): 'seed' must be an integer"):
+        _core.identify(*args, n_users=small.n_users, n_envs=2, seed=-1)
