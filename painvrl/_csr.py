@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_int
+from ._validation import as_index_array, check_int
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,13 @@ class UserItemCSR:
         if n_users * n_items > np.iinfo(np.int64).max:
             raise ValueError(f"UserItemCSR.from_pairs: n_users x n_items = {n_users} x {n_items} "
                              f"must fit in int64")
-        users = np.asarray(users, dtype=np.int64).ravel()
-        items = np.asarray(items, dtype=np.int64).ravel()
+        f = "UserItemCSR.from_pairs"
+        # integer ids only: float ids used to be truncated silently by the int64 cast
+        users = as_index_array(users, "users", high=n_users, ndim=None, func=f).ravel()
+        items = as_index_array(items, "items", high=n_items, ndim=None, func=f).ravel()
         if users.shape != items.shape:
-            raise ValueError(f"users and items must have the same length, got "
+            raise ValueError(f"{f}: users and items must have the same length, got "
                              f"{users.shape[0]} and {items.shape[0]}")
-        if users.size and (users.min() < 0 or users.max() >= n_users):
-            raise ValueError(f"user ids must lie in [0, {n_users})")
-        if items.size and (items.min() < 0 or items.max() >= n_items):
-            raise ValueError(f"item ids must lie in [0, {n_items})")
         key = np.unique(users * np.int64(n_items) + items)
         u, i = np.divmod(key, np.int64(n_items))
         indptr = np.zeros(n_users + 1, dtype=np.int64)

@@ -145,6 +145,10 @@ def test_csr_rows_must_be_sorted_and_distinct():
     assert ok.nnz == 4
     # from_pairs is a set: a repeated pair is kept once, on purpose
     assert UserItemCSR.from_pairs([0, 0, 1], [2, 2, 0], 2, 3).nnz == 2
+    with pytest.raises(TypeError, match="UserItemCSR.from_pairs: items must hold integer ids"):
+        UserItemCSR.from_pairs([0], [1.7], 2, 3)             # was truncated to item 1
+    with pytest.raises(ValueError, match=r"UserItemCSR.from_pairs: users must lie in \[0, 2\)"):
+        UserItemCSR.from_pairs([2], [1], 2, 3)
 
 
 def test_evaluate_rejects_an_empty_test_and_accepts_an_empty_exclude():
