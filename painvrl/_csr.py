@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._validation import as_index_array, check_int
+
 
 @dataclass(frozen=True)
 class UserItemCSR:
@@ -28,6 +30,10 @@ class UserItemCSR:
     n_items: int
 
     def __post_init__(self):
+        object.__setattr__(self, "n_users", check_int(self.n_users, "n_users", minimum=0,
+                                                      func="UserItemCSR"))
+        object.__setattr__(self, "n_items", check_int(self.n_items, "n_items", minimum=0,
+                                                      func="UserItemCSR"))
         indptr = np.ascontiguousarray(self.indptr, dtype=np.int64)
         indices = np.ascontiguousarray(self.indices, dtype=np.int64)
         if indptr.ndim != 1 or indptr.shape[0] != self.n_users + 1:
@@ -37,21 +43,40 @@ class UserItemCSR:
         if indices.size and (indices.min() < 0 or indices.max() >= self.n_items):
             raise ValueError(f"item ids must lie in [0, {self.n_items}), got "
                              f"[{indices.min()}, {indices.max()}]")
+        if indices.size > 1:
+            # each row strictly increasing (sorted, distinct): a repeated item would be
+            # counted twice as relevant, or excluded twice, by the metric kernels
+            bad = indices[1:] <= indices[:-1]
+            starts = indptr[:-1][np.diff(indptr) > 0]
+            bad[starts[starts > 0] - 1] = False
+            if bad.any():
+                k = int(np.flatnonzero(bad)[0]) + 1
+                u = int(np.searchsorted(indptr, k, side="right") - 1)
+                raise ValueError(f"UserItemCSR: row {u} must hold sorted, distinct item ids, got "
+                                 f"{indices[k - 1]} then {indices[k]}; build it with "
+                                 f"UserItemCSR.from_pairs")
         object.__setattr__(self, "indptr", indptr)
         object.__setattr__(self, "indices", indices)
 
     @classmethod
     def from_pairs(cls, users, items, n_users: int, n_items: int) -> "UserItemCSR":
-        """Build from parallel id arrays; duplicate pairs are kept once."""
-        users = np.asarray(users, dtype=np.int64).ravel()
-        items = np.asarray(items, dtype=np.int64).ravel()
+        """Build from parallel id arrays; duplicate pairs are kept once.
+
+        Repeats are allowed here on purpose: the CSR is a set of pairs (e.g. the
+        union of train and val to exclude), and a set holds a pair once.
+        """
+        n_users = check_int(n_users, "n_users", minimum=0, func="UserItemCSR.from_pairs")
+        n_items = check_int(n_items, "n_items", minimum=0, func="UserItemCSR.from_pairs")
+        if n_users * n_items > np.iinfo(np.int64).max:
+            raise ValueError(f"UserItemCSR.from_pairs: n_users x n_items = {n_users} x {n_items} "
+                             f"must fit in int64")
+        f = "UserItemCSR.from_pairs"
+        # integer ids only: float ids used to be truncated silently by the int64 cast
+        users = as_index_array(users, "users", high=n_users, ndim=None, func=f).ravel()
+        items = as_index_array(items, "items", high=n_items, ndim=None, func=f).ravel()
         if users.shape != items.shape:
-            raise ValueError(f"users and items must have the same length, got "
+            raise ValueError(f"{f}: users and items must have the same length, got "
                              f"{users.shape[0]} and {items.shape[0]}")
-        if users.size and (users.min() < 0 or users.max() >= n_users):
-            raise ValueError(f"user ids must lie in [0, {n_users})")
-        if items.size and (items.min() < 0 or items.max() >= n_items):
-            raise ValueError(f"item ids must lie in [0, {n_items})")
         key = np.unique(users * np.int64(n_items) + items)
         u, i = np.divmod(key, np.int64(n_items))
         indptr = np.zeros(n_users + 1, dtype=np.int64)

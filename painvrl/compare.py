@@ -37,12 +37,13 @@ _ALTERNATIVES = ("two-sided", "greater", "less")
 def _vectors(model, name: str) -> Tuple[np.ndarray, np.ndarray]:
     if isinstance(model, tuple):
         if len(model) != 2:
-            raise ValueError(f"models[{name!r}]: a tuple must be (user_vecs, item_vecs)")
+            raise ValueError(f"compare: models[{name!r}]: a tuple must be "
+                             f"(user_vecs, item_vecs)")
         return model
     if not (callable(getattr(model, "user_vectors", None))
             and callable(getattr(model, "item_vectors", None))):
-        raise TypeError(f"models[{name!r}] must be a fitted model with user_vectors() and "
-                        f"item_vectors(), a (user_vecs, item_vecs) tuple, or a dict split name -> "
+        raise TypeError(f"compare: models[{name!r}] must be a fitted model with user_vectors() "
+                        f"and item_vectors(), a (user_vecs, item_vecs) tuple, or a dict split name -> "
                         f"model; got {type(model).__name__}")
     return model.user_vectors(), model.item_vectors()
 
@@ -51,21 +52,25 @@ def _split_entry(entry, name: str) -> Tuple[Dataset, UserItemCSR]:
     if isinstance(entry, Dataset):
         entry = (entry, "test")
     if not isinstance(entry, tuple) or len(entry) != 2:
-        raise TypeError(f"splits[{name!r}] must be (dataset, 'test' | 'val' | UserItemCSR) or a "
-                        f"Dataset, got {type(entry).__name__}")
+        raise TypeError(f"compare: splits[{name!r}] must be (dataset, 'test' | 'val' | "
+                        f"UserItemCSR) or a Dataset, got {type(entry).__name__}")
     ds, truth = entry
     if not isinstance(ds, Dataset):
-        raise TypeError(f"splits[{name!r}][0] must be a painvrl Dataset, got {type(ds).__name__}")
+        raise TypeError(f"compare: splits[{name!r}][0] must be a painvrl Dataset, got "
+                        f"{type(ds).__name__}")
     if isinstance(truth, str):
         if truth not in ("test", "val"):
-            raise ValueError(f"splits[{name!r}][1] must be 'test', 'val' or a UserItemCSR, "
+            raise ValueError(f"compare: splits[{name!r}][1] must be 'test', 'val' or a UserItemCSR, "
                              f"got {truth!r}")
         truth = getattr(ds, truth)
     elif not isinstance(truth, UserItemCSR):
-        raise TypeError(f"splits[{name!r}][1] must be 'test', 'val' or a UserItemCSR, got "
+        raise TypeError(f"compare: splits[{name!r}][1] must be 'test', 'val' or a UserItemCSR, got "
                         f"{type(truth).__name__}")
+    if truth.nnz == 0:
+        raise ValueError(f"compare: splits[{name!r}] must have at least one test (user, item) "
+                         f"pair, got none")
     if (truth.n_users, truth.n_items) != (ds.n_users, ds.n_items):
-        raise ValueError(f"splits[{name!r}]: the test set has {truth.n_users} users x "
+        raise ValueError(f"compare: splits[{name!r}]: the test set has {truth.n_users} users x "
                          f"{truth.n_items} items but the dataset has {ds.n_users} x {ds.n_items}")
     return ds, truth
 
@@ -129,6 +134,14 @@ def compare(models: Mapping[str, Any], splits: Mapping[str, Any], *,
         (the layout of ``evaluate(..., per_user=True)``); select one model
         and split and pass it to :func:`paired_test`.
 
+    Raises
+    ------
+    TypeError
+        ``models`` or ``splits`` empty or of the wrong kind.
+    ValueError
+        A split whose ground truth holds no pair, sizes that do not match, or
+        the errors of :func:`painvrl.metrics.evaluate`.
+
     Examples
     --------
     >>> from painvrl import datasets, models
@@ -139,13 +152,13 @@ def compare(models: Mapping[str, Any], splits: Mapping[str, Any], *,
     ['model', 'split', 'metric', 'k', 'value', 'n_users']
     """
     if not isinstance(models, Mapping) or not models:
-        raise TypeError("models must be a non-empty dict name -> fitted model")
+        raise TypeError("compare: models must be a non-empty dict name -> fitted model")
     if not isinstance(splits, Mapping) or not splits:
-        raise TypeError("splits must be a non-empty dict name -> (dataset, test)")
+        raise TypeError("compare: splits must be a non-empty dict name -> (dataset, test)")
     if exclude not in _EXCLUDE:
-        raise ValueError(f"exclude must be one of {_EXCLUDE}, got {exclude!r}")
+        raise ValueError(f"compare: exclude must be one of {_EXCLUDE}, got {exclude!r}")
     if not isinstance(per_user, (bool, np.bool_)):
-        raise TypeError(f"per_user must be True or False, got {per_user!r}")
+        raise TypeError(f"compare: per_user must be True or False, got {per_user!r}")
     entries = {str(s): _split_entry(e, str(s)) for s, e in splits.items()}
     cache: Dict[int, Tuple[Any, Tuple[np.ndarray, np.ndarray]]] = {}
     frames = []
@@ -155,8 +168,8 @@ def compare(models: Mapping[str, Any], splits: Mapping[str, Any], *,
             model = mval
             if isinstance(mval, Mapping):
                 if sname not in mval:
-                    raise ValueError(f"models[{mname!r}] is a dict per split but has no entry for "
-                                     f"split {sname!r}")
+                    raise ValueError(f"compare: models[{mname!r}] is a dict per split but has no "
+                                     f"entry for split {sname!r}")
                 model = mval[sname]
             key = id(model)
             if key not in cache:  # keep the model referenced so its id stays unique
@@ -164,7 +177,7 @@ def compare(models: Mapping[str, Any], splits: Mapping[str, Any], *,
             U, V = cache[key][1]
             nu, ni = np.shape(U)[0], np.shape(V)[0]
             if (nu, ni) != (ds.n_users, ds.n_items):
-                raise ValueError(f"models[{mname!r}] has {nu} users x {ni} items but split "
+                raise ValueError(f"compare: models[{mname!r}] has {nu} users x {ni} items but split "
                                  f"{sname!r} has {ds.n_users} x {ds.n_items}")
             df = evaluate_vectors(U, V, truth, exclude=_exclusion(ds, exclude), ks=ks,
                                   metrics=metrics, ndcg=ndcg, mask_value=mask_value,

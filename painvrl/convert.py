@@ -17,7 +17,8 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from . import _core
-from ._validation import as_float_array, as_index_array, check_choice, resolve_threads
+from ._validation import (as_float_array, as_index_array, as_mask, check_choice, check_dtype,
+                          check_weights, resolve_threads)
 
 __all__ = ["ConvertGradient", "attention_weights", "convert_item_vectors", "convert_loss_grad"]
 
@@ -45,36 +46,35 @@ class ConvertGradient(NamedTuple):
     attention: np.ndarray
 
 
-def _resolve_dtype(dtype, like):
+def _resolve_dtype(dtype, like, func: str):
     if dtype is None:
         dtype = np.float64 if np.asarray(like).dtype == np.float64 else np.float32
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    return dtype
+    return check_dtype(dtype, func=func)
 
 
-def _fusion_params(W, b, A, c, q, mask, X, fusion, omega, dtype, n_items=None):
+def _fusion_params(W, b, A, c, q, mask, X, fusion, omega, dtype, func: str, n_items=None):
     """Checked (W, b, A, c, q, omega, mask, X) for the C core."""
-    check_choice(fusion, "fusion", FUSIONS)
-    W = as_float_array(W, "W", ndim=2, dtype=dtype)
+    f = func
+    check_choice(fusion, "fusion", FUSIONS, func=f)
+    W = as_float_array(W, "W", ndim=2, dtype=dtype, func=f)
     d_c, D = W.shape
-    X = as_float_array(X, "X", ndim=2, dtype=dtype, shape=(n_items, D))
-    mask = as_float_array(mask, "mask", ndim=1, dtype=dtype, shape=(D,))
-    b = None if b is None else as_float_array(b, "b", ndim=1, dtype=dtype, shape=(d_c,))
+    X = as_float_array(X, "X", ndim=2, dtype=dtype, shape=(n_items, D), func=f)
+    mask = as_mask(mask, "mask", D, dtype=dtype, func=f)
+    b = None if b is None else as_float_array(b, "b", ndim=1, dtype=dtype, shape=(d_c,), func=f)
     if fusion == "attention":
         for name, val in (("A", A), ("c", c), ("q", q)):
             if val is None:
-                raise ValueError(f"fusion='attention' needs {name}")
-        A = as_float_array(A, "A", ndim=2, dtype=dtype, shape=(None, d_c))
-        c = as_float_array(c, "c", ndim=1, dtype=dtype, shape=(A.shape[0],))
-        q = as_float_array(q, "q", ndim=1, dtype=dtype, shape=(A.shape[0],))
+                raise ValueError(f"{f}: {name} must be given with fusion='attention', got None")
+        A = as_float_array(A, "A", ndim=2, dtype=dtype, shape=(None, d_c), func=f)
+        c = as_float_array(c, "c", ndim=1, dtype=dtype, shape=(A.shape[0],), func=f)
+        q = as_float_array(q, "q", ndim=1, dtype=dtype, shape=(A.shape[0],), func=f)
     else:
         A = c = q = None
     if fusion == "global":
         if omega is None:
-            raise ValueError("fusion='global' needs omega (the two logits)")
-        omega = as_float_array(omega, "omega", ndim=1, dtype=dtype, shape=(2,))
+            raise ValueError(f"{f}: omega (the two logits) must be given with fusion='global', "
+                             f"got None")
+        omega = as_float_array(omega, "omega", ndim=1, dtype=dtype, shape=(2,), func=f)
     else:
         omega = None
     return W, b, A, c, q, omega, mask, X
@@ -122,36 +122,51 @@ def convert_loss_grad(U, V, W, b, A, c, q, mask, X, users, items, beta_u, beta_i
     Returns
     -------
     ConvertGradient
+
+    Raises
+    ------
+    TypeError
+        Non-integer ids, a non-numeric array or weight, or a ``dtype`` other
+        than float32/float64.
+    ValueError
+        Wrong shapes, NaN or inf, ids out of range, a mask outside [0, 1], an
+        unknown ``fusion``, or a parameter the fusion needs given as None.
+
+    Notes
+    -----
+    As in :func:`painvrl.functional.rec_loss_grad`, rows of a batch may repeat
+    (sampled with replacement; each counts) and an empty batch has zero loss.
     """
-    dtype = _resolve_dtype(dtype, U)
-    U = as_float_array(U, "U", ndim=2, dtype=dtype)
-    V = as_float_array(V, "V", ndim=2, dtype=dtype)
+    f = "convert_loss_grad"
+    dtype = _resolve_dtype(dtype, U, f)
+    U = as_float_array(U, "U", ndim=2, dtype=dtype, func=f)
+    V = as_float_array(V, "V", ndim=2, dtype=dtype, func=f)
     n_users, n_items = U.shape[0], V.shape[0]
     W, b, A, c, q, omega, mask, X = _fusion_params(W, b, A, c, q, mask, X, fusion, omega,
-                                                   dtype, n_items)
+                                                   dtype, f, n_items)
     if U.shape[1] != V.shape[1] + W.shape[0]:
-        raise ValueError(f"U must have d_id + d_c = {V.shape[1]} + {W.shape[0]} columns, "
+        raise ValueError(f"{f}: U must have d_id + d_c = {V.shape[1]} + {W.shape[0]} columns, "
                          f"got {U.shape[1]}")
-    users = as_index_array(users, "users", high=n_users)
-    items = as_index_array(items, "items", high=n_items, ndim=2)
+    users = as_index_array(users, "users", high=n_users, func=f)
+    items = as_index_array(items, "items", high=n_items, ndim=2, func=f)
     if items.shape[0] != users.shape[0]:
-        raise ValueError(f"items must have one row per user ({users.shape[0]}), "
+        raise ValueError(f"{f}: items must have one row per user ({users.shape[0]}), "
                          f"got {items.shape[0]}")
     if items.shape[1] < 1:
-        raise ValueError("items needs at least one column (the positives)")
-    beta_u = as_float_array(beta_u, "beta_u", ndim=1, dtype=dtype, shape=(n_users,))
-    beta_i = as_float_array(beta_i, "beta_i", ndim=1, dtype=dtype, shape=(n_items,))
-    w = tuple(float(v) for v in w)
-    if len(w) != 4:
-        raise ValueError(f"w must hold 4 weights w1..w4, got {len(w)}")
+        raise ValueError(f"{f}: items must have at least one column (the positives), "
+                         f"got shape {items.shape}")
+    beta_u = as_float_array(beta_u, "beta_u", ndim=1, dtype=dtype, shape=(n_users,), func=f)
+    beta_i = as_float_array(beta_i, "beta_i", ndim=1, dtype=dtype, shape=(n_items,), func=f)
+    w = check_weights(w, "w", func=f)
     out = _core.convert_loss_grad(U, V, W, b, A, c, q, omega, mask, X, users, items, beta_u,
                                   beta_i, w=w, fusion=fusion,
-                                  n_threads=resolve_threads(n_threads))
+                                  n_threads=resolve_threads(n_threads, func=f))
     return ConvertGradient(*out)
 
 
 def convert_item_vectors(W, b, A, c, q, mask, X, *, fusion: str = "attention", omega=None,
-                         items=None, dtype=None, n_threads: Optional[int] = None):
+                         items=None, dtype=None, n_threads: Optional[int] = None,
+                         _func: str = "convert_item_vectors"):
     """Fused content vectors ``h_i`` and invariant weights ``a_inv`` of items.
 
     ``e_i = [V_i ; h_i]`` is the item vector the final recommender scores with
@@ -162,7 +177,9 @@ def convert_item_vectors(W, b, A, c, q, mask, X, *, fusion: str = "attention", o
     W, b, A, c, q, mask, X, fusion, omega
         As in :func:`convert_loss_grad`.
     items : int array (n,), optional
-        Which items (default: every row of X).
+        Which items (default: every row of X), in any order; an item may be
+        listed more than once (its row is then repeated) and an empty list
+        gives empty outputs.
     dtype : float32 or float64, optional
         Defaults to W's dtype if it is float64, else float32.
 
@@ -170,13 +187,20 @@ def convert_item_vectors(W, b, A, c, q, mask, X, *, fusion: str = "attention", o
     -------
     h : ndarray (n, d_c)
     a_inv : ndarray (n,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`convert_loss_grad`.
     """
-    dtype = _resolve_dtype(dtype, W)
-    W, b, A, c, q, omega, mask, X = _fusion_params(W, b, A, c, q, mask, X, fusion, omega, dtype)
+    f = _func
+    dtype = _resolve_dtype(dtype, W, f)
+    W, b, A, c, q, omega, mask, X = _fusion_params(W, b, A, c, q, mask, X, fusion, omega, dtype,
+                                                   f)
     if items is not None:
-        items = as_index_array(items, "items", high=X.shape[0])
+        items = as_index_array(items, "items", high=X.shape[0], func=f)
     return _core.convert_items(W, b, A, c, q, omega, mask, X, items=items, fusion=fusion,
-                               n_threads=resolve_threads(n_threads))
+                               n_threads=resolve_threads(n_threads, func=f))
 
 
 def attention_weights(W, b, A, c, q, mask, X, *, fusion: str = "attention", omega=None,
@@ -184,4 +208,5 @@ def attention_weights(W, b, A, c, q, mask, X, *, fusion: str = "attention", omeg
     """``a_inv`` of each item (``a_var = 1 - a_inv``): how much each item leans on its
     invariant representation.  Arguments as in :func:`convert_item_vectors`."""
     return convert_item_vectors(W, b, A, c, q, mask, X, fusion=fusion, omega=omega,
-                                items=items, dtype=dtype, n_threads=n_threads)[1]
+                                items=items, dtype=dtype, n_threads=n_threads,
+                                _func="attention_weights")[1]

@@ -27,12 +27,14 @@ import numpy as np
 import pandas as pd
 
 from ._csr import UserItemCSR
+from ._validation import find_duplicate_pairs as _find_duplicates
 
 __all__ = ["Dataset", "load_mmrec", "load_mmgcn"]
 
 _SPLITS = ("train", "val", "test")
 _DEFAULT_SPLIT_VALUES = types.MappingProxyType({"train": 0, "val": 1, "test": 2})
 _INT64_MAX = np.iinfo(np.int64).max
+_MAX_IDS = np.iinfo(np.int32).max  # users / items per dataset (the kernels' int32 slots)
 
 PairsLike = Union[np.ndarray, Sequence[Sequence[int]], UserItemCSR]
 FeaturesLike = Union[None, np.ndarray, pd.DataFrame, Mapping[str, Any]]
@@ -99,27 +101,6 @@ def _check_range(pairs: np.ndarray, param: str, n_users: int, n_items: int) -> N
             r = int(bad[0])
             raise ValueError(f"{param} contains {what} id {pairs[r, col]} (row {r}), out of range "
                              f"for n_{what}s={n}")
-
-
-def _find_duplicates(users: np.ndarray, items: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Positions of repeated pairs (every occurrence after the first) and of their first occurrence.
-
-    Both arrays are sorted by the position of the repeat.
-    """
-    order = np.lexsort((items, users))  # stable: equal pairs stay in input order
-    us, its = users[order], items[order]
-    same = (us[1:] == us[:-1]) & (its[1:] == its[:-1])
-    if not same.any():
-        empty = np.empty(0, dtype=np.intp)
-        return empty, empty
-    pos = np.arange(order.size)
-    is_start = np.concatenate(([True], ~same))
-    start = np.maximum.accumulate(np.where(is_start, pos, 0))
-    dup_sorted = np.flatnonzero(~is_start)
-    dup = order[dup_sorted]
-    first = order[start[dup_sorted]]
-    o = np.argsort(dup, kind="stable")
-    return dup[o], first[o]
 
 
 def _dedupe_splits(parts: Sequence[np.ndarray], duplicates: str,
@@ -394,6 +375,11 @@ class Dataset:
                         f"contains item id {n_items - 1}; row i must hold item i's features, so "
                         f"rows are missing")
                 n_items = n_items_f
+        for count, what in ((n_users, "n_users"), (n_items, "n_items")):
+            if count > _MAX_IDS:
+                raise ValueError(f"{what} must be <= {_MAX_IDS} (ids are dense, 0 .. n - 1, and "
+                                 f"the C kernels index them with 32-bit slots), got {count}; "
+                                 f"remap raw ids with Dataset.from_dataframe")
         for p, param in zip(parts, _SPLITS):
             _check_range(p, param, n_users, n_items)
         if feats.shape[0] != n_items:  # no modality given: an empty (n_items, 0) block

@@ -14,20 +14,19 @@ something unintended (method.md §10).
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from . import _core
-from ._validation import (check_choice, check_nonneg_float, check_positive_int,
-                          resolve_threads)
+from ._validation import (as_index_array, as_mask, check_choice, check_int, check_real,
+                          check_seed, check_weights, resolve_threads)
 from .data import Dataset
 from .functional import loss_weights
 
-__all__ = ["EnvironmentSplit", "identify_environments"]
+__all__ = ["EnvironmentSplit", "estimate_memory", "identify_environments"]
 
 
 @dataclass(frozen=True)
@@ -106,42 +105,121 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    return check_positive_int(value, name, minimum=minimum)
-
-
-def _check_lr(value, name: str) -> float:
-    return check_nonneg_float(value, name, strictly_positive=True)
-
-
-def _check_mask(mask, n_features: int) -> Optional[np.ndarray]:
-    if mask is None:
-        return None
-    arr = np.asarray(mask)
-    if arr.dtype.kind not in "fiub":
-        raise TypeError(f"mask must hold real numbers, got dtype {arr.dtype}")
-    if arr.ndim != 1 or arr.shape[0] != n_features:
-        raise ValueError(f"mask must have shape ({n_features},) (one gate per feature column of "
-                         f"the dataset), got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("mask contains NaN or inf")
-    if arr.size and (arr.min() < 0 or arr.max() > 1):
-        raise ValueError(f"mask must lie in [0, 1], got values in [{arr.min()}, {arr.max()}]")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+_FUNC = "identify_environments"
 
 
 def _check_labels(labels, n_pairs: int, n_envs: int) -> np.ndarray:
-    arr = np.asarray(labels)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"labels must hold integer environment ids, got dtype {arr.dtype}")
-    if arr.ndim != 1 or arr.shape[0] != n_pairs:
-        raise ValueError(f"labels must have shape ({n_pairs},) (one per training pair), got shape "
-                         f"{arr.shape}")
-    if arr.size and (arr.min() < 0 or arr.max() >= n_envs):
-        raise ValueError(f"labels must lie in [0, n_envs={n_envs}), got values in "
-                         f"[{arr.min()}, {arr.max()}]")
+    """A fresh int64 copy (the C core updates it in place) of the initial labels."""
+    arr = as_index_array(labels, "labels", high=n_envs, ndim=None, func=_FUNC)
+    if arr.shape != (n_pairs,):
+        raise ValueError(f"{_FUNC}: labels must have shape ({n_pairs},) (one per training pair), "
+                         f"got shape {arr.shape}")
     return np.array(arr, dtype=np.int64, order="C", copy=True)
+
+
+def _threads_used(n_threads: int, n_envs: int) -> int:
+    """The thread count pv_identify runs with (one environment model per thread)."""
+    threads = n_threads if n_threads > 0 else max(int(_core.DEFAULT_THREADS), 1)
+    return max(1, min(threads, n_envs))
+
+
+def _footprint(n_pairs: int, n_users: int, n_items: int, n_features: int, *, n_envs: int,
+               d_id: int, d_content: int, batch_size: int, n_neg: int,
+               threads: int) -> Dict[str, int]:
+    """Bytes :func:`identify_environments` allocates at its peak, by part.
+
+    Mirrors the allocations of ``pv_identify`` (csrc/kernels/pv_identify.c),
+    of ``alloc_space`` in ``pv_train_epoch`` (csrc/kernels/pv_train.c, one
+    epoch workspace per running environment model) and of this module; sizes
+    in bytes, float32 = 4, int64 = 8.  Upper bounds: an environment model's
+    pairs are bounded by all ``n_pairs`` where a per-environment size is
+    needed, and the environments a team trains at once hold ``n_pairs`` pairs
+    at most between them.
+    """
+    N, E, T = n_pairs, n_envs, threads
+    du = d_id + d_content
+    nU, nV, nW, nb = n_users * du, n_items * d_id, d_content * n_features, d_content
+    # pv_identify: sizes_of() with Adagrad (one state per table entry) and a bias.
+    model_floats = (nU + nV) * 2 + (nW + nb) * 3 + n_items * du
+    B = min(batch_size, N)
+    C = 1 + n_neg
+    # alloc_space(): the parts whose size does not depend on the environment's pairs ...
+    per_thread = (8 * B * 2 + 8 * B * C * 2                 # users, user_list, items, item_list
+                  + 4 * n_users * 2 + 4 * n_items * 2 + 8         # slots and done counters
+                  + 4 * (B * du + 1) + 4 * (B * C * d_id + 1)     # gU, gV
+                  + 4 * (nW + 1) + 4 * (nb + 1)                   # gW, gb
+                  + 4 * (B * (du + 3 * n_features + C + 3 + d_id + d_content) + 1)  # work
+                  + 8)                                            # coefs' spare entry
+    # ... and those that do (perm: 8 per pair, coefs: 8 per step <= 8 per pair).
+    per_pair_running = 8 + 8
+    return {
+        "scores": 4 * E * N,                                  # n_envs x n_pairs float32
+        "models": 4 * (model_floats + 1) * T,                 # one model block per thread
+        "initial_weights": 4 * (nU + nV + nW + 1),
+        "pair_lists": 8 * 2 * N * T + 8 * N,                  # sub (per thread) and next
+        "epoch_workspace": per_thread * T + per_pair_running * N,
+        "python": 8 * 3 * N + 4 * (n_users + n_items) + 8 * (n_users + n_items) + 12 * E,
+    }
+
+
+def estimate_memory(dataset: Dataset, *, n_envs: int = 10, d_id: int = 64, d_content: int = 64,
+                    n_neg: int = 50, batch_size: int = 512,
+                    n_threads: Optional[int] = None) -> int:
+    """Peak bytes :func:`identify_environments` allocates for these sizes (an upper bound).
+
+    The parts: the ``n_envs x n_train`` float32 score table, one environment
+    model (parameters, Adagrad/Adam states and projected item table) per
+    thread, the shared initial weights, per-thread lists of an environment's
+    pairs, each running model's epoch workspace, and the int64 copies of the
+    pairs and labels made in Python.  The dataset itself and BLAS's own
+    buffers are not counted.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    n_envs, d_id, d_content, n_neg, batch_size, n_threads
+        As in :func:`identify_environments` (``n_threads=None``: the OpenMP
+        default; at most ``n_envs`` threads run).
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
+    f = "estimate_memory"
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"{f}: dataset must be a painvrl.Dataset, got {type(dataset).__name__}")
+    n_envs = check_int(n_envs, "n_envs", minimum=1, func=f)
+    parts = _footprint(dataset.n_train, dataset.n_users, dataset.n_items, dataset.n_features,
+                       n_envs=n_envs, d_id=check_int(d_id, "d_id", minimum=0, func=f),
+                       d_content=check_int(d_content, "d_content", minimum=0, func=f),
+                       batch_size=check_int(batch_size, "batch_size", minimum=1, func=f),
+                       n_neg=check_int(n_neg, "n_neg", minimum=0, func=f),
+                       threads=_threads_used(resolve_threads(n_threads, func=f), n_envs))
+    return int(sum(parts.values()))
+
+
+def _fit_budget(budget: int, n_threads: int, sizes: dict) -> Tuple[int, Dict[str, int]]:
+    """(threads, footprint): the most threads (<= the requested ones) that fit ``budget``.
+
+    Raises ValueError, before anything is allocated, if even one thread does not fit.
+    """
+    threads = _threads_used(n_threads, sizes["n_envs"])
+    parts = _footprint(threads=threads, **sizes)
+    while sum(parts.values()) > budget and threads > 1:
+        threads -= 1
+        parts = _footprint(threads=threads, **sizes)
+    total = sum(parts.values())
+    if total > budget:
+        biggest = ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in
+                            sorted(parts.items(), key=lambda kv: -kv[1]) if v >= 0.05 * total)
+        raise ValueError(
+            f"{_FUNC}: memory_budget={budget} bytes ({budget / 2**20:.1f} MiB) is too small: "
+            f"identification needs about {total} bytes ({total / 2**20:.1f} MiB) even with one "
+            f"thread ({biggest}); raise memory_budget, or reduce n_envs (the score table is "
+            f"n_envs x n_train), d_id / d_content (the model tables), or batch_size / n_neg "
+            f"(the epoch workspace)")
+    return threads, parts
 
 
 def identify_environments(dataset: Dataset, *, mask=None, n_envs: int = 10, epochs: int = 20,
@@ -152,6 +230,7 @@ def identify_environments(dataset: Dataset, *, mask=None, n_envs: int = 10, epoc
                           proj_lr: float = 1e-3, wd1: float = 1e-4, wdi: float = 2.0,
                           wd2: float = 0.01, l1: Optional[float] = None, reg: str = "full",
                           w: Sequence[float] = (1.0, 1.0, 1.0, 1.0), init_std: float = 0.01,
+                          memory_budget: Optional[int] = None,
                           progress: bool = False) -> EnvironmentSplit:
     """Split the training interactions into environments (method.md §2.1).
 
@@ -235,6 +314,14 @@ def identify_environments(dataset: Dataset, *, mask=None, n_envs: int = 10, epoc
         Loss weights w1..w4 (method §1).
     init_std : float, default 0.01
         Standard deviation of the initial weights (bias starts at 0).
+    memory_budget : int, optional
+        Bytes the identification may allocate (see :func:`estimate_memory`
+        for what is counted).  The footprint is estimated before anything is
+        allocated; if it exceeds the budget the thread count is lowered (each
+        thread holds one environment model; results do not depend on it), and
+        if one thread still does not fit, ``ValueError`` is raised with the
+        estimate, the budget and what to reduce.  None (default, as in
+        :func:`painvrl.metrics.evaluate`): no limit.
     progress : bool, default False
         Show a progress bar over rounds (tqdm).
 
@@ -245,8 +332,16 @@ def identify_environments(dataset: Dataset, *, mask=None, n_envs: int = 10, epoc
 
     Raises
     ------
-    TypeError, ValueError
-        On invalid input; the message names the parameter.
+    TypeError
+        An argument of the wrong kind (not a Dataset, a non-integer size or
+        label, a non-numeric hyperparameter); the message names the parameter.
+    ValueError
+        An argument out of range (sizes, rates, ``tol`` outside [0, 1], labels
+        outside ``[0, n_envs)``, a mask outside [0, 1] or of the wrong length,
+        NaN or inf), or a footprint above ``memory_budget``.
+    FloatingPointError
+        If a model's training produced a non-finite value (e.g. a learning rate
+        or ``init_std`` far too large); ``labels`` are then left as they were.
 
     Notes
     -----
@@ -272,39 +367,39 @@ def identify_environments(dataset: Dataset, *, mask=None, n_envs: int = 10, epoc
     >>> bool((split.sizes.sum(axis=1) == ds.n_train).all())
     True
     """
+    f = _FUNC
     if not isinstance(dataset, Dataset):
-        raise TypeError(f"dataset must be a painvrl.Dataset, got {type(dataset).__name__}")
+        raise TypeError(f"{f}: dataset must be a painvrl.Dataset, got {type(dataset).__name__}")
     n_pairs = dataset.n_train
-    n_envs = _check_int(n_envs, "n_envs", 1)
-    epochs = _check_int(epochs, "epochs", 1)
-    max_rounds = _check_int(max_rounds, "max_rounds", 1)
-    n_neg = _check_int(n_neg, "n_neg", 0)
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    d_id = _check_int(d_id, "d_id", 0)
-    d_content = _check_int(d_content, "d_content", 0)
+    n_envs = check_int(n_envs, "n_envs", minimum=1, func=f)
+    epochs = check_int(epochs, "epochs", minimum=1, func=f)
+    max_rounds = check_int(max_rounds, "max_rounds", minimum=1, func=f)
+    n_neg = check_int(n_neg, "n_neg", minimum=0, func=f)
+    batch_size = check_int(batch_size, "batch_size", minimum=1, func=f)
+    d_id = check_int(d_id, "d_id", minimum=0, func=f)
+    d_content = check_int(d_content, "d_content", minimum=0, func=f)
     if d_id + d_content < 1:
-        raise ValueError("d_id + d_content must be >= 1, got 0")
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 <= float(tol) <= 1:
-        raise ValueError(f"tol must be a fraction of the pairs in [0, 1], got {tol!r}")
-    tol_changes = int(np.floor(float(tol) * n_pairs))
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not \
-            0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
-    seed = int(seed)
-    emb_lr = _check_lr(emb_lr, "emb_lr")
-    proj_lr = _check_lr(proj_lr, "proj_lr")
-    wd1 = check_nonneg_float(wd1, "wd1")
-    wdi = check_nonneg_float(wdi, "wdi")
-    wd2 = check_nonneg_float(wd2, "wd2")
-    l1 = wd2 if l1 is None else check_nonneg_float(l1, "l1")
-    init_std = check_nonneg_float(init_std, "init_std")
-    check_choice(reg, "reg", ("full", "batch", "none"))
-    w = tuple(w)
-    if len(w) != 4:
-        raise ValueError(f"w must hold 4 weights w1..w4, got {len(w)}")
-    w = tuple(check_nonneg_float(v, f"w[{k}]") for k, v in enumerate(w))
-    threads = resolve_threads(n_threads)
-    mask32 = _check_mask(mask, dataset.n_features)
+        raise ValueError(f"{f}: d_id + d_content must be >= 1, got 0")
+    tol = check_real(tol, "tol", minimum=0.0, maximum=1.0, func=f)
+    tol_changes = int(np.floor(tol * n_pairs))
+    seed = check_seed(seed, func=f)
+    emb_lr = check_real(emb_lr, "emb_lr", minimum=0.0, strict=True, func=f)
+    proj_lr = check_real(proj_lr, "proj_lr", minimum=0.0, strict=True, func=f)
+    wd1 = check_real(wd1, "wd1", minimum=0.0, func=f)
+    wdi = check_real(wdi, "wdi", minimum=0.0, func=f)
+    wd2 = check_real(wd2, "wd2", minimum=0.0, func=f)
+    l1 = wd2 if l1 is None else check_real(l1, "l1", minimum=0.0, func=f)
+    init_std = check_real(init_std, "init_std", minimum=0.0, func=f)
+    check_choice(reg, "reg", ("full", "batch", "none"), func=f)
+    w = check_weights(w, "w", minimum=0.0, func=f)
+    threads = resolve_threads(n_threads, func=f)
+    if memory_budget is not None:
+        budget = check_int(memory_budget, "memory_budget", minimum=1, func=f)
+        sizes = dict(n_pairs=n_pairs, n_users=dataset.n_users, n_items=dataset.n_items,
+                     n_features=dataset.n_features, n_envs=n_envs, d_id=d_id,
+                     d_content=d_content, batch_size=batch_size, n_neg=n_neg)
+        threads, _ = _fit_budget(budget, threads, sizes)
+    mask32 = None if mask is None else as_mask(mask, "mask", dataset.n_features, func=f)
     if labels is None:
         current = np.random.default_rng(seed).integers(0, n_envs, n_pairs, dtype=np.int64)
     else:

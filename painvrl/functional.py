@@ -10,8 +10,8 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from . import _core
-from ._validation import (as_float_array, as_index_array, check_choice, check_nonneg_float,
-                          resolve_threads)
+from ._validation import (as_float_array, as_index_array, check_choice, check_dtype, check_int,
+                          check_nonneg_float, check_seed, check_weights, resolve_threads)
 
 __all__ = ["RecGradient", "loss_weights", "rec_loss_grad", "sample_negatives"]
 
@@ -34,14 +34,31 @@ def loss_weights(user_degree, item_degree, dtype=np.float32):
     ``beta_i = 1 / sqrt(d_i + 1)``, from the degrees over the *whole* training set
     (distinct pairs, §10.1), so that ``w+ = w1 + w2 beta_u beta_i``.
 
+    Parameters
+    ----------
+    user_degree, item_degree : array_like, shape (n_users,) and (n_items,)
+        Non-negative, finite degrees (any real dtype; may be empty).
+    dtype : float32 or float64
+
     Returns
     -------
-    beta_u, beta_i : ndarray
+    beta_u, beta_i : ndarray of ``dtype``
+
+    Raises
+    ------
+    TypeError
+        Non-numeric degrees, or a ``dtype`` other than float32/float64.
+    ValueError
+        Degrees that are not 1-D, negative, NaN or inf.
     """
-    du = np.maximum(np.asarray(user_degree, dtype=np.float64), 1e-10)
-    di = np.asarray(item_degree, dtype=np.float64)
-    if np.any(di < 0):
-        raise ValueError("item_degree must be >= 0")
+    f = "loss_weights"
+    dtype = check_dtype(dtype, func=f)
+    du = as_float_array(user_degree, "user_degree", ndim=1, dtype=np.float64, func=f)
+    di = as_float_array(item_degree, "item_degree", ndim=1, dtype=np.float64, func=f)
+    for name, d in (("user_degree", du), ("item_degree", di)):
+        if d.size and d.min() < 0:
+            raise ValueError(f"{f}: {name} must be >= 0, got values down to {d.min()}")
+    du = np.maximum(du, 1e-10)
     return (np.sqrt(du + 1.0) / du).astype(dtype), (1.0 / np.sqrt(di + 1.0)).astype(dtype)
 
 
@@ -84,37 +101,51 @@ def rec_loss_grad(U, V, W, b, g, X, users, items, beta_u, beta_i, *, w=(1.0, 1.0
     RecGradient
         ``loss`` and dense gradients shaped like their parameters (``db``/``dg`` None
         when ``b``/``g`` is None).
+
+    Raises
+    ------
+    TypeError
+        Non-integer ids, a non-numeric array or weight, or a ``dtype`` other
+        than float32/float64.
+    ValueError
+        Wrong shapes, NaN or inf, ids out of range, or an unknown ``reg``.
+
+    Notes
+    -----
+    A batch is a sample: a (user, item) row may repeat (the trainer's sampler
+    draws negatives with replacement) and each occurrence counts.  An empty
+    batch (``B = 0``) is valid: zero loss (plus the ``"full"`` L2 term) and
+    zero data gradients.
     """
+    f = "rec_loss_grad"
     if dtype is None:
         dtype = np.float64 if np.asarray(U).dtype == np.float64 else np.float32
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-    U = as_float_array(U, "U", ndim=2, dtype=dtype)
-    V = as_float_array(V, "V", ndim=2, dtype=dtype)
+    dtype = check_dtype(dtype, func=f)
+    U = as_float_array(U, "U", ndim=2, dtype=dtype, func=f)
+    V = as_float_array(V, "V", ndim=2, dtype=dtype, func=f)
     n_users, n_items = U.shape[0], V.shape[0]
-    W = as_float_array(W, "W", ndim=2, dtype=dtype)
-    X = as_float_array(X, "X", ndim=2, dtype=dtype, shape=(n_items, W.shape[1]))
+    W = as_float_array(W, "W", ndim=2, dtype=dtype, func=f)
+    X = as_float_array(X, "X", ndim=2, dtype=dtype, shape=(n_items, W.shape[1]), func=f)
     if U.shape[1] != V.shape[1] + W.shape[0]:
-        raise ValueError(f"U must have d_id + d_c = {V.shape[1]} + {W.shape[0]} columns, "
+        raise ValueError(f"{f}: U must have d_id + d_c = {V.shape[1]} + {W.shape[0]} columns, "
                          f"got {U.shape[1]}")
-    b = None if b is None else as_float_array(b, "b", ndim=1, dtype=dtype, shape=(W.shape[0],))
-    g = None if g is None else as_float_array(g, "g", ndim=1, dtype=dtype, shape=(W.shape[1],))
-    users = as_index_array(users, "users", high=n_users)
-    items = as_index_array(items, "items", high=n_items, ndim=2)
+    b = None if b is None else as_float_array(b, "b", ndim=1, dtype=dtype, shape=(W.shape[0],),
+                                              func=f)
+    g = None if g is None else as_float_array(g, "g", ndim=1, dtype=dtype, shape=(W.shape[1],),
+                                              func=f)
+    users = as_index_array(users, "users", high=n_users, func=f)
+    items = as_index_array(items, "items", high=n_items, ndim=2, func=f)
     if items.shape[0] != users.shape[0]:
-        raise ValueError(f"items must have one row per user ({users.shape[0]}), "
+        raise ValueError(f"{f}: items must have one row per user ({users.shape[0]}), "
                          f"got {items.shape[0]}")
-    beta_u = as_float_array(beta_u, "beta_u", ndim=1, dtype=dtype, shape=(n_users,))
-    beta_i = as_float_array(beta_i, "beta_i", ndim=1, dtype=dtype, shape=(n_items,))
-    check_choice(reg, "reg", ("none", "full", "batch"))
-    w = tuple(float(v) for v in w)
-    if len(w) != 4:
-        raise ValueError(f"w must hold 4 weights w1..w4, got {len(w)}")
+    beta_u = as_float_array(beta_u, "beta_u", ndim=1, dtype=dtype, shape=(n_users,), func=f)
+    beta_i = as_float_array(beta_i, "beta_i", ndim=1, dtype=dtype, shape=(n_items,), func=f)
+    check_choice(reg, "reg", ("none", "full", "batch"), func=f)
+    w = check_weights(w, "w", func=f)
     out = _core.rec_loss_grad(
         U, V, W, b, g, X, users, items, beta_u, beta_i, w=w, reg=reg,
-        wd1=check_nonneg_float(wd1, "wd1"), wdi=check_nonneg_float(wdi, "wdi"),
-        wd2=check_nonneg_float(wd2, "wd2"), n_threads=resolve_threads(n_threads))
+        wd1=check_nonneg_float(wd1, "wd1", func=f), wdi=check_nonneg_float(wdi, "wdi", func=f),
+        wd2=check_nonneg_float(wd2, "wd2", func=f), n_threads=resolve_threads(n_threads, func=f))
     return RecGradient(*out)
 
 
@@ -124,5 +155,38 @@ def sample_negatives(n_items: int, n_neg: int, seed: int, epoch: int, position: 
     Uniform over all items, with replacement, positives not filtered (the
     reference's sampler), from a Philox4x32-10 stream keyed by ``seed``: the same
     numbers whatever the thread count.
+
+    Parameters
+    ----------
+    n_items : int
+        Catalogue size, in ``[1, 2**63)``.
+    n_neg : int
+        Negatives to draw, in ``[0, 2**63)``.
+    seed : int
+        In ``[0, 2**64)``.
+    epoch : int
+        In ``[0, 2**32)`` (the trainer's epoch counter is 32-bit).
+    position : int
+        The pair's position in the epoch, in ``[0, 2**63)``.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_neg,)
+        Item ids in ``[0, n_items)``.
+
+    Raises
+    ------
+    TypeError
+        An argument that is not an integer (bool included).
+    ValueError
+        An argument out of its range.
+    MemoryError
+        If ``n_neg`` ids do not fit in memory.
     """
-    return _core.epoch_negatives(n_items, n_neg, seed, epoch, position)
+    f = "sample_negatives"
+    top = np.iinfo(np.int64).max        # the C core's sizes and positions are int64
+    return _core.epoch_negatives(check_int(n_items, "n_items", minimum=1, maximum=top, func=f),
+                                 check_int(n_neg, "n_neg", minimum=0, maximum=top, func=f),
+                                 check_seed(seed, func=f),
+                                 check_seed(epoch, "epoch", bits=32, func=f),
+                                 check_int(position, "position", minimum=0, maximum=top, func=f))

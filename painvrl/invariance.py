@@ -27,7 +27,6 @@ The parameter vector is ``theta = [W.ravel() (row-major, d_c x D); mu]``.
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
@@ -35,6 +34,9 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from . import _core
+from ._validation import (as_float_array, as_index_array, check_choice, check_distinct_pairs,
+                          check_dtype, check_int, check_real, check_seed, check_weights,
+                          resolve_threads)
 from .functional import loss_weights
 
 __all__ = [
@@ -75,91 +77,38 @@ def _blas_one_thread():
 
 
 # --------------------------------------------------------------------------- validation
-def _float_array(x, name: str, dtype, ndim: int) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"'{name}' must hold real numbers, got dtype {arr.dtype}")
-    if arr.ndim != ndim:
-        raise ValueError(f"'{name}' must be {ndim}-dimensional, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"'{name}' contains NaN or infinite values")
-    return arr
+def _float_array(x, name: str, dtype, ndim: int, func: str) -> np.ndarray:
+    return as_float_array(x, name, ndim=ndim, dtype=dtype, func=func)
 
 
-def _id_array(x, name: str, ndim: Optional[int], high: int, what: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"'{name}' must hold integer ids, got dtype {arr.dtype}")
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"'{name}' must be {ndim}-dimensional, got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=np.int64)
-    if arr.size and (arr.min() < 0 or arr.max() >= high):
-        raise ValueError(f"'{name}' holds {what} outside [0, {high}): "
-                         f"min {arr.min()}, max {arr.max()}")
-    return arr
-
-
-def _real(x, name: str, *, low: float = 0.0, strict: bool = False) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"'{name}' must be a real number, got {type(x).__name__}")
-    v = float(x)
-    if not np.isfinite(v) or v < low or (strict and v == low):
-        raise ValueError(f"'{name}' must be finite and {'>' if strict else '>='} {low}, got {x}")
-    return v
-
-
-def _int(x, name: str, low: int) -> int:
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral):
-        raise TypeError(f"'{name}' must be an integer, got {type(x).__name__}")
-    if int(x) < low:
-        raise ValueError(f"'{name}' must be >= {low}, got {x}")
-    return int(x)
-
-
-def _threads(n_threads) -> int:
-    if n_threads is None:
-        return 0
-    return _int(n_threads, "n_threads", 1)
-
-
-def _weights4(w) -> Tuple[float, float, float, float]:
-    w = tuple(w)
-    if len(w) != 4:
-        raise ValueError(f"'w' must hold the four loss weights (w1, w2, w3, w4), got {len(w)}")
-    return tuple(_real(v, "w", low=-np.inf) for v in w)  # type: ignore[return-value]
+def _id_array(x, name: str, ndim: Optional[int], high: int, func: str) -> np.ndarray:
+    return as_index_array(x, name, high=high, ndim=ndim, func=func)
 
 
 def _weighting_args(weighting, normalize, mgda_apply, grad_scope, alpha, preference,
-                    pair_eps, *, d_c: Optional[int] = None, D: Optional[int] = None) -> dict:
-    if weighting not in _WEIGHTING:
-        raise ValueError(f"'weighting' must be one of {sorted(_WEIGHTING)}, got {weighting!r}")
-    if normalize not in _NORMALIZE:
-        raise ValueError(f"'normalize' must be None, 'loss' or 'l2', got {normalize!r}")
-    if mgda_apply not in _APPLY:
-        raise ValueError(f"'mgda_apply' must be 'normalized' or 'raw', got {mgda_apply!r}")
-    if grad_scope not in _SCOPE:
-        raise ValueError(f"'grad_scope' must be 'all' or 'mu', got {grad_scope!r}")
-    pref = tuple(preference)
-    if len(pref) != 2:
-        raise ValueError(f"'preference' must be (r_ERM, r_IRM), got {len(pref)} values")
-    r0, r1 = (_real(v, "preference") for v in pref)
+                    pair_eps, *, func: str, d_c: Optional[int] = None,
+                    D: Optional[int] = None, eps_name: str = "pair_eps") -> dict:
+    check_choice(weighting, "weighting", tuple(_WEIGHTING), func=func)
+    check_choice(normalize, "normalize", tuple(_NORMALIZE), func=func)
+    check_choice(mgda_apply, "mgda_apply", tuple(_APPLY), func=func)
+    check_choice(grad_scope, "grad_scope", _SCOPE, func=func)
+    r0, r1 = check_weights(preference, "preference", n=2, minimum=0.0, func=func)
     if r0 + r1 <= 0.0:
-        raise ValueError("'preference' must not be all zeros")
+        raise ValueError(f"{func}: preference must not be all zeros, got {(r0, r1)}")
     scope = 0 if grad_scope == "all" or d_c is None else d_c * D
     return dict(weighting=_WEIGHTING[weighting], normalize=_NORMALIZE[normalize],
                 apply_raw=bool(_APPLY[mgda_apply]), scope_offset=scope,
-                alpha=_real(alpha, "alpha"), pref_erm=r0, pref_irm=r1,
-                pair_eps=_real(pair_eps, "pair_eps"))
+                alpha=check_real(alpha, "alpha", minimum=0.0, func=func), pref_erm=r0,
+                pref_irm=r1, pair_eps=check_real(pair_eps, eps_name, minimum=0.0, func=func))
 
 
-def _pair_vectors(a, b) -> Tuple[np.ndarray, np.ndarray]:
+def _pair_vectors(a, b, func: str) -> Tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a)
     dtype = np.float32 if a.dtype == np.float32 else np.float64
-    a = _float_array(a, "a", dtype, 1)
-    b = _float_array(b, "b", dtype, 1)
+    a = _float_array(a, "a", dtype, 1, func)
+    b = _float_array(b, "b", dtype, 1, func)
     if a.shape != b.shape:
-        raise ValueError(f"'a' and 'b' must have the same shape, got {a.shape} and {b.shape}")
+        raise ValueError(f"{func}: a and b must have the same shape, got {a.shape} and {b.shape}")
     return a, b
 
 
@@ -191,21 +140,20 @@ def mgda_weight(a, b, normalize: Optional[str] = None, *,
         ``gamma``, the weight on ``a`` (of the normalised vectors when ``normalize``
         is set).
     """
-    a, b = _pair_vectors(a, b)
-    if normalize == "loss":
-        if losses is None:
-            raise ValueError("'losses' = (L_ERM, L_IRM) is required when normalize='loss'")
-    l_erm, l_irm = (0.0, 0.0) if losses is None else _two_losses(losses)
-    args = _weighting_args("mgda", normalize, "normalized", "all", 1.0, (1e-8, 1 - 1e-8), 1e-4)
+    a, b = _pair_vectors(a, b, "mgda_weight")
+    args = _weighting_args("mgda", normalize, "normalized", "all", 1.0, (1e-8, 1 - 1e-8), 1e-4,
+                           func="mgda_weight")
+    if normalize == "loss" and losses is None:
+        raise ValueError("mgda_weight: losses = (L_ERM, L_IRM) is required when "
+                         "normalize='loss', got None")
+    l_erm, l_irm = (0.0, 0.0) if losses is None else _two_losses(losses, "mgda_weight")
     gamma, _, _, _ = _core.mask_weigh(a, b, l_erm, l_irm, **args)
     return gamma
 
 
-def _two_losses(losses) -> Tuple[float, float]:
-    vals = tuple(losses)
-    if len(vals) != 2:
-        raise ValueError(f"'losses' must be (L_ERM, L_IRM), got {len(vals)} values")
-    return _real(vals[0], "losses"), _real(vals[1], "losses")
+def _two_losses(losses, func: str) -> Tuple[float, float]:
+    """(L_ERM, L_IRM): two finite non-negative numbers."""
+    return check_weights(losses, "losses", n=2, minimum=0.0, func=func)
 
 
 def pair_weight(a, b, losses: Sequence[float], preference: Sequence[float] = (1e-8, 1 - 1e-8),
@@ -247,9 +195,10 @@ def pair_weight(a, b, losses: Sequence[float], preference: Sequence[float] = (1e
     float or (float, str)
         ``alpha_ERM`` (the IRM weight is ``1 - alpha_ERM``).
     """
-    a, b = _pair_vectors(a, b)
-    l_erm, l_irm = _two_losses(losses)
-    args = _weighting_args("pair", None, "normalized", "all", 1.0, preference, eps)
+    a, b = _pair_vectors(a, b, "pair_weight")
+    l_erm, l_irm = _two_losses(losses, "pair_weight")
+    args = _weighting_args("pair", None, "normalized", "all", 1.0, preference, eps,
+                           func="pair_weight", eps_name="eps")
     alpha, _, _, move = _core.mask_weigh(a, b, l_erm, l_irm, **args)
     return (alpha, _PAIR_MOVES[move]) if return_move else alpha
 
@@ -373,54 +322,68 @@ def mask_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i, *, sigma: float
     Returns
     -------
     MaskStep
+
+    Raises
+    ------
+    TypeError
+        Non-integer ids, a non-numeric array or hyperparameter, a dtype other
+        than float32/float64, or a workspace that is not uint8.
+    ValueError
+        Wrong shapes (including ``E = 0`` or ``B = 0``), NaN or inf, ids out of
+        range, an unknown option, or a workspace of the wrong size.
+
+    Notes
+    -----
+    ``users``/``items`` are one sampled batch per environment: the same
+    (user, item) row may appear more than once (the reference's samplers draw
+    with replacement), and each occurrence counts.
     """
+    f = "mask_step"
     if dtype is None:
         dtype = np.float32 if np.asarray(W).dtype == np.float32 else np.float64
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"'dtype' must be float32 or float64, got {dtype}")
-    V = _float_array(V, "V", dtype, 2)
-    W = _float_array(W, "W", dtype, 2)
-    U = _float_array(U, "U", dtype, 2)
-    X = _float_array(X, "X", dtype, 2)
-    mu = _float_array(mu, "mu", dtype, 1)
-    eps = _float_array(eps, "eps", dtype, 2)
+    dtype = check_dtype(dtype, func=f)
+    V = _float_array(V, "V", dtype, 2, f)
+    W = _float_array(W, "W", dtype, 2, f)
+    U = _float_array(U, "U", dtype, 2, f)
+    X = _float_array(X, "X", dtype, 2, f)
+    mu = _float_array(mu, "mu", dtype, 1, f)
+    eps = _float_array(eps, "eps", dtype, 2, f)
     n_items, d_id = V.shape
     d_c, D = W.shape
     if d_c < 1 or D < 1:
-        raise ValueError(f"'W' must have shape (d_c >= 1, D >= 1), got {W.shape}")
+        raise ValueError(f"{f}: W must have shape (d_c >= 1, D >= 1), got {W.shape}")
     if U.shape[1] != d_id + d_c:
-        raise ValueError(f"'U' must have d_id + d_c = {d_id} + {d_c} columns "
+        raise ValueError(f"{f}: U must have d_id + d_c = {d_id} + {d_c} columns "
                          f"(from V and W), got {U.shape[1]}")
     n_users = U.shape[0]
     if X.shape != (n_items, D):
-        raise ValueError(f"'X' must have shape (n_items, D) = {(n_items, D)}, got {X.shape}")
+        raise ValueError(f"{f}: X must have shape (n_items, D) = {(n_items, D)}, got {X.shape}")
     if mu.shape != (D,):
-        raise ValueError(f"'mu' must have shape ({D},), got {mu.shape}")
+        raise ValueError(f"{f}: mu must have shape ({D},), got {mu.shape}")
     if eps.shape[1] != D or eps.shape[0] < 1:
-        raise ValueError(f"'eps' must have shape (E >= 1, {D}), got {eps.shape}")
+        raise ValueError(f"{f}: eps must have shape (E >= 1, {D}), got {eps.shape}")
     E = eps.shape[0]
-    users = _id_array(users, "users", 2, n_users, "user ids")
-    items = _id_array(items, "items", 3, n_items, "item ids")
+    users = _id_array(users, "users", 2, n_users, f)
+    items = _id_array(items, "items", 3, n_items, f)
     if users.shape[0] != E or users.shape[1] < 1:
-        raise ValueError(f"'users' must have shape (E, B) = ({E}, B >= 1) to match 'eps', "
+        raise ValueError(f"{f}: users must have shape (E, B) = ({E}, B >= 1) to match eps, "
                          f"got {users.shape}")
     if items.shape[:2] != users.shape or items.shape[2] < 1:
-        raise ValueError(f"'items' must have shape (E, B, 1 + n_neg) = {users.shape + ('>=1',)}, "
-                         f"got {items.shape}")
-    beta_u = _float_array(beta_u, "beta_u", dtype, 1)
-    beta_i = _float_array(beta_i, "beta_i", dtype, 1)
+        raise ValueError(f"{f}: items must have shape (E, B, 1 + n_neg) = "
+                         f"{users.shape + ('>=1',)}, got {items.shape}")
+    beta_u = _float_array(beta_u, "beta_u", dtype, 1, f)
+    beta_i = _float_array(beta_i, "beta_i", dtype, 1, f)
     if beta_u.shape != (n_users,):
-        raise ValueError(f"'beta_u' must have shape ({n_users},), got {beta_u.shape}")
+        raise ValueError(f"{f}: beta_u must have shape ({n_users},), got {beta_u.shape}")
     if beta_i.shape != (n_items,):
-        raise ValueError(f"'beta_i' must have shape ({n_items},), got {beta_i.shape}")
-    sigma = _real(sigma, "sigma")
-    wd2 = _real(wd2, "wd2")
-    lam = _real(lam, "lam")
-    w4 = _weights4(w)
+        raise ValueError(f"{f}: beta_i must have shape ({n_items},), got {beta_i.shape}")
+    sigma = check_real(sigma, "sigma", minimum=0.0, func=f)
+    wd2 = check_real(wd2, "wd2", minimum=0.0, func=f)
+    lam = check_real(lam, "lam", minimum=0.0, func=f)
+    w4 = check_weights(w, "w", func=f)
     wargs = _weighting_args(weighting, normalize, mgda_apply, grad_scope, alpha, preference,
-                            pair_eps, d_c=d_c, D=D)
-    nt = _threads(n_threads)
+                            pair_eps, func=f, d_c=d_c, D=D)
+    nt = resolve_threads(n_threads, func=f)
     with _blas_one_thread():
         loss_env, erm, irm, reg, ga, gb = _core.mask_step(
             U, V, X, W, mu, eps, users, items, beta_u, beta_i, sigma=sigma, w=w4, wd2=wd2,
@@ -450,13 +413,14 @@ def mask_step_workspace(n_envs: int, batch_size: int, n_neg: int, D: int, d_c: i
     -------
     ndarray of uint8
     """
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"'dtype' must be float32 or float64, got {dtype}")
+    f = "mask_step_workspace"
+    dtype = check_dtype(dtype, func=f)
     return _core.mask_step_workspace(
-        _int(n_envs, "n_envs", 1), _int(batch_size, "batch_size", 1), _int(n_neg, "n_neg", 0),
-        _int(D, "D", 1), _int(d_c, "d_c", 1), double=dtype == np.float64,
-        n_threads=_threads(n_threads))
+        check_int(n_envs, "n_envs", minimum=1, func=f),
+        check_int(batch_size, "batch_size", minimum=1, func=f),
+        check_int(n_neg, "n_neg", minimum=0, func=f), check_int(D, "D", minimum=1, func=f),
+        check_int(d_c, "d_c", minimum=1, func=f), double=dtype == np.float64,
+        n_threads=resolve_threads(n_threads, func=f))
 
 
 # --------------------------------------------------------------------------- a whole run
@@ -501,18 +465,38 @@ def ultragcn_betas(users, items, n_users: int, n_items: int) -> Tuple[np.ndarray
     ``beta_i = 1 / sqrt(d_i + 1)``, with degrees counting each distinct
     (user, item) pair once (method.md §10.1).
 
+    Parameters
+    ----------
+    users, items : array_like of int, shape (n_pairs,)
+        Training pairs.  Repeated pairs are allowed and count once: the
+        degrees are those of the distinct training set, whatever sampler or
+        concatenation produced the arrays.  Must not be empty.
+    n_users, n_items : int
+        Sizes of the id spaces (>= 1).
+
     Returns
     -------
     beta_u : ndarray of float64, shape (n_users,)
     beta_i : ndarray of float64, shape (n_items,)
+
+    Raises
+    ------
+    TypeError
+        Non-integer ids or sizes.
+    ValueError
+        Ids out of range, arrays of different lengths, or no pair at all.
     """
-    n_users = _int(n_users, "n_users", 1)
-    n_items = _int(n_items, "n_items", 1)
-    users = _id_array(users, "users", 1, n_users, "user ids")
-    items = _id_array(items, "items", 1, n_items, "item ids")
+    f = "ultragcn_betas"
+    n_users = check_int(n_users, "n_users", minimum=1, func=f)
+    n_items = check_int(n_items, "n_items", minimum=1, func=f)
+    users = _id_array(users, "users", 1, n_users, f)
+    items = _id_array(items, "items", 1, n_items, f)
     if users.shape != items.shape:
-        raise ValueError(f"'users' and 'items' must have the same length, got "
+        raise ValueError(f"{f}: users and items must have the same length, got "
                          f"{users.shape[0]} and {items.shape[0]}")
+    if users.size == 0:
+        raise ValueError(f"{f}: users and items must not be empty: there are no (user, item) "
+                         f"pairs")
     key = np.unique(users * np.int64(n_items) + items)
     return loss_weights(np.bincount(key // n_items, minlength=n_users),
                         np.bincount(key % n_items, minlength=n_items), dtype=np.float64)
@@ -543,7 +527,7 @@ def learn_mask(users, items, env, U, V, X, *, n_envs: Optional[int] = None, beta
     Parameters
     ----------
     users, items : array_like of int, shape (n_pairs,)
-        Training interactions.
+        Training interactions: distinct (user, item) pairs, at least one.
     env : array_like of int, shape (n_pairs,)
         Environment label of each pair, in ``[0, n_envs)``.
     U : array_like, shape (n_users, d_id + d_c)
@@ -580,61 +564,74 @@ def learn_mask(users, items, env, U, V, X, *, n_envs: Optional[int] = None, beta
     Returns
     -------
     MaskResult
+
+    Raises
+    ------
+    TypeError
+        An argument of the wrong kind (non-integer ids or labels, a non-numeric
+        array or hyperparameter).
+    ValueError
+        Wrong shapes, NaN or inf, ids or labels out of range, an unknown option,
+        no training pair, or a (user, item) pair given twice (each training
+        interaction is one pair; drop repeats first).
+    FloatingPointError
+        If training produced a non-finite loss (e.g. a learning rate far too large).
     """
-    V = _float_array(V, "V", np.float32, 2)
-    U = _float_array(U, "U", np.float32, 2)
+    f = "learn_mask"
+    V = _float_array(V, "V", np.float32, 2, f)
+    U = _float_array(U, "U", np.float32, 2, f)
     n_items, d_id = V.shape
     n_users = U.shape[0]
     if U.shape[1] <= d_id:
-        raise ValueError(f"'U' must have more columns than 'V' (U = [U_id ; U_c] with "
+        raise ValueError(f"{f}: U must have more columns than V (U = [U_id ; U_c] with "
                          f"d_id = {d_id}), got {U.shape[1]}")
     if n_users < 1 or n_items < 1:
-        raise ValueError(f"'U' and 'V' must be non-empty, got {U.shape} and {V.shape}")
-    X = _float_array(X, "X", np.float32, 2)
+        raise ValueError(f"{f}: U and V must not be empty, got shapes {U.shape} and {V.shape}")
+    X = _float_array(X, "X", np.float32, 2, f)
     if X.shape[0] != n_items or X.shape[1] < 1:
-        raise ValueError(f"'X' must have shape (n_items, D) with n_items = {n_items}, "
+        raise ValueError(f"{f}: X must have shape (n_items, D >= 1) with n_items = {n_items}, "
                          f"got {X.shape}")
-    users = _id_array(users, "users", 1, n_users, "user ids")
-    items = _id_array(items, "items", 1, n_items, "item ids")
+    users = _id_array(users, "users", 1, n_users, f)
+    items = _id_array(items, "items", 1, n_items, f)
     if users.shape != items.shape:
-        raise ValueError(f"'users' and 'items' must have the same length, got "
+        raise ValueError(f"{f}: users and items must have the same length, got "
                          f"{users.shape[0]} and {items.shape[0]}")
-    if users.size == 0:
-        raise ValueError("no training pairs: 'users' and 'items' are empty")
+    check_distinct_pairs(users, items, "users and items", func=f)
     env_arr = np.asarray(env)
     if env_arr.dtype.kind not in "iu":
-        raise TypeError(f"'env' must hold integer labels, got dtype {env_arr.dtype}")
+        raise TypeError(f"{f}: env must hold integer labels, got dtype {env_arr.dtype}")
     if env_arr.shape != users.shape:
-        raise ValueError(f"'env' must have one label per pair, shape {users.shape}, "
+        raise ValueError(f"{f}: env must have one label per pair, shape {users.shape}, "
                          f"got {env_arr.shape}")
     if n_envs is None:
         if env_arr.min() < 0:
-            raise ValueError(f"'env' holds negative labels (min {env_arr.min()})")
+            raise ValueError(f"{f}: env must be >= 0, got labels down to {env_arr.min()}")
         n_envs = int(env_arr.max()) + 1
-    n_envs = _int(n_envs, "n_envs", 1)
-    env_arr = _id_array(env_arr, "env", 1, n_envs, "environment labels")
+    n_envs = check_int(n_envs, "n_envs", minimum=1, func=f)
+    env_arr = _id_array(env_arr, "env", 1, n_envs, f)
     if beta_u is None or beta_i is None:
         if beta_u is not None or beta_i is not None:
-            raise ValueError("pass both 'beta_u' and 'beta_i', or neither")
+            raise ValueError(f"{f}: beta_u and beta_i must be given both, or neither")
         beta_u, beta_i = ultragcn_betas(users, items, n_users, n_items)
-    beta_u = _float_array(beta_u, "beta_u", np.float32, 1)
-    beta_i = _float_array(beta_i, "beta_i", np.float32, 1)
+    beta_u = _float_array(beta_u, "beta_u", np.float32, 1, f)
+    beta_i = _float_array(beta_i, "beta_i", np.float32, 1, f)
     if beta_u.shape != (n_users,):
-        raise ValueError(f"'beta_u' must have shape ({n_users},), got {beta_u.shape}")
+        raise ValueError(f"{f}: beta_u must have shape ({n_users},), got {beta_u.shape}")
     if beta_i.shape != (n_items,):
-        raise ValueError(f"'beta_i' must have shape ({n_items},), got {beta_i.shape}")
+        raise ValueError(f"{f}: beta_i must have shape ({n_items},), got {beta_i.shape}")
     d_c, D = U.shape[1] - d_id, X.shape[1]
     wargs = _weighting_args(weighting, normalize, mgda_apply, grad_scope, alpha, preference,
-                            pair_eps, d_c=d_c, D=D)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not (
-            0 <= int(seed) < 2**64):
-        raise ValueError(f"'seed' must be an integer in [0, 2**64), got {seed!r}")
+                            pair_eps, func=f, d_c=d_c, D=D)
     hyper = dict(
-        epochs=_int(epochs, "epochs", 1), batch=_int(batch_size, "batch_size", 1),
-        n_neg=_int(n_neg, "n_neg", 0), sigma=_real(sigma, "sigma"),
-        lr_w=_real(lr, "lr", strict=True), lr_mu=_real(lr_mu, "lr_mu", strict=True),
-        lam=_real(lam, "lam"), w=_weights4(w), wd2=_real(wd2, "wd2"), seed=int(seed),
-        n_threads=_threads(n_threads), **wargs)
+        epochs=check_int(epochs, "epochs", minimum=1, func=f),
+        batch=check_int(batch_size, "batch_size", minimum=1, func=f),
+        n_neg=check_int(n_neg, "n_neg", minimum=0, func=f),
+        sigma=check_real(sigma, "sigma", minimum=0.0, func=f),
+        lr_w=check_real(lr, "lr", minimum=0.0, strict=True, func=f),
+        lr_mu=check_real(lr_mu, "lr_mu", minimum=0.0, strict=True, func=f),
+        lam=check_real(lam, "lam", minimum=0.0, func=f), w=check_weights(w, "w", func=f),
+        wd2=check_real(wd2, "wd2", minimum=0.0, func=f), seed=check_seed(seed, func=f),
+        n_threads=resolve_threads(n_threads, func=f), **wargs)
     with _blas_one_thread():
         out = _core.mask_fit(users, items, env_arr, n_envs, U, V, X, beta_u, beta_i, **hyper)
     counts = out["env_counts"]

@@ -32,7 +32,7 @@ users.
 from __future__ import annotations
 
 import math
-import operator
+import numbers
 from typing import Iterable, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -40,6 +40,7 @@ import pandas as pd
 
 from . import _core
 from ._csr import UserItemCSR
+from ._validation import as_float_array, as_index_array, check_choice, check_int, resolve_threads
 
 __all__ = ["METRICS", "topk", "evaluate", "ranking_metrics", "plan_blocks", "BlockPlan"]
 
@@ -62,105 +63,76 @@ _NDCG_MODES = ("standard", "invrl")
 
 # --------------------------------------------------------------------------- checks
 
-def _as_vectors(x, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-dimensional (rows x dim), got shape {arr.shape}")
-    converted = arr.dtype != np.float32
-    with np.errstate(over="ignore"):   # out-of-range values become inf, reported below
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+def _as_vectors(x, name: str, func: str) -> np.ndarray:
+    arr = as_float_array(x, name, ndim=2, dtype=np.float32, func=func)
     if arr.shape[1] < 1:
-        raise ValueError(f"{name} must have at least one column, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        where = " after conversion to float32" if converted else ""
-        raise ValueError(f"{name} contains NaN or inf{where}")
+        raise ValueError(f"{func}: {name} must have at least one column, got shape {arr.shape}")
     return arr
 
 
-def _vectors_pair(user_vecs, item_vecs) -> Tuple[np.ndarray, np.ndarray]:
-    U = _as_vectors(user_vecs, "user_vecs")
-    V = _as_vectors(item_vecs, "item_vecs")
+def _vectors_pair(user_vecs, item_vecs, func: str) -> Tuple[np.ndarray, np.ndarray]:
+    U = _as_vectors(user_vecs, "user_vecs", func)
+    V = _as_vectors(item_vecs, "item_vecs", func)
     if U.shape[1] != V.shape[1]:
-        raise ValueError(f"user_vecs and item_vecs must have the same number of columns, "
+        raise ValueError(f"{func}: user_vecs and item_vecs must have the same number of columns, "
                          f"got {U.shape[1]} and {V.shape[1]}")
     if V.shape[0] < 1:
-        raise ValueError("item_vecs has no rows")
+        raise ValueError(f"{func}: item_vecs must have at least one row, got shape {V.shape}")
     return U, V
 
 
-def _check_int(value, name: str, low: int, high: Optional[int] = None,
-               high_name: str = "") -> int:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {value!r}") from None
-    if v < low or (high is not None and v > high):
-        if high is None:
-            allowed = f">= {low}"
-        else:
-            allowed = f"in [{low}, {high_name + ' = ' if high_name else ''}{high}]"
-        raise ValueError(f"{name} must be {allowed}, got {v}")
-    return v
-
-
-def _check_ks(ks, high: int, high_name: str) -> Tuple[int, ...]:
-    if isinstance(ks, (int, np.integer)) and not isinstance(ks, (bool, np.bool_)):
+def _check_ks(ks, high: int, high_name: str, func: str) -> Tuple[int, ...]:
+    if isinstance(ks, (numbers.Integral, np.integer)) and not isinstance(ks, (bool, np.bool_)):
         ks = (ks,)
+    if isinstance(ks, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"{func}: ks must be an integer or a sequence of integers, got {ks!r}")
     try:
         ks = tuple(ks)
     except TypeError:
-        raise TypeError(f"ks must be an integer or a sequence of integers, got {ks!r}") from None
+        raise TypeError(f"{func}: ks must be an integer or a sequence of integers, "
+                        f"got {ks!r}") from None
     if not ks:
-        raise ValueError("ks is empty")
-    out = sorted({_check_int(k, "every K in ks", 1, high, high_name) for k in ks})
+        raise ValueError(f"{func}: ks must not be empty")
+    out = sorted({check_int(k, "every K in ks", minimum=1, maximum=high, maximum_name=high_name,
+                            func=func) for k in ks})
     return tuple(out)
 
 
-def _check_metrics(metrics) -> Tuple[str, ...]:
+def _check_metrics(metrics, func: str) -> Tuple[str, ...]:
     if isinstance(metrics, str):
         metrics = (metrics,)
-    metrics = tuple(metrics)
+    try:
+        metrics = tuple(metrics)
+    except TypeError:
+        raise TypeError(f"{func}: metrics must be a metric name or a sequence of them, "
+                        f"got {metrics!r}") from None
     if not metrics:
-        raise ValueError("metrics is empty")
+        raise ValueError(f"{func}: metrics must not be empty")
     for m in metrics:
-        if m not in METRICS:
-            raise ValueError(f"unknown metric {m!r}; choose from {METRICS}")
+        check_choice(m, "every metric", METRICS, func=func)
     return tuple(dict.fromkeys(metrics))
 
 
-def _check_ndcg(ndcg: str) -> str:
-    if ndcg not in _NDCG_MODES:
-        raise ValueError(f"ndcg must be one of {_NDCG_MODES}, got {ndcg!r}")
-    return ndcg
-
-
-def _check_mask_value(mask_value) -> float:
-    try:
-        v = float(mask_value)
-    except (TypeError, ValueError):
-        raise TypeError(f"mask_value must be a float, got {mask_value!r}") from None
+def _check_mask_value(mask_value, func: str) -> float:
+    if isinstance(mask_value, (bool, np.bool_)) or not isinstance(mask_value, numbers.Real):
+        raise TypeError(f"{func}: mask_value must be a real number, got "
+                        f"{type(mask_value).__name__} {mask_value!r}")
+    v = float(mask_value)
     if math.isnan(v) or v == math.inf:
-        raise ValueError(f"mask_value must be finite or -inf, got {v}")
+        raise ValueError(f"{func}: mask_value must be finite or -inf, got {v}")
     return v
 
 
-def _check_threads(n_threads) -> int:
-    if n_threads is None:
-        return 0
-    return _check_int(n_threads, "n_threads", 1)
-
-
-def _check_csr(csr, name: str, n_users: int, n_items: int, users_name: str) -> UserItemCSR:
+def _check_csr(csr, name: str, n_users: int, n_items: int, users_name: str,
+               func: str) -> UserItemCSR:
     if not isinstance(csr, UserItemCSR):
-        raise TypeError(f"{name} must be a painvrl UserItemCSR, got {type(csr).__name__}")
+        raise TypeError(f"{func}: {name} must be a painvrl UserItemCSR, got {type(csr).__name__}")
     if csr.n_users != n_users:
-        raise ValueError(f"{name} has {csr.n_users} users but {users_name} has {n_users} rows")
+        raise ValueError(f"{func}: {name} has {csr.n_users} users but {users_name} has "
+                         f"{n_users} rows")
     if csr.n_items != n_items:
-        raise ValueError(f"{name} has {csr.n_items} items but item_vecs has {n_items} rows")
+        raise ValueError(f"{func}: {name} has {csr.n_items} items but item_vecs has "
+                         f"{n_items} rows")
     return csr
 
 
@@ -187,7 +159,7 @@ class BlockPlan(NamedTuple):
 
 def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
                 item_tile: Optional[int] = None, memory_budget: Optional[int] = None,
-                n_threads: Optional[int] = None) -> BlockPlan:
+                n_threads: Optional[int] = None, func: str = "plan_blocks") -> BlockPlan:
     """Choose the blocks of the top-k workspace (what :func:`topk` will use).
 
     Users are ranked in chunks of ``user_chunk`` rows, each chunk by one
@@ -213,6 +185,8 @@ def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
         (12 bytes per entry) and any float32 copies of the inputs come on top.
     n_threads : int, optional
         Threads; default: the OpenMP default.
+    func : str, default "plan_blocks"
+        The function named in error messages (the caller's).
 
     Returns
     -------
@@ -233,20 +207,23 @@ def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
     >>> plan_blocks(36656, 76085, item_tile=2048, memory_budget=2**20, n_threads=1)
     BlockPlan(user_chunk=63, item_tile=2048, n_threads=1, workspace_bytes=516600)
     """
-    uc = DEFAULT_USER_CHUNK if user_chunk is None else _check_int(user_chunk, "user_chunk", 1)
-    it = DEFAULT_ITEM_TILE if item_tile is None else _check_int(item_tile, "item_tile", 1)
-    threads = _check_threads(n_threads)
+    f = func
+    uc = (DEFAULT_USER_CHUNK if user_chunk is None
+          else check_int(user_chunk, "user_chunk", minimum=1, func=f))
+    it = (DEFAULT_ITEM_TILE if item_tile is None
+          else check_int(item_tile, "item_tile", minimum=1, func=f))
+    threads = resolve_threads(n_threads, func=f)
     n_users, n_items = max(int(n_users), 1), max(int(n_items), 1)
     default_threads = max(int(_core.DEFAULT_THREADS), 1)
     it = min(it, n_items)
     uc = min(uc, max(_MIN_CHUNK, -(-n_users // _SPLIT)), n_users)
     row_bytes = 4 * it + 8
     if memory_budget is not None:
-        budget = _check_int(memory_budget, "memory_budget", 1)
+        budget = check_int(memory_budget, "memory_budget", minimum=1, func=f)
         rows = budget // row_bytes
         if rows < 1:
             raise ValueError(
-                f"memory_budget={budget} bytes cannot hold one row of the score tile "
+                f"{f}: memory_budget={budget} bytes cannot hold one row of the score tile "
                 f"(item_tile={it}: {row_bytes} bytes); raise it or pass a smaller item_tile")
         uc = min(uc, max(rows // default_threads, 1))
         threads = min(threads or default_threads, rows // uc)
@@ -293,6 +270,17 @@ def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
     scores : ndarray of float32, shape (n_users, k)
         The (masked) scores of ``ids``.
 
+    Raises
+    ------
+    TypeError
+        Non-numeric vectors, a non-integer ``k`` or block size, a non-real
+        ``mask_value``, or an ``exclude`` that is not a UserItemCSR.
+    ValueError
+        Vectors that are not 2-D, have no column, no item row, different
+        widths or NaN/inf (also after conversion to float32); ``k`` outside
+        ``[1, n_items]``; ``mask_value`` NaN or +inf; an ``exclude`` of the wrong
+        size; a ``memory_budget`` below one tile row.
+
     Examples
     --------
     >>> import numpy as np
@@ -307,15 +295,16 @@ def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
     array([[3., 2.],
            [2., 2.]], dtype=float32)
     """
-    U, V = _vectors_pair(user_vecs, item_vecs)
+    f = "topk"
+    U, V = _vectors_pair(user_vecs, item_vecs, f)
     n_users, n_items = U.shape[0], V.shape[0]
-    k = _check_int(k, "k", 1, n_items, "n_items")
-    mask_value = _check_mask_value(mask_value)
+    k = check_int(k, "k", minimum=1, maximum=n_items, maximum_name="n_items", func=f)
+    mask_value = _check_mask_value(mask_value, f)
     plan = plan_blocks(n_users, n_items, user_chunk=user_chunk, item_tile=item_tile,
-                       memory_budget=memory_budget, n_threads=n_threads)
+                       memory_budget=memory_budget, n_threads=n_threads, func=f)
     indptr = indices = None
     if exclude is not None:
-        exclude = _check_csr(exclude, "exclude", n_users, n_items, "user_vecs")
+        exclude = _check_csr(exclude, "exclude", n_users, n_items, "user_vecs", f)
         indptr, indices = exclude.indptr, exclude.indices
     return _core.topk(U, V, k, indptr, indices, mask_value=mask_value,
                       user_chunk=plan.user_chunk, item_tile=plan.item_tile,
@@ -338,7 +327,8 @@ def _summarise(values: np.ndarray, users: np.ndarray, ks: Sequence[int],
     valid = ~np.isnan(values[:, 0, 0])
     n_valid = int(valid.sum())
     if n_valid == 0:
-        raise ValueError("no ranked user has a test item: nothing to average")
+        raise ValueError("ranking_metrics: test must hold an item of at least one ranked user "
+                         "(users), got none: nothing to average")
     kept = values[valid]
     rows = []
     for m in metrics:
@@ -384,6 +374,17 @@ def ranking_metrics(topk_ids, test: UserItemCSR, ks: Union[int, Iterable[int]] =
         ``per_user=True``: column ``user`` then one float column per
         ``"metric@k"``; users without a test item have NaN.
 
+    Raises
+    ------
+    TypeError
+        Non-integer ``topk_ids`` or ``users``, or a ``test`` that is not a
+        UserItemCSR.
+    ValueError
+        No row, ids outside ``[-1, n_items)``, an item listed twice in a row,
+        ``users`` out of range or of the wrong length, a ``K`` outside
+        ``[1, kmax]``, an unknown metric or ``ndcg``, or (means only) no ranked
+        user with a test item.
+
     Examples
     --------
     >>> import numpy as np
@@ -397,43 +398,44 @@ def ranking_metrics(topk_ids, test: UserItemCSR, ks: Union[int, Iterable[int]] =
     2     recall  1  0.250000        2
     3     recall  3  0.500000        2
     """
+    f = "ranking_metrics"
     ids = np.asarray(topk_ids)
     if ids.dtype.kind not in "iu":
-        raise TypeError(f"topk_ids must hold integers, got dtype {ids.dtype}")
+        raise TypeError(f"{f}: topk_ids must hold integers, got dtype {ids.dtype}")
     if ids.ndim != 2 or ids.shape[1] < 1:
-        raise ValueError(f"topk_ids must be 2-dimensional with at least one column, "
+        raise ValueError(f"{f}: topk_ids must be 2-dimensional with at least one column, "
                          f"got shape {ids.shape}")
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
     if not isinstance(test, UserItemCSR):
-        raise TypeError(f"test must be a painvrl UserItemCSR, got {type(test).__name__}")
+        raise TypeError(f"{f}: test must be a painvrl UserItemCSR, got {type(test).__name__}")
+    if ids.dtype.kind == "u" and ids.size and int(ids.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{f}: topk_ids must lie in [-1, {test.n_items}) (-1: empty slot), got "
+                         f"{int(ids.max())}")
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
     n_rows, kmax = ids.shape
-    ks = _check_ks(ks, kmax, "topk_ids.shape[1]")
-    metrics = _check_metrics(metrics)
-    ndcg = _check_ndcg(ndcg)
-    threads = _check_threads(n_threads)
+    ks = _check_ks(ks, kmax, "topk_ids.shape[1]", f)
+    metrics = _check_metrics(metrics, f)
+    ndcg = check_choice(ndcg, "ndcg", _NDCG_MODES, func=f)
+    threads = resolve_threads(n_threads, func=f)
     if users is None:
         if n_rows != test.n_users:
-            raise ValueError(f"topk_ids has {n_rows} rows but test has {test.n_users} users; "
+            raise ValueError(f"{f}: topk_ids has {n_rows} rows but test has {test.n_users} users; "
                              f"pass users= to say which user each row is")
         users = np.arange(n_rows, dtype=np.int64)
     else:
-        users = np.asarray(users)
-        if users.dtype.kind not in "iu":
-            raise TypeError(f"users must hold integers, got dtype {users.dtype}")
-        users = np.ascontiguousarray(users, dtype=np.int64)
+        users = as_index_array(users, "users", high=test.n_users, ndim=None, func=f)
         if users.shape != (n_rows,):
-            raise ValueError(f"users must have shape ({n_rows},), got {users.shape}")
-        if n_rows and (users.min() < 0 or users.max() >= test.n_users):
-            raise ValueError(f"users must lie in [0, {test.n_users})")
+            raise ValueError(f"{f}: users must have shape ({n_rows},), got {users.shape}")
     if n_rows == 0:
-        raise ValueError("topk_ids has no rows")
+        raise ValueError(f"{f}: topk_ids must have at least one row, got shape {ids.shape}")
     if ids.min() < -1 or ids.max() >= test.n_items:
-        raise ValueError(f"topk_ids must lie in [-1, {test.n_items}) (-1: empty slot)")
+        raise ValueError(f"{f}: topk_ids must lie in [-1, {test.n_items}) (-1: empty slot), got "
+                         f"values in [{ids.min()}, {ids.max()}]")
     s = np.sort(ids, axis=1)
     dup = (s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0)
     if dup.any():
         row = int(np.flatnonzero(dup.any(axis=1))[0])
-        raise ValueError(f"topk_ids lists an item twice in row {row}")
+        raise ValueError(f"{f}: topk_ids must list each item at most once per row, got a repeat "
+                         f"in row {row}")
     indptr, indices = _gather_rows(test, users)
     values = _core.ranking_metrics(ids, indptr, indices, np.asarray(ks, dtype=np.int64),
                                    test.n_items, n_threads=threads)
@@ -462,7 +464,10 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
         Relevant items per user (test or validation split).
     exclude : UserItemCSR, optional
         Items to mask per user, usually the training interactions (plus the
-        validation ones when scoring the test split).
+        validation ones when scoring the test split).  May be empty (nothing
+        is masked).  ``test`` and ``exclude`` hold distinct pairs by
+        construction: a UserItemCSR's rows are sorted and distinct, and
+        :meth:`UserItemCSR.from_pairs` keeps a repeated pair once.
     ks : int or sequence of int, default (10, 20)
         Cut-offs, each in ``[1, n_items]``; duplicates are dropped, output sorted.
     metrics : str or sequence of str, default all of :data:`METRICS`
@@ -493,6 +498,13 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
         ``per_user=True``: columns ``user`` then ``"metric@k"``, one row per
         ranked user (ascending id).
 
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`topk` for the vectors, ``mask_value`` and blocks, and as
+        :func:`ranking_metrics` for ``ks``, ``metrics`` and ``ndcg``; also
+        ``ValueError`` if ``test`` holds no pair at all.
+
     Examples
     --------
     >>> import numpy as np
@@ -509,21 +521,23 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
     2    ndcg  1  0.500000        2
     3    ndcg  2  0.815465        2
     """
-    U, V = _vectors_pair(user_vecs, item_vecs)
+    f = "evaluate"
+    U, V = _vectors_pair(user_vecs, item_vecs, f)
     n_users, n_items = U.shape[0], V.shape[0]
-    test = _check_csr(test, "test", n_users, n_items, "user_vecs")
+    test = _check_csr(test, "test", n_users, n_items, "user_vecs", f)
     if exclude is not None:
-        exclude = _check_csr(exclude, "exclude", n_users, n_items, "user_vecs")
-    ks = _check_ks(ks, n_items, "n_items")
-    metrics = _check_metrics(metrics)
-    ndcg = _check_ndcg(ndcg)
-    mask_value = _check_mask_value(mask_value)
-    threads = _check_threads(n_threads)
+        exclude = _check_csr(exclude, "exclude", n_users, n_items, "user_vecs", f)
+    ks = _check_ks(ks, n_items, "n_items", f)
+    metrics = _check_metrics(metrics, f)
+    ndcg = check_choice(ndcg, "ndcg", _NDCG_MODES, func=f)
+    mask_value = _check_mask_value(mask_value, f)
+    threads = resolve_threads(n_threads, func=f)
     users = np.flatnonzero(test.row_lengths() > 0).astype(np.int64)
     if users.size == 0:
-        raise ValueError("test has no items: no user to evaluate")
+        raise ValueError(f"{f}: test must hold at least one (user, item) pair, got none: no "
+                         f"user to evaluate")
     plan = plan_blocks(users.size, n_items, user_chunk=user_chunk, item_tile=item_tile,
-                       memory_budget=memory_budget, n_threads=n_threads)
+                       memory_budget=memory_budget, n_threads=n_threads, func=f)
     U_sub = U if users.size == n_users else np.ascontiguousarray(U[users])
     ex_ptr = ex_idx = None
     if exclude is not None:

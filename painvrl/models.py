@@ -18,7 +18,8 @@ from . import _core
 from ._csr import UserItemCSR
 from ._interrupt import deferred_interrupt
 from ._io import load_model_file, save_model_file
-from ._validation import (as_index_array, check_choice, check_nonneg_float, check_positive_int,
+from ._validation import (as_float_array, as_index_array, as_mask, check_choice,
+                          check_nonneg_float, check_positive_int, check_seed, check_weights,
                           resolve_threads)
 from .convert import convert_item_vectors
 from .functional import loss_weights
@@ -271,59 +272,49 @@ class Backbone(_RecommenderMixin):
         return self
 
     def _validated(self, n_feat: int) -> Dict[str, Any]:
+        f = "Backbone"
         p = dict(
-            d_id=check_positive_int(self.d_id, "d_id", minimum=0),
-            d_content=check_positive_int(self.d_content, "d_content", minimum=0),
-            n_neg=check_positive_int(self.n_neg, "n_neg", minimum=0),
-            batch_size=check_positive_int(self.batch_size, "batch_size"),
-            emb_lr=check_nonneg_float(self.emb_lr, "emb_lr", strictly_positive=True),
-            proj_lr=check_nonneg_float(self.proj_lr, "proj_lr", strictly_positive=True),
-            emb_optimizer=check_choice(self.emb_optimizer, "emb_optimizer", ("adam", "adagrad")),
-            wd1=check_nonneg_float(self.wd1, "wd1"),
-            wdi=check_nonneg_float(self.wdi, "wdi"),
-            wd2=check_nonneg_float(self.wd2, "wd2"),
-            reg=check_choice(self.reg, "reg", ("full", "batch")),
-            max_epochs=check_positive_int(self.max_epochs, "max_epochs", minimum=0),
-            eval_every=check_positive_int(self.eval_every, "eval_every"),
-            patience=check_positive_int(self.patience, "patience", minimum=0),
-            init_std=check_nonneg_float(self.init_std, "init_std"),
-            n_threads=resolve_threads(self.n_threads),
+            d_id=check_positive_int(self.d_id, "d_id", minimum=0, func=f),
+            d_content=check_positive_int(self.d_content, "d_content", minimum=0, func=f),
+            n_neg=check_positive_int(self.n_neg, "n_neg", minimum=0, func=f),
+            batch_size=check_positive_int(self.batch_size, "batch_size", func=f),
+            emb_lr=check_nonneg_float(self.emb_lr, "emb_lr", strictly_positive=True, func=f),
+            proj_lr=check_nonneg_float(self.proj_lr, "proj_lr", strictly_positive=True, func=f),
+            emb_optimizer=check_choice(self.emb_optimizer, "emb_optimizer", ("adam", "adagrad"),
+                                       func=f),
+            wd1=check_nonneg_float(self.wd1, "wd1", func=f),
+            wdi=check_nonneg_float(self.wdi, "wdi", func=f),
+            wd2=check_nonneg_float(self.wd2, "wd2", func=f),
+            reg=check_choice(self.reg, "reg", ("full", "batch"), func=f),
+            max_epochs=check_positive_int(self.max_epochs, "max_epochs", minimum=0, func=f),
+            eval_every=check_positive_int(self.eval_every, "eval_every", func=f),
+            patience=check_positive_int(self.patience, "patience", minimum=0, func=f),
+            init_std=check_nonneg_float(self.init_std, "init_std", func=f),
+            n_threads=resolve_threads(self.n_threads, func=f),
         )
         if p["d_id"] + p["d_content"] == 0:
-            raise ValueError("d_id + d_content must be > 0")
-        w = tuple(float(v) for v in self.loss_weights)
-        if len(w) != 4 or not all(math.isfinite(v) for v in w):
-            raise ValueError(f"loss_weights must be 4 finite numbers, got {self.loss_weights!r}")
-        p["loss_weights"] = w
+            raise ValueError(f"{f}: d_id + d_content must be > 0, got 0")
+        p["loss_weights"] = check_weights(self.loss_weights, "loss_weights", func=f)
         p["monitor"] = _parse_monitor(self.monitor)
         if self.gate is not None:
-            g = np.ascontiguousarray(self.gate, dtype=np.float32)
-            if g.shape != (n_feat,) or not np.all(np.isfinite(g)):
-                raise ValueError(f"gate must be {n_feat} finite numbers (one per feature "
-                                 f"column), got shape {g.shape}")
-            p["gate"] = g
+            p["gate"] = as_float_array(self.gate, "gate", ndim=1, shape=(n_feat,), func=f)
         else:
             p["gate"] = None
-        p["fusion"] = check_choice(self.fusion, "fusion", _FUSIONS)
-        p["attention_size"] = check_positive_int(self.attention_size, "attention_size")
+        p["fusion"] = check_choice(self.fusion, "fusion", _FUSIONS, func=f)
+        p["attention_size"] = check_positive_int(self.attention_size, "attention_size", func=f)
         p["mask"] = None
         if p["fusion"] is not None:
             if self.gate is not None:
-                raise ValueError("gate must be None with fusion: the convert module builds its "
-                                 "own gates from mask")
+                raise ValueError(f"{f}: gate must be None with fusion: the convert module builds "
+                                 f"its own gates from mask")
             if self.mask is None:
-                raise ValueError(f"fusion={p['fusion']!r} needs mask (one value in [0, 1] per "
-                                 f"feature column)")
-            m = np.ascontiguousarray(self.mask, dtype=np.float32)
-            if m.shape != (n_feat,) or not np.all((m >= 0) & (m <= 1)):
-                raise ValueError(f"mask must be {n_feat} values in [0, 1], got shape {m.shape}")
-            p["mask"] = m
+                raise ValueError(f"{f}: fusion={p['fusion']!r} needs mask (one value in [0, 1] "
+                                 f"per feature column)")
+            p["mask"] = as_mask(self.mask, "mask", n_feat, func=f)
         elif self.mask is not None:
-            raise ValueError("mask is only used with fusion ('attention', 'global' or "
-                             "'invariant'); for InvRL's gated model pass gate=mask")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) \
-                or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+            raise ValueError(f"{f}: mask is only used with fusion ('attention', 'global' or "
+                             f"'invariant'); for InvRL's gated model pass gate=mask")
+        check_seed(self.seed, func=f)
         return p
 
     # ------------------------------------------------------------------ fit

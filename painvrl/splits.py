@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ._csr import UserItemCSR
+from ._validation import check_choice, check_int, check_real
 from .data import Dataset
 
 __all__ = ["pooled_pairs", "pooled", "given", "random_per_user", "temporal",
@@ -48,39 +49,33 @@ _WHICH = ("smallest", "largest", "random", "farthest")
 
 # --------------------------------------------------------------------------- helpers
 
-def _check_ratios(ratios) -> Tuple[float, float, float]:
+def _check_ratios(ratios, func: str) -> Tuple[float, float, float]:
     try:
         r = tuple(float(x) for x in ratios)
     except (TypeError, ValueError):
-        raise TypeError(f"ratios must be three numbers (train, val, test), got {ratios!r}") from None
+        raise TypeError(f"{func}: ratios must be three numbers (train, val, test), "
+                        f"got {ratios!r}") from None
     if len(r) != 3:
-        raise ValueError(f"ratios must be three numbers (train, val, test), got {ratios!r}")
+        raise ValueError(f"{func}: ratios must be three numbers (train, val, test), got {ratios!r}")
     if not all(math.isfinite(x) and x >= 0 for x in r) or r[0] <= 0:
-        raise ValueError(f"ratios must be finite and >= 0 with a positive train share, got {ratios!r}")
+        raise ValueError(f"{func}: ratios must be finite and >= 0 with a positive train share, "
+                         f"got {ratios!r}")
+    top = max(r)                  # scale first: the sum of huge ratios could overflow to inf
+    r = tuple(x / top for x in r)
     s = sum(r)
     return (r[0] / s, r[1] / s, r[2] / s)
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_share(value, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number in (0, 1), got {value!r}")
-    v = float(value)
+def _check_share(value, name: str, func: str) -> float:
+    v = check_real(value, name, minimum=0.0, maximum=1.0, func=func)
     if not (0.0 < v < 1.0):
-        raise ValueError(f"{name} must lie strictly between 0 and 1, got {v}")
+        raise ValueError(f"{func}: {name} must lie strictly between 0 and 1, got {v}")
     return v
 
 
-def _check_dataset(dataset, name: str = "dataset") -> Dataset:
+def _check_dataset(dataset, func: str, name: str = "dataset") -> Dataset:
     if not isinstance(dataset, Dataset):
-        raise TypeError(f"{name} must be a painvrl Dataset, got {type(dataset).__name__}")
+        raise TypeError(f"{func}: {name} must be a painvrl Dataset, got {type(dataset).__name__}")
     return dataset
 
 
@@ -93,10 +88,10 @@ def _suffix(name: Optional[str], tag: str) -> Optional[str]:
 
 
 def _rebuild(ds: Dataset, train: np.ndarray, val: np.ndarray, test: np.ndarray,
-             tag: str) -> Dataset:
+             tag: str, func: str) -> Dataset:
     """A Dataset with new pairs but ``ds``'s id space, raw ids and (already prepared) features."""
     if train.shape[0] == 0:
-        raise ValueError("the split leaves no training pair")
+        raise ValueError(f"{func}: the split must leave at least one training pair, got none")
     feats = ({m: ds.features[:, sl] for m, sl in ds.modalities.items()}
              if ds.modalities else None)
     return Dataset(train, val, test, feats, n_users=ds.n_users, n_items=ds.n_items,
@@ -132,7 +127,7 @@ def pooled_pairs(dataset: Dataset, *, return_source: bool = False):
     >>> pooled_pairs(ds).tolist()
     [[1, 0], [0, 1], [1, 2], [0, 0], [0, 2]]
     """
-    _check_dataset(dataset)
+    _check_dataset(dataset, "pooled_pairs")
     parts = [dataset.train, dataset.val.to_pairs(), dataset.test.to_pairs()]
     pairs = np.ascontiguousarray(np.concatenate(parts, axis=0), dtype=np.int64)
     if not return_source:
@@ -149,9 +144,9 @@ def pooled(dataset: Dataset) -> Dataset:
     with :func:`pooled_pairs` and can be passed to
     :func:`hold_out_environments`.
     """
-    _check_dataset(dataset)
+    _check_dataset(dataset, "pooled")
     empty = np.empty((0, 2), dtype=np.int64)
-    return _rebuild(dataset, pooled_pairs(dataset), empty, empty, "pooled")
+    return _rebuild(dataset, pooled_pairs(dataset), empty, empty, "pooled", "pooled")
 
 
 def _within_user_rank(users: np.ndarray, key: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -204,28 +199,30 @@ def given(dataset: Dataset) -> Dataset:
 
     ``Dataset`` is immutable, so the same object is returned.
     """
-    return _check_dataset(dataset)
+    return _check_dataset(dataset, "given")
 
 
-def _pairs_input(data, n_users, n_items, param: str) -> Dataset:
+def _pairs_input(data, n_users, n_items, param: str, func: str) -> Dataset:
     """A Dataset (pooled later) from a Dataset or an (n, 2) array of dense pairs."""
     if isinstance(data, Dataset):
         if n_users is not None or n_items is not None:
-            raise ValueError("n_users / n_items are taken from the Dataset; pass them only with "
-                             "raw pairs")
+            raise ValueError(f"{func}: n_users / n_items must be None with a Dataset (they are "
+                             f"taken from it); pass them only with raw pairs")
         return data
     if isinstance(data, (pd.DataFrame, pd.Series)):
-        raise TypeError(f"{param} must be a Dataset or an (n, 2) array of dense (user, item) ids, "
-                        f"got a {type(data).__name__}")
+        raise TypeError(f"{func}: {param} must be a Dataset or an (n, 2) array of dense (user, "
+                        f"item) ids, got a {type(data).__name__}")
     arr = np.asarray(data)
     if arr.size == 0:
-        raise ValueError(f"{param} has no interactions")
+        raise ValueError(f"{func}: {param} must hold at least one interaction, got none")
+    # Dataset rejects repeated (user, item) pairs (a split of an interaction set) and
+    # negative or non-integer ids; its message names the offending rows.
     try:
         return Dataset(arr, n_users=n_users, n_items=n_items)
     except ValueError as exc:
-        raise ValueError(f"{param}: {exc}") from None
+        raise ValueError(f"{func}: {param}: {exc}") from None
     except TypeError as exc:
-        raise TypeError(f"{param}: {exc}") from None
+        raise TypeError(f"{func}: {param}: {exc}") from None
 
 
 def random_per_user(dataset_or_pairs: Union[Dataset, np.ndarray], *,
@@ -257,6 +254,15 @@ def random_per_user(dataset_or_pairs: Union[Dataset, np.ndarray], *,
         Same id space, raw ids and features; training pairs in their pooled
         order.
 
+    Raises
+    ------
+    TypeError
+        Pairs that are not integers, or a non-integer ``seed``/``min_train``.
+    ValueError
+        No pairs, a repeated (user, item) pair, a negative or out-of-range id,
+        bad ``ratios``, or a split that leaves no training pair at all (only
+        possible with ``min_train=0``).
+
     Examples
     --------
     >>> import numpy as np
@@ -265,15 +271,15 @@ def random_per_user(dataset_or_pairs: Union[Dataset, np.ndarray], *,
     >>> ds.train.shape[0], ds.val.nnz, ds.test.nnz
     (24, 3, 3)
     """
-    r = _check_ratios(ratios)
-    min_train = _check_int(min_train, "min_train", 0)
-    seed = _check_int(seed, "seed", 0)
-    ds = _pairs_input(dataset_or_pairs, n_users, n_items, "dataset_or_pairs")
+    r = _check_ratios(ratios, "random_per_user")
+    min_train = check_int(min_train, "min_train", minimum=0, func="random_per_user")
+    seed = check_int(seed, "seed", minimum=0, func="random_per_user")
+    ds = _pairs_input(dataset_or_pairs, n_users, n_items, "dataset_or_pairs", "random_per_user")
     pairs = pooled_pairs(ds)
     key = np.random.default_rng(seed).random(pairs.shape[0])
     which = _assign_per_user(pairs[:, 0], key, ds.n_users, r, min_train)
     tr, va, te = _parts(pairs, which)
-    return _rebuild(ds, tr, va, te, "random")
+    return _rebuild(ds, tr, va, te, "random", "random_per_user")
 
 
 def temporal(df_or_arrays: Union[Dataset, np.ndarray, pd.DataFrame], timestamps: Any = None, *,
@@ -318,46 +324,53 @@ def temporal(df_or_arrays: Union[Dataset, np.ndarray, pd.DataFrame], timestamps:
 
     Raises
     ------
+    TypeError
+        Non-integer pairs, or timestamps that are neither numeric nor datetime64.
     ValueError
-        Without timestamps, or when they do not match the interactions.
+        Without timestamps, when they do not match the interactions or hold
+        NaN/NaT, for no pairs or a repeated (user, item) pair, bad ``ratios``,
+        or a split that leaves no training pair (``per_user=False`` with a
+        small ``r_train``, or ``min_train=0``).
     """
-    r = _check_ratios(ratios)
-    min_train = _check_int(min_train, "min_train", 0)
+    r = _check_ratios(ratios, "temporal")
+    min_train = check_int(min_train, "min_train", minimum=0, func="temporal")
     if not isinstance(per_user, (bool, np.bool_)):
-        raise TypeError(f"per_user must be True or False, got {per_user!r}")
+        raise TypeError(f"temporal: per_user must be True or False, got {per_user!r}")
     if timestamps is None:
-        raise ValueError("timestamps is required for a temporal split and none were given (the "
-                         "GRCN/MMGCN files have no timestamps); use random_per_user instead")
+        raise ValueError("temporal: timestamps is required for a temporal split and none were "
+                         "given (the GRCN/MMGCN files have no timestamps); use random_per_user "
+                         "instead")
     if isinstance(df_or_arrays, pd.DataFrame):
         df = df_or_arrays
         if isinstance(timestamps, str):
             if timestamps not in df.columns:
-                raise ValueError(f"timestamps={timestamps!r} is not a column of the DataFrame; "
-                                 f"columns are {list(df.columns)}")
+                raise ValueError(f"temporal: timestamps={timestamps!r} is not a column of the "
+                                 f"DataFrame; columns are {list(df.columns)}")
             timestamps = df[timestamps].to_numpy()
         ds = Dataset.from_dataframe(df, features, user_col=user_col, item_col=item_col)
     else:
         if isinstance(timestamps, str):
-            raise TypeError("timestamps may be a column name only with a DataFrame input")
+            raise TypeError("temporal: timestamps may be a column name only with a DataFrame "
+                            "input")
         if features is not None:
-            raise ValueError("features is used only with a DataFrame input; build a Dataset with "
-                             "the features and pass it instead")
-        ds = _pairs_input(df_or_arrays, n_users, n_items, "df_or_arrays")
+            raise ValueError("temporal: features is used only with a DataFrame input; build a "
+                             "Dataset with the features and pass it instead")
+        ds = _pairs_input(df_or_arrays, n_users, n_items, "df_or_arrays", "temporal")
     pairs = pooled_pairs(ds)
     t = np.asarray(timestamps)
     if t.ndim != 1 or t.shape[0] != pairs.shape[0]:
-        raise ValueError(f"timestamps must be 1-D with one entry per interaction ({pairs.shape[0]}), "
-                         f"got shape {t.shape}")
+        raise ValueError(f"temporal: timestamps must be 1-D with one entry per interaction "
+                         f"({pairs.shape[0]}), got shape {t.shape}")
     if t.dtype.kind == "M":
         if np.isnat(t).any():
-            raise ValueError("timestamps contains NaT")
+            raise ValueError("temporal: timestamps contains NaT")
         key = t.astype("datetime64[ns]").astype(np.int64)
     elif t.dtype.kind in "iuf":
         if t.dtype.kind == "f" and not np.isfinite(t).all():
-            raise ValueError("timestamps contains NaN or inf")
+            raise ValueError("temporal: timestamps contains NaN or inf")
         key = t
     else:
-        raise TypeError(f"timestamps must be numeric or datetime64, got dtype {t.dtype}")
+        raise TypeError(f"temporal: timestamps must be numeric or datetime64, got dtype {t.dtype}")
     if per_user:
         which = _assign_per_user(pairs[:, 0], key, ds.n_users, r, min_train)
     else:
@@ -370,7 +383,7 @@ def temporal(df_or_arrays: Union[Dataset, np.ndarray, pd.DataFrame], timestamps:
         which = np.empty(n, dtype=np.int8)
         which[order] = which_sorted
     tr, va, te = _parts(pairs, which)
-    return _rebuild(ds, tr, va, te, "temporal")
+    return _rebuild(ds, tr, va, te, "temporal", "temporal")
 
 
 # --------------------------------------------------------------------------- OOD: environments
@@ -415,21 +428,23 @@ class EnvironmentHoldout:
         return {f"{prefix}iid": (self.dataset, "test"), f"{prefix}ood": (self.dataset, self.ood_test)}
 
 
-def _check_labels(labels, n: int) -> np.ndarray:
+def _check_labels(labels, n: int, func: str) -> np.ndarray:
     lab = getattr(labels, "labels", labels)  # an EnvironmentSplit
     arr = np.asarray(lab)
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"labels must hold integer environment ids, got dtype {arr.dtype}")
+        raise TypeError(f"{func}: labels must hold integer environment ids, got dtype {arr.dtype}")
     if arr.ndim != 1 or arr.shape[0] != n:
         extra = ""
         if arr.ndim == 1 and arr.shape[0] < n:
             extra = (" (labels of the training pairs only? label all interactions: run "
                      "identify_environments on splits.pooled(dataset))")
-        raise ValueError(f"labels must be 1-D with one entry per pooled pair "
+        raise ValueError(f"{func}: labels must be 1-D with one entry per pooled pair "
                          f"(pooled_pairs(dataset): {n}), got shape {arr.shape}{extra}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{func}: labels must fit in int64, got {int(arr.max())}")
     arr = arr.astype(np.int64)
     if arr.size and arr.min() < 0:
-        raise ValueError(f"labels must be >= 0, got {int(arr.min())}")
+        raise ValueError(f"{func}: labels must be >= 0, got {int(arr.min())}")
     return arr
 
 
@@ -494,6 +509,15 @@ def hold_out_environments(dataset: Dataset, labels, *, holdout: Union[int, Seque
         Users and items that occur only in the OOD pairs stay in the id space
         (no training data: cold users/items).  The OOD test is not filtered.
 
+    Raises
+    ------
+    TypeError
+        Labels or holdout ids that are not integers.
+    ValueError
+        Labels of the wrong length or negative, fewer than two non-empty
+        environments, a ``holdout`` that names an empty environment, repeats one
+        or would keep none, or a split that leaves no training pair.
+
     Examples
     --------
     >>> import numpy as np
@@ -504,50 +528,60 @@ def hold_out_environments(dataset: Dataset, labels, *, holdout: Union[int, Seque
     >>> h.held_out, sum(h.sizes.values()) == env.size
     ((2,), True)
     """
-    _check_dataset(dataset)
-    r = _check_ratios(ratios)
-    seed = _check_int(seed, "seed", 0)
-    min_train = _check_int(min_train, "min_train", 0)
-    if which not in _WHICH:
-        raise ValueError(f"which must be one of {_WHICH}, got {which!r}")
+    _check_dataset(dataset, "hold_out_environments")
+    r = _check_ratios(ratios, "hold_out_environments")
+    seed = check_int(seed, "seed", minimum=0, func="hold_out_environments")
+    min_train = check_int(min_train, "min_train", minimum=0, func="hold_out_environments")
+    f = "hold_out_environments"
+    check_choice(which, "which", _WHICH, func=f)
     pairs = pooled_pairs(dataset)
-    lab = _check_labels(labels, pairs.shape[0])
-    counts = np.bincount(lab)
-    envs = np.flatnonzero(counts)
+    lab = _check_labels(labels, pairs.shape[0], f)
+    # environment ids need not be dense: count the ones that occur
+    envs, env_counts = np.unique(lab, return_counts=True)
+    count_of = {int(e): int(c) for e, c in zip(envs, env_counts)}
     distance = None
+    if envs.size < 2:
+        raise ValueError(f"{f}: labels must name at least two non-empty environments (one is held "
+                         f"out, one must remain), got {envs.size}")
     if isinstance(holdout, (numbers.Integral,)) and not isinstance(holdout, (bool, np.bool_)):
         k = int(holdout)
         if not 1 <= k < envs.size:
-            raise ValueError(f"holdout must be in [1, {envs.size - 1}] (there are {envs.size} "
-                             f"non-empty environments and one must remain), got {k}")
+            raise ValueError(f"{f}: holdout must be in [1, {envs.size - 1}] (there are "
+                             f"{envs.size} non-empty environments and one must remain), got {k}")
         if which == "smallest":
-            chosen = envs[np.lexsort((envs, counts[envs]))[:k]]
+            chosen = envs[np.lexsort((envs, env_counts))[:k]]
         elif which == "largest":
-            chosen = envs[np.lexsort((envs, -counts[envs]))[:k]]
+            chosen = envs[np.lexsort((envs, -env_counts))[:k]]
         elif which == "random":
             chosen = np.random.default_rng(seed).choice(envs, size=k, replace=False)
         else:
             d = _js_to_rest(pairs[:, 1], lab, envs, dataset.n_items)
             distance = {int(e): float(x) for e, x in zip(envs, d)}
             chosen = envs[np.lexsort((envs, -d))[:k]]
-    elif isinstance(holdout, (bool, np.bool_, str)):
-        raise TypeError(f"holdout must be an integer or a sequence of environment ids, got {holdout!r}")
+    elif isinstance(holdout, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{f}: holdout must be an integer or a sequence of environment ids, "
+                        f"got {holdout!r}")
     else:
         try:
             chosen = np.asarray(list(holdout))
         except TypeError:
-            raise TypeError(f"holdout must be an integer or a sequence of environment ids, "
+            raise TypeError(f"{f}: holdout must be an integer or a sequence of environment ids, "
                             f"got {holdout!r}") from None
-        if chosen.size == 0 or chosen.dtype.kind not in "iu":
-            raise ValueError(f"holdout must list at least one integer environment id, got {holdout!r}")
+        if chosen.size and chosen.dtype.kind not in "iu":
+            raise TypeError(f"{f}: holdout must list integer environment ids, got {holdout!r}")
+        if chosen.ndim != 1 or chosen.size == 0:
+            raise ValueError(f"{f}: holdout must list at least one environment id (a flat "
+                             f"sequence), got {holdout!r}")
         if np.unique(chosen).size != chosen.size:
-            raise ValueError(f"holdout lists an environment twice: {chosen.tolist()}")
-        missing = [int(e) for e in chosen if not (0 <= e < counts.size and counts[e] > 0)]
+            raise ValueError(f"{f}: holdout must list each environment once, got "
+                             f"{chosen.tolist()}")
+        missing = [int(e) for e in chosen.tolist() if int(e) not in count_of]
         if missing:
-            raise ValueError(f"holdout: environment(s) {missing} have no pairs; non-empty "
-                             f"environments are {envs.tolist()}")
+            raise ValueError(f"{f}: holdout names environment(s) {missing} that have no pairs; "
+                             f"non-empty environments are {envs.tolist()}")
         if chosen.size >= envs.size:
-            raise ValueError("holdout would hold out every non-empty environment; keep at least one")
+            raise ValueError(f"{f}: holdout must keep at least one non-empty environment, got "
+                             f"all {envs.size}")
     held = tuple(sorted(int(e) for e in chosen))
     is_ood = np.isin(lab, held)
     ood = pairs[is_ood]
@@ -555,7 +589,7 @@ def hold_out_environments(dataset: Dataset, labels, *, holdout: Union[int, Seque
     key = np.random.default_rng(seed).random(kept_pairs.shape[0])
     w = _assign_per_user(kept_pairs[:, 0], key, dataset.n_users, r, min_train)
     tr, va, te = _parts(kept_pairs, w)
-    new = _rebuild(dataset, tr, va, te, "env-holdout")
+    new = _rebuild(dataset, tr, va, te, "env-holdout", "hold_out_environments")
     train_env = kept_lab[w == 0].copy()
     train_env.flags.writeable = False
     sizes = {"train": int(tr.shape[0]), "val": int(va.shape[0]), "iid_test": int(te.shape[0]),
@@ -563,7 +597,7 @@ def hold_out_environments(dataset: Dataset, labels, *, holdout: Union[int, Seque
     return EnvironmentHoldout(
         dataset=new, ood_test=_csr(ood, dataset), held_out=held,
         kept=tuple(int(e) for e in envs if int(e) not in held), train_env=train_env, sizes=sizes,
-        env_sizes={int(e): int(counts[e]) for e in envs}, distance=distance)
+        env_sizes=count_of, distance=distance)
 
 
 # --------------------------------------------------------------------------- OOD: popularity
@@ -638,14 +672,14 @@ def popularity_shift(dataset: Dataset, *, test_share: float = 0.1, tail_fraction
     ValueError
         If the tail does not hold ``round(test_share * N)`` removable pairs.
     """
-    _check_dataset(dataset)
-    s = _check_share(test_share, "test_share")
+    _check_dataset(dataset, "popularity_shift")
+    s = _check_share(test_share, "test_share", "popularity_shift")
     if s >= 1 / 3:
-        raise ValueError(f"test_share must be below 1/3 (val, IID test and OOD test each take it), "
-                         f"got {s}")
-    tf = _check_share(tail_fraction, "tail_fraction")
-    seed = _check_int(seed, "seed", 0)
-    min_train = _check_int(min_train, "min_train", 0)
+        raise ValueError(f"popularity_shift: test_share must be below 1/3 (val, IID test and OOD "
+                         f"test each take it), got {s}")
+    tf = _check_share(tail_fraction, "tail_fraction", "popularity_shift")
+    seed = check_int(seed, "seed", minimum=0, func="popularity_shift")
+    min_train = check_int(min_train, "min_train", minimum=0, func="popularity_shift")
     rng = np.random.default_rng(seed)
     pairs = pooled_pairs(dataset)
     n = pairs.shape[0]
@@ -660,7 +694,8 @@ def popularity_shift(dataset: Dataset, *, test_share: float = 0.1, tail_fraction
     pair_tail = is_tail[pairs[:, 1]]
     n_ood = int(math.floor(s * n + 0.5))
     if n_ood == 0:
-        raise ValueError(f"test_share={s} of {n} pairs rounds to an empty OOD test; raise test_share")
+        raise ValueError(f"popularity_shift: test_share={s} of {n} pairs rounds to an empty OOD "
+                         f"test; raise test_share")
     # candidates: tail pairs in a random order; a user's k-th candidate is allowed while
     # k < n_u - min_train (so at least min_train pairs stay out of the OOD test)
     cand = np.flatnonzero(pair_tail)
@@ -673,7 +708,7 @@ def popularity_shift(dataset: Dataset, *, test_share: float = 0.1, tail_fraction
     allowed[order] = rank < cap[cu[order]]
     eligible = cand[allowed]
     if eligible.size < n_ood:
-        raise ValueError(f"test_share={s} asks for {n_ood} OOD pairs but the tail "
+        raise ValueError(f"popularity_shift: test_share={s} asks for {n_ood} OOD pairs but the tail "
                          f"(tail_fraction={tf}: {n_tail} items) has only {eligible.size} pairs that "
                          f"can be removed; lower test_share or raise tail_fraction")
     ood_idx = np.sort(eligible[:n_ood])
@@ -684,7 +719,7 @@ def popularity_shift(dataset: Dataset, *, test_share: float = 0.1, tail_fraction
     key = rng.random(rest.shape[0])
     w = _assign_per_user(rest[:, 0], key, dataset.n_users, (1.0 - 2 * sp, sp, sp), min_train)
     tr, va, te = _parts(rest, w)
-    new = _rebuild(dataset, tr, va, te, "popularity-shift")
+    new = _rebuild(dataset, tr, va, te, "popularity-shift", "popularity_shift")
     ood = pairs[is_ood]
 
     def share(p):

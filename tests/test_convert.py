@@ -180,11 +180,12 @@ def test_extreme_scores_stay_finite(rng):
     (dict(mask=np.ones(5)), ValueError, "mask must have 6 entries"),
     (dict(A=np.ones((5, 3))), ValueError, "A must have 4 entries on axis 1"),
     (dict(q=np.ones(4)), ValueError, "q must have 5 entries"),
-    (dict(c=None), ValueError, "needs c"),
+    (dict(c=None), ValueError, "c must be given with fusion=.attention."),
     (dict(b=np.zeros(3)), ValueError, "b must have 4 entries"),
     (dict(users=np.zeros(7)), TypeError, "users must hold integer ids"),
     (dict(fusion="sum"), ValueError, "fusion must be one of"),
-    (dict(fusion="global"), ValueError, "needs omega"),
+    (dict(fusion="global"), ValueError, "omega .the two logits. must be given with "
+                                        "fusion=.global."),
     (dict(omega=np.zeros(3), fusion="global"), ValueError, "omega must have 2 entries"),
 ])
 def test_bad_input_raises_naming_the_parameter(rng, change, exc, match):

@@ -279,7 +279,7 @@ def test_tracks_planted_environments_within_users_reference_backbone():
     (dict(reg="lazy"), ValueError, "reg"),
     (dict(w=(1, 1, 1)), ValueError, "w must hold 4"),
     (dict(w=(1, 1, 1, -1)), ValueError, r"w\[3\]"),
-    (dict(mask=np.ones(5)), ValueError, "mask must have shape"),
+    (dict(mask=np.ones(5)), ValueError, "identify_environments: mask must have 96 entries"),
     (dict(mask=np.full(96, np.nan)), ValueError, "mask contains NaN"),
     (dict(mask=np.full(96, 1.5)), ValueError, r"mask must lie in \[0, 1\]"),
     (dict(mask=np.full(96, -0.1)), ValueError, r"mask must lie in \[0, 1\]"),
@@ -294,7 +294,7 @@ def test_bad_input(small, kwargs, exc, msg):
 
 def test_bad_labels(small):
     n = small.n_train
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, n_envs=3\)"):
+    with pytest.raises(ValueError, match=r"identify_environments: labels must lie in \[0, 3\)"):
         identify_environments(small, n_envs=3, labels=np.full(n, 3), **FAST)
     with pytest.raises(ValueError, match=r"labels must lie in"):
         identify_environments(small, n_envs=3, labels=np.full(n, -1), **FAST)

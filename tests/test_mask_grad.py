@@ -171,41 +171,41 @@ def call_py(p, **over):
 
 def test_python_validation_names_the_parameter(prob):
     p = prob
-    with pytest.raises(TypeError, match="'users'"):
+    with pytest.raises(TypeError, match="mask_step: users"):
         call_py(p, users=p["users"].astype(float))
-    with pytest.raises(ValueError, match="'items'"):
+    with pytest.raises(ValueError, match="mask_step: items"):
         bad = p["items"].copy()
         bad[1, 2, 3] = p["X"].shape[0]
         call_py(p, items=bad)
-    with pytest.raises(ValueError, match="'users'"):
+    with pytest.raises(ValueError, match="mask_step: users"):
         bad = p["users"].copy()
         bad[0, 0] = -1
         call_py(p, users=bad)
-    with pytest.raises(ValueError, match="'X'.*NaN"):
+    with pytest.raises(ValueError, match="mask_step: X.*NaN"):
         X = p["X"].copy()
         X[3, 2] = np.nan
         call_py(p, X=X)
-    with pytest.raises(ValueError, match="'U'"):
+    with pytest.raises(ValueError, match="mask_step: U"):
         call_py(p, U=p["U"][:, :-1])
-    with pytest.raises(ValueError, match="'eps'"):
+    with pytest.raises(ValueError, match="mask_step: eps"):
         call_py(p, eps=p["eps"][:, :-1])
-    with pytest.raises(ValueError, match="'users'"):
+    with pytest.raises(ValueError, match="mask_step: users"):
         call_py(p, users=p["users"][:2])
-    with pytest.raises(ValueError, match="'items'"):
+    with pytest.raises(ValueError, match="mask_step: items"):
         call_py(p, items=p["items"][:, :3])
-    with pytest.raises(ValueError, match="'eps'"):
+    with pytest.raises(ValueError, match="mask_step: eps"):
         call_py(p, eps=p["eps"][:0], users=p["users"][:0], items=p["items"][:0])
-    with pytest.raises(ValueError, match="'sigma'"):
+    with pytest.raises(ValueError, match="mask_step: sigma"):
         call_py(p, sigma=-1.0)
-    with pytest.raises(ValueError, match="'weighting'"):
+    with pytest.raises(ValueError, match="mask_step: weighting"):
         call_py(p, weighting="bogus")
-    with pytest.raises(ValueError, match="'normalize'"):
+    with pytest.raises(ValueError, match="mask_step: normalize"):
         call_py(p, normalize="max")
-    with pytest.raises(ValueError, match="'w'"):
+    with pytest.raises(ValueError, match="mask_step: w"):
         call_py(p, w=(1.0, 1.0))
-    with pytest.raises(ValueError, match="'beta_i'"):
+    with pytest.raises(ValueError, match="mask_step: beta_i"):
         call_py(p, beta_i=p["beta_i"][:-1])
-    with pytest.raises(ValueError, match="'dtype'"):
+    with pytest.raises(TypeError, match="mask_step: dtype"):
         call_py(p, dtype=np.int32)
 
 

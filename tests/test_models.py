@@ -121,8 +121,8 @@ def test_broken_model_files_are_refused(small, tmp_path, monkeypatch):
     ("batch_size", 0, ValueError, "batch_size must be >= 1"),
     ("emb_lr", float("nan"), ValueError, "emb_lr must be finite"),
     ("monitor", "ndcg", ValueError, "monitor must look like"),
-    ("gate", np.ones(3), ValueError, "gate must be"),
-    ("loss_weights", (1, 1, 1), ValueError, "loss_weights must be 4"),
+    ("gate", np.ones(3), ValueError, "Backbone: gate must have"),
+    ("loss_weights", (1, 1, 1), ValueError, "Backbone: loss_weights must hold 4"),
     ("n_neg", 2.5, TypeError, "n_neg must be an integer"),
 ])
 def test_bad_hyperparameters(small, param, value, exc, match):

@@ -259,11 +259,11 @@ def test_hold_out_environments_errors(sp):
         splits.hold_out_environments(ds, env, holdout=4)
     with pytest.raises(ValueError, match="holdout must be in"):
         splits.hold_out_environments(ds, env, holdout=0)
-    with pytest.raises(ValueError, match="holdout: environment"):
+    with pytest.raises(ValueError, match="holdout names environment"):
         splits.hold_out_environments(ds, env, holdout=[7])
-    with pytest.raises(ValueError, match="holdout lists"):
+    with pytest.raises(ValueError, match="holdout must list each environment once"):
         splits.hold_out_environments(ds, env, holdout=[1, 1])
-    with pytest.raises(ValueError, match="holdout would hold out every"):
+    with pytest.raises(ValueError, match="holdout must keep at least one non-empty environment"):
         splits.hold_out_environments(ds, env, holdout=[0, 1, 2, 3])
     with pytest.raises(TypeError, match="holdout"):
         splits.hold_out_environments(ds, env, holdout="2")

@@ -279,7 +279,7 @@ def test_bad_python_inputs():
         topk(U0, V0, 2, exclude=UserItemCSR.from_pairs([0], [0], 2, 6))
     with pytest.raises(ValueError, match="exclude has 7 items but item_vecs has 6 rows"):
         topk(U0, V0, 2, exclude=UserItemCSR.from_pairs([0], [0], 3, 7))
-    with pytest.raises(ValueError, match="item_vecs has no rows"):
+    with pytest.raises(ValueError, match="item_vecs must have at least one row"):
         topk(U0, np.ones((0, 4)), 1)
 
 

@@ -188,3 +188,38 @@ pv_raise_status(pv_status status, const char *func)
     }
     return NULL;
 }
+
+int
+pv_counter(PyObject *obj, int bits, const char *func, const char *name, unsigned long long *out)
+{
+    if (obj == NULL) { /* an optional argument that was not given: keep the default */
+        return 0;
+    }
+    if (PyBool_Check(obj) || !PyIndex_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s(): '%s' must be an integer in [0, 2**%d), got %s",
+                     func, name, bits, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyObject *v = PyNumber_Index(obj);
+    if (v == NULL) {
+        return -1;
+    }
+    unsigned long long x = PyLong_AsUnsignedLongLong(v); /* OverflowError below 0 or 2**64 */
+    int bad = x == (unsigned long long)-1 && PyErr_Occurred() != NULL;
+    if (bad) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            Py_DECREF(v);
+            return -1;
+        }
+        PyErr_Clear();
+    }
+    if (bad || (bits < 64 && (x >> bits) != 0)) {
+        PyErr_Format(PyExc_ValueError, "%s(): '%s' must be an integer in [0, 2**%d), got %S",
+                     func, name, bits, v);
+        Py_DECREF(v);
+        return -1;
+    }
+    Py_DECREF(v);
+    *out = x;
+    return 0;
+}

@@ -34,12 +34,14 @@ core_identify(PyObject *self, PyObject *args, PyObject *kwds)
     double init_std = 0.01, w[4] = {1, 1, 1, 1};
     int bias = 1, n_threads = 0, return_scores = 0;
     unsigned long long seed = 2233;
+    PyObject *oseed = NULL;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOO|$nnnnnnsddsddddOpdnnn(dddd)Kip:" FUNC, kwlist, &ousers, &oitems,
+            args, kwds, "OOOOOO|$nnnnnnsddsddddOpdnnn(dddd)Oip:" FUNC, kwlist, &ousers, &oitems,
             &olabels, &oX, &obu, &obi, &n_users, &n_envs, &max_rounds, &tol, &d_id, &d_c,
             &emb_opt, &emb_lr, &proj_lr, &reg_name, &wd1, &wdi, &wd2, &l1, &omask, &bias,
-            &init_std, &batch, &n_neg, &epochs, &w[0], &w[1], &w[2], &w[3], &seed, &n_threads,
-            &return_scores)) {
+            &init_std, &batch, &n_neg, &epochs, &w[0], &w[1], &w[2], &w[3], &oseed, &n_threads,
+            &return_scores) ||
+        pv_counter(oseed, 64, FUNC, "seed", &seed) < 0) {
         return NULL;
     }
     pv_identify_config c;

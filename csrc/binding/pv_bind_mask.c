@@ -409,16 +409,18 @@ core_mask_fit(PyObject *self, PyObject *args, PyObject *kwds)
     double wd2 = 0.01, alpha = 1.0, pref_erm = 1e-8, pref_irm = 1.0 - 1e-8, pair_eps = 1e-4;
     int mode = 0, normalize = 0, apply_raw = 0, n_threads = 0;
     unsigned long long seed = 2233;
+    PyObject *oseed = NULL;
     PyArrayObject *users = NULL, *items = NULL, *env = NULL, *U = NULL, *V = NULL, *X = NULL;
     PyArrayObject *bu = NULL, *bi = NULL, *W = NULL, *mu = NULL, *mask = NULL;
     PyArrayObject *erm = NULL, *irm = NULL, *gam = NULL, *gsteps = NULL, *counts = NULL;
     PyObject *result = NULL;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOnOOOOO|$nnndddd(dddd)diipnddddKi:mask_fit", kwlist, &ousers,
+            args, kwds, "OOOnOOOOO|$nnndddd(dddd)diipnddddOi:mask_fit", kwlist, &ousers,
             &oitems, &oenv, &n_env, &oU, &oV, &oX, &obu, &obi, &epochs, &batch, &n_neg, &sigma,
             &lr_w, &lr_mu, &lam, &w[0], &w[1], &w[2], &w[3], &wd2, &mode, &normalize,
-            &apply_raw, &scope_offset, &alpha, &pref_erm, &pref_irm, &pair_eps, &seed,
-            &n_threads)) {
+            &apply_raw, &scope_offset, &alpha, &pref_erm, &pref_irm, &pair_eps, &oseed,
+            &n_threads) ||
+        pv_counter(oseed, 64, "mask_fit", "seed", &seed) < 0) {
         return NULL;
     }
     if (check_threads(n_threads, func) < 0) {

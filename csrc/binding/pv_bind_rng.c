@@ -14,10 +14,13 @@ core_uniform_ints(PyObject *self, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"n", "high", "seed", "stream", "epoch", NULL};
     Py_ssize_t n;
     long long high;
-    unsigned long long seed;
-    unsigned int stream, epoch;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nLKII:uniform_ints", kwlist, &n, &high, &seed,
-                                     &stream, &epoch)) {
+    unsigned long long seed, stream, epoch;
+    PyObject *oseed, *ostream, *oepoch;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nLOOO:uniform_ints", kwlist, &n, &high, &oseed,
+                                     &ostream, &oepoch) ||
+        pv_counter(oseed, 64, "uniform_ints", "seed", &seed) < 0 ||
+        pv_counter(ostream, 32, "uniform_ints", "stream", &stream) < 0 ||
+        pv_counter(oepoch, 32, "uniform_ints", "epoch", &epoch) < 0) {
         return NULL;
     }
     if (n < 0) {
@@ -34,7 +37,8 @@ core_uniform_ints(PyObject *self, PyObject *args, PyObject *kwds)
     }
     pv_status st;
     Py_BEGIN_ALLOW_THREADS
-    st = pv_uniform_ints(n, high, seed, stream, epoch, PV_I64(out), pv_default_threads());
+    st = pv_uniform_ints(n, high, seed, (uint32_t)stream, (uint32_t)epoch, PV_I64(out),
+                         pv_default_threads());
     Py_END_ALLOW_THREADS
     if (st != PV_OK) {
         Py_DECREF(out);
@@ -52,10 +56,13 @@ core_permutation(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"n", "seed", "stream", "epoch", NULL};
     Py_ssize_t n;
-    unsigned long long seed;
-    unsigned int stream, epoch;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nKII:permutation", kwlist, &n, &seed, &stream,
-                                     &epoch)) {
+    unsigned long long seed, stream, epoch;
+    PyObject *oseed, *ostream, *oepoch;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nOOO:permutation", kwlist, &n, &oseed,
+                                     &ostream, &oepoch) ||
+        pv_counter(oseed, 64, "permutation", "seed", &seed) < 0 ||
+        pv_counter(ostream, 32, "permutation", "stream", &stream) < 0 ||
+        pv_counter(oepoch, 32, "permutation", "epoch", &epoch) < 0) {
         return NULL;
     }
     if (n < 0) {
@@ -67,7 +74,7 @@ core_permutation(PyObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     Py_BEGIN_ALLOW_THREADS
-    pv_permutation(n, seed, stream, epoch, PV_I64(out));
+    pv_permutation(n, seed, (uint32_t)stream, (uint32_t)epoch, PV_I64(out));
     Py_END_ALLOW_THREADS
     return (PyObject *)out;
 }

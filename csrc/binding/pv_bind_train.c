@@ -224,16 +224,18 @@ core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     double l1 = 0;
     const char *emb_opt = "adam", *reg_name = "full";
     Py_ssize_t batch = 512, n_neg = 50;
-    unsigned long long seed = 0;
-    unsigned int epoch = 0;
+    unsigned long long seed = 0, epoch = 0;
+    PyObject *oseed = NULL, *oepoch = NULL;
     long long step = 0;
     int n_threads = 0;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOOOOOO|$(dddd)sddsddddOnnKILizOOOOOO:" FUNC, kwlist, &oU, &oV,
+            args, kwds, "OOOOOOOOOOO|$(dddd)sddsddddOnnOOLizOOOOOO:" FUNC, kwlist, &oU, &oV,
             &oW, &ob, &og, &oX, &obu, &obi, &ousers, &oitems, &ostate, &w[0], &w[1], &w[2], &w[3],
             &emb_opt, &emb_lr, &proj_lr, &reg_name, &wd1, &wdi, &wd2, &l1, &ol1_mask, &batch,
-            &n_neg, &seed, &epoch, &step, &n_threads, &fusion_name, &omask, &oA, &oc, &oq,
-            &oomega, &ocstate)) {
+            &n_neg, &oseed, &oepoch, &step, &n_threads, &fusion_name, &omask, &oA, &oc, &oq,
+            &oomega, &ocstate) ||
+        pv_counter(oseed, 64, FUNC, "seed", &seed) < 0 ||
+        pv_counter(oepoch, 32, FUNC, "epoch", &epoch) < 0) {
         return NULL;
     }
     pv_train_config cfg;
@@ -353,7 +355,7 @@ core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     pv_status status;
     Py_BEGIN_ALLOW_THREADS
     status = pv_train_epoch(&cfg, &model, PyArray_DIM(users, 0), PV_I64(users), PV_I64(items),
-                            batch, n_neg, seed, epoch, &step64, n_threads > 0 ? n_threads
+                            batch, n_neg, seed, (uint32_t)epoch, &step64, n_threads > 0 ? n_threads
                                                                         : pv_default_threads(),
                             &loss, &n_batches);
     Py_END_ALLOW_THREADS
@@ -381,11 +383,13 @@ core_epoch_negatives(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"n_items", "n_neg", "seed", "epoch", "position", NULL};
     Py_ssize_t n_items, n_neg;
-    unsigned long long seed;
-    unsigned int epoch;
+    unsigned long long seed, epoch;
+    PyObject *oseed, *oepoch;
     long long pos;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nnKIL:epoch_negatives", kwlist, &n_items,
-                                     &n_neg, &seed, &epoch, &pos)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nnOOL:epoch_negatives", kwlist, &n_items,
+                                     &n_neg, &oseed, &oepoch, &pos) ||
+        pv_counter(oseed, 64, "epoch_negatives", "seed", &seed) < 0 ||
+        pv_counter(oepoch, 32, "epoch_negatives", "epoch", &epoch) < 0) {
         return NULL;
     }
     if (n_items < 1 || n_neg < 0 || pos < 0) {
@@ -395,7 +399,7 @@ core_epoch_negatives(PyObject *self, PyObject *args, PyObject *kwds)
     npy_intp dims[1] = {n_neg};
     PyArrayObject *out = (PyArrayObject *)PyArray_SimpleNew(1, dims, NPY_INT64);
     if (out) {
-        pv_train_negatives(n_items, n_neg, seed, epoch, pos, PV_I64(out));
+        pv_train_negatives(n_items, n_neg, seed, (uint32_t)epoch, pos, PV_I64(out));
     }
     return (PyObject *)out;
 }

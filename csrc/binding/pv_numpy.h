@@ -55,6 +55,15 @@ int pv_batch_inputs(PyObject *ousers, PyObject *oitems, PyObject *obeta_u, PyObj
  * NPY_FLOAT32 or NPY_FLOAT64, or -1 with a TypeError naming `func` and `name`. */
 int pv_float_typenum(PyObject *obj, const char *func, const char *name);
 
+/*
+ * A seed or counter: a Python integer (not bool) in [0, 2**bits), stored in *out.
+ * The "K" and "I" parse formats wrap -1 to 2**64 - 1 and 2**32 to 0 silently; parse
+ * with "O" and convert with this instead.  obj NULL (an optional argument left out)
+ * keeps *out.  Returns 0, or -1 with TypeError/ValueError naming func and name.
+ */
+int pv_counter(PyObject *obj, int bits, const char *func, const char *name,
+               unsigned long long *out);
+
 /* Raise the exception that matches a kernel status; always returns NULL. */
 PyObject *pv_raise_status(pv_status status, const char *func);
 
