@@ -31,7 +31,7 @@ ensure_venv() {
     fi
     "$VENV/bin/python" -m pip install -q --upgrade pip "setuptools>=77" wheel
     "$VENV/bin/python" -m pip install -q "numpy>=1.24" "pandas>=1.5" "tqdm>=4.60" "threadpoolctl>=3.1" \
-        "pytest>=7" "hypothesis>=6" "scipy>=1.9"
+        "pytest>=7" "hypothesis>=6" "scipy>=1.9" "nbclient>=0.7" "nbformat>=5.1" "ipykernel>=6" "matplotlib>=3.5"
     PAINVRL_WERROR=1 "$VENV/bin/python" -m pip install -q --no-build-isolation -e .
 }
 
