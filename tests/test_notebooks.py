@@ -30,21 +30,27 @@ def test_notebook_is_committed_without_outputs(path):
                        f"jupyter nbconvert --clear-output --inplace)")
 
 
-def _kernel_manager():
-    """A kernel manager whose "python3" kernel is this interpreter (the venv's python).
+def _this_python_kernel_manager():
+    """A kernel manager class whose "python3" kernel is this interpreter (the venv's python).
 
     With no kernel directories to search, jupyter_client falls back to ipykernel's own
-    kernel spec, whose argv starts with ``sys.executable``; so neither a kernel spec
-    installed for the user (``~/.local/share/jupyter``) nor one of the system can
-    replace it.
+    kernel spec, whose argv starts with ``sys.executable``; so no kernel spec installed for
+    the user (``~/.local/share/jupyter``) or the system can replace it.  Passed as
+    ``kernel_manager_class``, nbclient still owns the manager, so it shuts the kernel down
+    and closes its sockets when the notebook ends.
     """
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
 
-    specs = KernelSpecManager(kernel_dirs=[])
-    km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=specs)
-    assert km.kernel_spec.argv[0] == sys.executable, km.kernel_spec.argv
-    return km
+    class ThisPythonKernelManager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _kernel_spec_manager_default(self):
+            return KernelSpecManager(kernel_dirs=[])
+
+    argv = ThisPythonKernelManager(kernel_name="python3").kernel_spec.argv
+    assert argv[0] == sys.executable, argv
+    return ThisPythonKernelManager
 
 
 def _stream_text(nb, name):
@@ -70,7 +76,8 @@ def test_notebook_runs(path, monkeypatch):
     data_dir = shared_data_dir()
     monkeypatch.setenv("PAINVRL_DATA", data_dir)
     nb = _read(path)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", km=_kernel_manager(),
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     kernel_manager_class=_this_python_kernel_manager(),
                                      resources={"metadata": {"path": str(path.parent)}})
     client.execute()  # raises CellExecutionError, naming the cell, on any error
     errors = _stream_text(nb, "stderr")
