@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import _core
+from ._progress import progress_bar
 from ._validation import (as_index_array, as_mask, check_choice, check_int, check_real,
                           check_seed, check_weights, resolve_threads)
 from .data import Dataset
@@ -418,12 +419,10 @@ def identify_environments(dataset: Dataset, *, mask=None, n_envs: int = 10, epoc
 
     # One round per call: a round depends only on the labels it starts from, so
     # this is the same computation as one call with max_rounds, with a progress bar.
-    from tqdm.auto import tqdm
-
     changes, sizes = [], []
     converged = False
-    with tqdm(total=max_rounds, disable=not progress, desc="environments", unit="round",
-              leave=False) as bar:
+    with progress_bar(progress, total=max_rounds, desc="environments", unit="round",
+                      leave=False) as bar:
         for _ in range(max_rounds):
             ch, sz, _ = _core.identify(users, items, current, X, beta_u, beta_i, max_rounds=1,
                                        **kwargs)

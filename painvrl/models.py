@@ -18,6 +18,7 @@ from . import _core
 from ._csr import UserItemCSR
 from ._interrupt import deferred_interrupt
 from ._io import load_model_file, save_model_file
+from ._progress import progress_bar
 from ._validation import (as_float_array, as_index_array, as_mask, check_choice,
                           check_nonneg_float, check_positive_int, check_seed, check_weights,
                           resolve_threads)
@@ -354,10 +355,8 @@ class Backbone(_RecommenderMixin):
         users = np.ascontiguousarray(dataset.train[:, 0])
         items = np.ascontiguousarray(dataset.train[:, 1])
         metric, k = p["monitor"]
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=p["max_epochs"], initial=self.n_epochs_, disable=not self.progress,
-                   desc=type(self).__name__, leave=False)
+        bar = progress_bar(self.progress, total=p["max_epochs"], initial=self.n_epochs_,
+                           desc=type(self).__name__, leave=False)
         try:
             while self.n_epochs_ < p["max_epochs"] and not self._stopped:
                 # The epoch writes the tables in place: its counters, validation and
