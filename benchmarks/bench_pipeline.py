@@ -3,7 +3,8 @@ stage and peak memory, with the default (reference) schedule.
 
     .venv/bin/python benchmarks/bench_pipeline.py                      # default schedule: hours
     .venv/bin/python benchmarks/bench_pipeline.py --reg full
-    .venv/bin/python benchmarks/bench_pipeline.py --n-outer 1 --max-epochs 20   # a measured slice
+    .venv/bin/python benchmarks/bench_pipeline.py --n-outer 1 --env-rounds 2 --max-epochs 5
+                                                                       # a measured slice
 
 Every stage runs exactly as in ``PaInvRL().fit`` (it *is* that call). Options cap the
 schedule (outer iterations, epochs of pre-training and final training) for a run
@@ -37,6 +38,8 @@ def main():
     p.add_argument("--n-outer", type=int, default=DEFAULT.n_outer)
     p.add_argument("--max-epochs", type=int, default=DEFAULT.max_epochs,
                    help="cap on pre-training and final epochs (default: the schedule's)")
+    p.add_argument("--env-rounds", type=int, default=DEFAULT.env_rounds,
+                   help="cap on identification rounds per outer iteration")
     p.add_argument("--scale", type=float, default=1.0, help="make_tiktok_like scale")
     args = p.parse_args()
 
@@ -46,11 +49,12 @@ def main():
     data = make_tiktok_like(seed=0, scale=args.scale)
     print(f"{data} (generated in {time.perf_counter() - start:.0f} s)")
     print(f"schedule: n_outer={args.n_outer}/{DEFAULT.n_outer}, max_epochs={args.max_epochs}"
-          f"/{DEFAULT.max_epochs}, env {DEFAULT.env_rounds} rounds x {DEFAULT.env_epochs} "
+          f"/{DEFAULT.max_epochs}, env {args.env_rounds}/{DEFAULT.env_rounds} rounds x "
+          f"{DEFAULT.env_epochs} "
           f"epochs, mask {DEFAULT.mask_epochs} epochs, reg={args.reg}, fusion={args.fusion}",
           flush=True)
     model = PaInvRL(reg=args.reg, fusion=args.fusion, n_outer=args.n_outer,
-                    max_epochs=args.max_epochs, progress=False)
+                    max_epochs=args.max_epochs, env_rounds=args.env_rounds, progress=False)
 
     def report(stage, info):
         print(f"[{time.perf_counter() - start:7.0f} s] {stage}"
@@ -74,7 +78,8 @@ def main():
         print(f"{stage:<13}{sec:9.1f}{units[stage]:7d}  {sec / max(units[stage], 1):8.2f} "
               f"per {unit_name[stage]}")
     print(f"{'total':<13}{total:9.1f}   peak RSS {peak_rss_gib():.2f} GiB")
-    capped = args.n_outer < DEFAULT.n_outer or args.max_epochs < DEFAULT.max_epochs
+    capped = (args.n_outer < DEFAULT.n_outer or args.max_epochs < DEFAULT.max_epochs
+              or args.env_rounds < DEFAULT.env_rounds)
     if capped:
         rate = {k: per_stage[k] / max(units[k], 1) for k in per_stage.index}
         # Default schedule, worst case of identification (every outer iteration runs

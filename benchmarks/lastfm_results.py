@@ -16,7 +16,7 @@ Per seed (method.md §6.2, our construction where the paper is silent):
 4. score every model on both tests by full ranking, training items excluded.
 
 The pipelines run a reduced schedule (``PIPELINE`` below: 2 outer iterations,
-identification of 3 rounds x 10 epochs, 10 mask epochs, patience 8 checks for the
+identification of 3 rounds x 10 epochs, 10 mask epochs, patience 5 checks for the
 final model) to fit the time budget; the reference schedule is 5 outer
 iterations, up to 10 rounds x 20 epochs, 40 mask epochs and patience 40.
 Everything uses ``reg="batch"``.
@@ -32,7 +32,7 @@ from painvrl.compare import compare, summarize
 
 BACKBONE = dict(reg="batch", max_epochs=200, patience=5, eval_every=5, progress=False)
 PIPELINE = dict(n_envs=10, n_outer=2, env_epochs=10, env_rounds=3, mask_epochs=10,
-                max_epochs=200, patience=5, final_patience=8, eval_every=5, reg="batch",
+                max_epochs=200, patience=5, final_patience=5, eval_every=5, reg="batch",
                 progress=False)
 SPLIT_ENVS = dict(n_envs=10, epochs=10, max_rounds=3, reg="batch", progress=False)
 
