@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # painvrl set-up and entry points.  Usage:
 #   ./dev.sh run     build into .venv, then train + evaluate the default model (the main job)
-#   ./dev.sh test    build into .venv, then run the whole test suite (C kernels under
-#                    AddressSanitizer + UBSan, then pytest)
+#   ./dev.sh test    build into .venv, then run the whole test suite: the C kernels alone
+#                    under AddressSanitizer + UBSan, pytest, then pytest again (tests marked
+#                    slow left out) against painvrl._core built with ASan + UBSan into
+#                    build/asan/lib (a copy of the package; the normal build is untouched)
 #   ./dev.sh bench   build into .venv, then run the benchmarks
 # Everything it needs (OpenBLAS from Debian, a virtual environment, Python
 # packages from PyPI) it installs itself; a second call reuses them.
@@ -35,6 +37,29 @@ ensure_venv() {
     PAINVRL_WERROR=1 "$VENV/bin/python" -m pip install -q --no-build-isolation -e .
 }
 
+# pytest against painvrl._core built with -fsanitize=address,undefined into build/asan/lib.
+# - CPython is not instrumented, so libasan is preloaded (it must come first).
+# - The console script pytest, not `python -m pytest`, whose sys.path[0] would be the
+#   repository and its normal build; PAINVRL_EXPECT_CORE makes conftest.py check the build.
+# - PYTHONMALLOC=malloc: ASan sees Python's small allocations too, not only NumPy's.
+# - detect_leaks=0: CPython and NumPy keep memory alive until exit, so LeakSanitizer would
+#   report thousands of their blocks (csrc/tests checks the kernels for leaks,
+#   tests/test_memory.py the binding).
+# - The first report aborts (non-zero status; pytest's faulthandler names the test), and
+#   --capture=sys lets the report, written by C to fd 2, through pytest's capture.
+# - Tests marked slow (model quality on real or planted data) run the same kernels as the
+#   others, at sizes that take minutes under ASan.
+asan_pytest() {
+    local lib="$PWD/build/asan/lib"
+    PAINVRL_SANITIZE=1 PAINVRL_WERROR=1 "$VENV/bin/python" setup.py -q build \
+        --build-base build/asan --build-lib "$lib" >/dev/null
+    PYTHONPATH="$lib" PAINVRL_EXPECT_CORE="$lib/painvrl" PYTHONMALLOC=malloc \
+        LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
+        ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+        UBSAN_OPTIONS=print_stacktrace=1:abort_on_error=1 \
+        "$VENV/bin/pytest" -p no:cacheprovider --capture=sys -m "not slow" "$@"
+}
+
 cmd="${1:-run}"
 shift || true
 ensure_system
@@ -42,7 +67,9 @@ ensure_venv
 case "$cmd" in
     run)   exec "$VENV/bin/python" -m painvrl "$@" ;;
     test)  make -s -C csrc/tests asan      # the C kernels alone, under ASan + UBSan
-           exec "$VENV/bin/python" -m pytest "$@" ;;
+           "$VENV/bin/python" -m pytest "$@"
+           echo "dev.sh: pytest again, against the ASan + UBSan build in build/asan" >&2
+           asan_pytest "$@" ;;
     bench) for b in benchmarks/bench_*.py; do "$VENV/bin/python" "$b" "$@"; done ;;
     *)     echo "usage: ./dev.sh {run|test|bench} [args...]" >&2; exit 2 ;;
 esac

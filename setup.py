@@ -4,8 +4,11 @@ BLAS is found with pkg-config, trying Debian's OpenMP build of OpenBLAS first
 (its threads share the OpenMP pool of our kernels and run single-threaded
 inside our parallel regions), then any ``openblas``, ``cblas`` or ``blas``.
 ``PAINVRL_BLAS_CFLAGS`` / ``PAINVRL_BLAS_LIBS`` override the search.
-``PAINVRL_WERROR=1`` turns warnings into errors; ``PAINVRL_SANITIZE=address,undefined``
-builds with sanitizers.
+``PAINVRL_WERROR=1`` turns warnings into errors. ``PAINVRL_SANITIZE=1`` builds with
+AddressSanitizer + UndefinedBehaviorSanitizer (-O1 -g, UB is fatal); such a build
+refuses to go in place, so it cannot replace the normal extension: build it with
+``setup.py build --build-base build/asan --build-lib build/asan/lib`` and import it
+from there with libasan preloaded (``./dev.sh test`` does both).
 """
 import glob
 import os
@@ -68,10 +71,14 @@ class BuildExt(build_ext):
             warn.append("-Werror")
         opt = ["-O3", "-fno-math-errno", "-fopenmp"]
         link = ["-fopenmp"]
-        sanitize = os.environ.get("PAINVRL_SANITIZE")
-        if sanitize:
-            opt = ["-O1", "-g", "-fno-omit-frame-pointer", f"-fsanitize={sanitize}", "-fopenmp"]
-            link.append(f"-fsanitize={sanitize}")
+        if os.environ.get("PAINVRL_SANITIZE") == "1":
+            if self.inplace:
+                raise SystemExit("setup.py: PAINVRL_SANITIZE=1 builds must not go in place "
+                                 "(they would replace painvrl/_core); use --build-lib")
+            sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                        "-fno-omit-frame-pointer"]
+            opt = ["-O1", "-g", "-fno-math-errno", "-fopenmp"] + sanitize
+            link += sanitize
         for ext in self.extensions:
             ext.include_dirs.insert(0, numpy.get_include())
             ext.extra_compile_args = ["-std=gnu11"] + opt + warn + blas_cflags

@@ -17,6 +17,18 @@ def shared_data_dir():
     return os.path.join(os.path.dirname(REPO), "shared", "data")
 
 
+def pytest_configure(config):
+    """A run that names the build it tests (./dev.sh test's ASan run sets PAINVRL_EXPECT_CORE
+    to build/asan/lib/painvrl) stops unless painvrl._core really comes from there."""
+    want = os.environ.get("PAINVRL_EXPECT_CORE")
+    if want:
+        from painvrl import _core
+
+        got = os.path.dirname(_core.__file__)
+        if not os.path.samefile(got, want):
+            raise pytest.UsageError(f"painvrl._core was imported from {got}, not from {want}")
+
+
 @pytest.fixture(autouse=True)
 def _single_blas_thread():
     """Tests run with one BLAS thread unless they set their own limits."""

@@ -219,6 +219,7 @@ def test_progress_bar_gives_the_same_result(small, capsys):
 
 # --------------------------------------------------------------------------- planted truth
 
+@pytest.mark.slow
 def test_tracks_planted_environments_low_rank_backbone():
     """With a low-rank backbone (a scalar per user, no ID embedding), every user shares one
     content direction, and the identified environments are the planted ones for everyone.
@@ -236,6 +237,7 @@ def test_tracks_planted_environments_low_rank_backbone():
         assert found > 0.2, (seed, found)
 
 
+@pytest.mark.slow
 def test_tracks_planted_environments_within_users_reference_backbone():
     """With the reference 64 + 64-d backbone each user's interactions are split by their
     planted environment, but which label means which environment varies between users (the

@@ -34,6 +34,7 @@ def mask_for(ds, env, U, V, seed, weighting="mgda"):
                       seed=seed, n_threads=1).mask
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("weighting", ["mgda", "fixed"])
 def test_mask_separates_invariant_from_spurious_on_planted_environments(seed, weighting):
@@ -44,6 +45,7 @@ def test_mask_separates_invariant_from_spurious_on_planted_environments(seed, we
     assert mask[truth.invariant].mean() > mask[truth.spurious].mean() + 0.1
 
 
+@pytest.mark.slow
 def test_identified_environments_lead_to_the_same_separation():
     """The whole of modules (i) + (ii): environments found by identification, not planted.
     Measured over seeds 0-5: AUC 1.0, 0.86, 1.0, 1.0, 0.98, 0.97 (planted: 1.0 each)."""
