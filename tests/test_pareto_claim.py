@@ -20,6 +20,7 @@ def planted_pareto():
     return module
 
 
+@pytest.mark.slow
 def test_painvrl_trades_no_iid_accuracy_for_better_ood_on_planted_data(planted_pareto):
     runs, _, masks = planted_pareto.run(seeds=range(6))
     mean = summarize(runs).set_index(["model", "split"])["mean"]
