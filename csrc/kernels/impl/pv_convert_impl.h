@@ -604,12 +604,11 @@ PV_FN(cv_attention_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index
     int bad = 0;
     double loss = 0;
 
+    /* Built before the region, so that no thread waits at its start for the others to
+     * arrive (on a busy machine a woken thread may take a while to get a core). */
+    PV_FN(cv_build_wcat)(m, 2, 0, dc, Wcat);
 #pragma omp parallel num_threads(n_threads)
     {
-#pragma omp for schedule(static)
-        for (pv_index k = 0; k < dc; k++) {
-            PV_FN(cv_build_wcat)(m, 2, k, k + 1, Wcat);
-        }
         /* The pairs grouped by slot, in pair order (a counting sort). */
 #pragma omp single nowait
         {
@@ -655,16 +654,15 @@ PV_FN(cv_attention_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index
             rloss[r] = PV_FN(cv_row)(m, C, users[r], items + r * C, g->item_slot, E,
                                      Ub + r * du, resid + r * C, dUr + r * du, &bad);
         }
-#pragma omp single
-        {
-            for (pv_index r = 0; r < B; r++) {
-                loss += (double)rloss[r];
-            }
-            if (!(loss == loss) || loss - loss != 0) {
-                bad = 1;
-            }
+        /* Every thread adds the row losses in the same order (cheaper than a barrier). */
+        double tloss = 0;
+        for (pv_index r = 0; r < B; r++) {
+            tloss += (double)rloss[r];
         }
-        if (!bad) {
+        const int stop = bad || !(tloss == tloss) || tloss - tloss != 0;
+#pragma omp master
+        loss = tloss;
+        if (!stop) {
             /* Backward, segment by segment, into the segment's partials. */
 #pragma omp for schedule(dynamic, 1)
             for (pv_index sg = 0; sg < pl.n_seg; sg++) {
@@ -713,7 +711,7 @@ PV_FN(cv_attention_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index
     }
 
     *loss_out = loss;
-    if (bad) {
+    if (bad || !(loss == loss) || loss - loss != 0) {
         return PV_EDOM;
     }
     /* Small sums over the segments, in segment order. */
