@@ -257,7 +257,7 @@ PV_FN(cv_forward_tile)(const PV_FN(pv_convert_model) *m, const PV_T *Wcat, pv_in
  * How the attention batch cuts its S item slots (a function of S and the sizes only,
  * never of the thread count): at most PV_CONVERT_SEGS segments of seg_len consecutive
  * slots, each done by one thread in chunks of at most `chunk` slots.  A segment owns
- * `scratch` elements (a chunk's gathered feature rows, dH, dZ, dkappa and one dE row)
+ * `scratch` elements (a chunk's gathered feature rows, dH and dZ, and one dE row)
  * and `part` elements of partial sums (G = [dH_inv ; dH_var]^T X, dA, db, dc, dq),
  * which are added in segment order at the end.
  */
@@ -274,7 +274,7 @@ PV_FN(cv_attention_plan)(pv_index S, pv_convert_dims d)
     pv_index chunk = PV_CONVERT_CHUNK_BYTES / ((D > 0 ? D : 1) * (pv_index)sizeof(PV_T));
     chunk = chunk < PV_CONVERT_MIN_CHUNK ? PV_CONVERT_MIN_CHUNK : chunk;
     p.chunk = chunk < p.seg_len ? chunk : p.seg_len;
-    p.scratch = p.chunk * (D + 2 * dc + 2 * da + 1) + du;
+    p.scratch = p.chunk * (D + 2 * dc + 2 * da) + du;
     p.part = 2 * dc * D + da * dc + dc + 2 * da;
     return p;
 }
@@ -449,7 +449,7 @@ PV_FN(cv_backward_rows)(const PV_FN(pv_convert_model) *m, pv_index s0, pv_index 
                         const PV_T *PV_RESTRICT Hc, const PV_T *PV_RESTRICT Tz,
                         const PV_T *PV_RESTRICT ai, const PV_T *PV_RESTRICT av,
                         PV_T *PV_RESTRICT gV, PV_T *PV_RESTRICT dH, PV_T *PV_RESTRICT dZ,
-                        PV_T *PV_RESTRICT dk, PV_T *PV_RESTRICT e, PV_T *PV_RESTRICT gq)
+                        PV_T *PV_RESTRICT e, PV_T *PV_RESTRICT gq)
 {
     const pv_index d_id = m->dims.d_id, dc = m->dims.d_c, da = m->dims.d_a, du = d_id + dc;
     const PV_T *q = m->q;
@@ -495,7 +495,6 @@ PV_FN(cv_backward_rows)(const PV_FN(pv_convert_model) *m, pv_index s0, pv_index 
         }
         gs += diff[0];
         const PV_T dkl = a * v * gs;
-        dk[l] = dkl;
         const PV_T *ti = Tz + s * 2 * da, *tv = ti + da;
         PV_T *dzi = dZ + l * 2 * da, *dzv = dzi + da;
         for (pv_index j = 0; j < da; j++) {
@@ -667,8 +666,7 @@ PV_FN(cv_attention_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index
 #pragma omp for schedule(dynamic, 1)
             for (pv_index sg = 0; sg < pl.n_seg; sg++) {
                 PV_T *Xt = scratch + sg * pl.scratch, *dH = Xt + pl.chunk * D;
-                PV_T *dZ = dH + pl.chunk * ldH, *dk = dZ + 2 * pl.chunk * da;
-                PV_T *e = dk + pl.chunk;
+                PV_T *dZ = dH + pl.chunk * ldH, *e = dZ + 2 * pl.chunk * da;
                 PV_T *G = parts + sg * pl.part, *dAp = G + 2 * dc * D, *gbp = dAp + da * dc;
                 PV_T *gcp = gbp + dc, *gqp = gcp + da;
                 for (pv_index k = 0; k < dc + 2 * da; k++) {
@@ -680,7 +678,7 @@ PV_FN(cv_attention_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index
                     const pv_index nr = s1 - s0 < pl.chunk ? s1 - s0 : pl.chunk;
                     const PV_T beta = s0 == sa ? 0 : 1;
                     PV_FN(cv_backward_rows)(m, s0, nr, C, pair_ptr, pair_idx, resid, Ub, Hc, Tz,
-                                            ai, av, g->gV, dH, dZ, dk, e, gqp);
+                                            ai, av, g->gV, dH, dZ, e, gqp);
                     if (da > 0 && dc > 0) { /* dH += dZ A (rows 2l, 2l+1: inv, var) */
                         PV_GEMM(PvRowMajor, PvNoTrans, PvNoTrans, (pv_blas_int)(2 * nr),
                                 (pv_blas_int)dc, (pv_blas_int)da, (PV_T)1, dZ, (pv_blas_int)da,
