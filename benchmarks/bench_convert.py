@@ -3,7 +3,10 @@
 TikTok-like size, float32: 512 positives x 50 negatives, D = 384, d_c = d_id = d_a = 64,
 36,656 users and 76,085 items (random tables).  Times ``convert_loss_grad`` (dense
 dU/dV outputs, so zeroing the full gradient tables is included) for each fusion at 1
-and 2 threads, and prints beside it, from the same run:
+and 2 threads, twice: through the Python API (whose input checks scan the whole 117 MB
+feature table for NaN on every call) and through the C core alone (``core``, the
+kernel plus the dense outputs; the trainer calls the kernel with compact slot rows),
+and prints beside it, from the same run:
 
 * the backbone batch ``rec_loss_grad`` (gate = mask) on the same batch, the sibling
   kernel that needs no item projection;
@@ -26,6 +29,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+from painvrl import _core  # noqa: E402
 from painvrl.convert import convert_loss_grad  # noqa: E402
 from painvrl.functional import rec_loss_grad  # noqa: E402
 
@@ -81,13 +85,17 @@ def main():
           f"d_c={D_C}, d_a={D_A}, float32, median of {args.reps}")
     kw = dict(U=U, V=V, W=W, b=b, A=A, c=c, q=q, mask=mask, X=X, users=users, items=items,
               beta_u=beta_u, beta_i=beta_i)
+    core_args = [U, V, W, b, A, c, q, np.zeros(2, f32), mask, X, users, items, beta_u, beta_i]
     for nt in (1, 2):
         with threadpool_limits(nt, "blas"):
             for fusion in ("attention", "global", "invariant"):
                 t = median_time(lambda: convert_loss_grad(**kw, fusion=fusion,
                                                           omega=np.zeros(2, f32),
                                                           n_threads=nt), args.reps)
-                print(f"convert_loss_grad fusion={fusion:9s} threads={nt}: {t * 1e3:8.1f} ms")
+                tc = median_time(lambda: _core.convert_loss_grad(*core_args, fusion=fusion,
+                                                                 n_threads=nt), args.reps)
+                print(f"convert_loss_grad fusion={fusion:9s} threads={nt}: {t * 1e3:8.1f} ms"
+                      f"   (core {tc * 1e3:8.1f} ms)")
             t = median_time(lambda: rec_loss_grad(U, V, W, b, mask, X, users, items, beta_u,
                                                   beta_i, n_threads=nt), args.reps)
             print(f"rec_loss_grad (backbone, gate=mask)  threads={nt}: {t * 1e3:8.1f} ms")

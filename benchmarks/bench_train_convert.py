@@ -4,6 +4,8 @@ beside, from the same run, the backbone epoch (fusion=None) it extends.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_train_convert.py
     PAINVRL_BENCH_FUSIONS=attention PAINVRL_BENCH_REGS=batch .venv/bin/python ...
+    PAINVRL_BENCH_BATCHES=40 ...   # a shorter "epoch" over the first 40 * 512 pairs
+                                   # (per-step times on a busy machine, in less time)
 """
 import os
 import platform
@@ -62,10 +64,14 @@ def main():
     users, items, X = ds.train[:, 0].copy(), ds.train[:, 1].copy(), ds.features
     beta_u, beta_i = loss_weights(ds.user_degree, ds.item_degree)
     mask = np.random.default_rng(5).uniform(0, 1, X.shape[1]).astype(np.float32)
-    n_batches = -(-ds.n_train // BATCH)
+    limit = int(os.environ.get("PAINVRL_BENCH_BATCHES", "0"))
+    if limit > 0:
+        users, items = users[: limit * BATCH].copy(), items[: limit * BATCH].copy()
+    n_batches = -(-len(users) // BATCH)
     print(f"data (make_tiktok_like): {ds.n_users} users, {ds.n_items} items, {ds.n_train} "
           f"training pairs, D={X.shape[1]}, batch {BATCH}, {N_NEG} negatives, "
-          f"d_id = d_c = d_a = {D_ID}, {n_batches} batches")
+          f"d_id = d_c = d_a = {D_ID}, {n_batches} batches"
+          + (f" (the first {len(users)} pairs only)" if limit > 0 else ""))
     for reg in regs:
         secs, loss = c_epoch(None, reg, users, items, X, beta_u, beta_i, mask)
         print(f"backbone (fusion=None)  reg={reg:<5}  epoch {secs:7.2f} s   "

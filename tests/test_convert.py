@@ -151,6 +151,51 @@ def test_result_does_not_depend_on_thread_count(rng, fusion):
         np.testing.assert_array_equal(a, b)
 
 
+def test_many_segments_of_several_chunks(rng):
+    """Wide feature rows make the attention batch's chunks short (about 256 KB of
+    gathered rows: 32 slots in float64, 59 in float32 at D = 1100), so its ~1000 slots
+    fall into 16 segments of two chunks each: the sums over chunks (GEMMs with beta = 1)
+    and over segments against the float64 reference, float32 against float64, and 1
+    against 2 threads bitwise."""
+    from test_train_convert import convert_grad_ref
+
+    p = problem(rng, nu=50, ni=3000, d_id=3, d_c=5, d_a=4, D=1100, B=40, n_neg=30)
+    p["X"] /= np.linalg.norm(p["X"], axis=1, keepdims=True)
+    p["q"] *= 3
+    S = len(np.unique(p["items"]))
+    assert 16 * 59 < S < 16 * 64  # seg_len = ceil(S / 16) in (59, 64]: two chunks each
+    out = convert_loss_grad(**p)
+    assert out.loss == pytest.approx(convert_loss_ref(**p), rel=1e-12)
+    ref = convert_grad_ref(**p)
+    for name in ("U", "V", "W", "b", "A", "c", "q"):
+        scale = np.max(np.abs(ref[name]))
+        np.testing.assert_allclose(getattr(out, "d" + name), ref[name], rtol=1e-9,
+                                   atol=1e-12 * scale, err_msg=name)
+    a = out.attention.ravel()
+    assert a.std() > 0.01  # the attention is not flat
+    for d in rng.choice(p["X"].shape[1], 4, replace=False):
+        mask = p["mask"]
+        e = 1e-6
+        hi, lo = mask.copy(), mask.copy()
+        hi[d] += e
+        lo[d] -= e
+        num = (convert_loss_ref(**{**p, "mask": hi}) - convert_loss_ref(**{**p, "mask": lo})) / (
+            2 * e)
+        assert out.dmask[d] == pytest.approx(num, rel=1e-5, abs=1e-9)
+    runs = []
+    for n in (1, 2):
+        with threadpool_limits(n, "blas"):
+            runs.append(convert_loss_grad(**p, dtype=np.float32, n_threads=n))
+    assert runs[0].loss == runs[1].loss
+    assert runs[0].loss == pytest.approx(out.loss, rel=1e-5)
+    for name, one, two, f64 in zip(out._fields[1:], runs[0][1:], runs[1][1:], out[1:]):
+        if f64 is None:
+            continue
+        np.testing.assert_array_equal(one, two, err_msg=name)
+        np.testing.assert_allclose(one, f64, rtol=1e-3, atol=1e-4 * np.max(np.abs(f64)),
+                                   err_msg=name)
+
+
 def test_no_negatives_and_empty_batch(rng):
     p = problem(rng, n_neg=0)
     out = convert_loss_grad(**p)

@@ -7,10 +7,22 @@
 #include "pv_convert.h"
 #include "pv_rec.h"
 
-/* Fixed tile sizes of the BLAS calls (slot rows; feature / d_c columns): the
- * results never depend on how tiles are spread over threads. */
+/* Fixed tile sizes (pv_convert_items' item rows; feature columns of the gW reduction):
+ * the results never depend on how tiles are spread over threads. */
 #define PV_CONVERT_ROWS 64
 #define PV_CONVERT_COLS 64
+/* The attention batch's work units (see cv_attention_plan): at most PV_CONVERT_SEGS
+ * segments of slots, done in chunks whose gathered feature rows take about
+ * PV_CONVERT_CHUNK_BYTES (so they stay in a core's L2 between the gather and the GEMM). */
+#define PV_CONVERT_SEGS 16
+#define PV_CONVERT_CHUNK_BYTES (256 * 1024)
+#define PV_CONVERT_MIN_CHUNK 32
+/* Partial sums of the small dots. */
+#define PV_CONVERT_LANES 16
+
+typedef struct {
+    pv_index n_seg, seg_len, chunk, scratch, part;
+} cv_plan;
 
 /*
  * y[k] = tanh(y[k] + c[k]) for float32, in a loop the compiler vectorises (libm's

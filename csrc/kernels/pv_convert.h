@@ -18,13 +18,16 @@
  * domega_inv = -domega_var = a_inv a_var sum_d dg_d (2 m_d - 1).
  *
  * ATTENTION is nonlinear in h, so items are projected, but only the DISTINCT
- * items of a batch (the "item slots"): their feature rows are gathered once and one
- * GEMM against [W diag(m) ; W diag(1 - m)] gives h_inv and h_var together (the
- * variant half is not W x - W x_inv, which would cancel when m ~ 1).  Each
- * (row, item) pair then costs one (d_id + d_c)-length dot.  Backward:
+ * items of a batch (the "item slots"), in chunks of slots whose feature rows are
+ * gathered into a cache-sized buffer: one GEMM against [W diag(m) ; W diag(1 - m)]
+ * gives h_inv and h_var together (the variant half is not W x - W x_inv, which would
+ * cancel when m ~ 1).  Each (row, item) pair then costs one (d_id + d_c)-length dot.
+ * Backward, per chunk (the feature rows gathered again rather than kept):
  *   dW = (dH_inv^T X_s) o m + (dH_var^T X_s) o (1 - m)   (one GEMM, columns scaled)
  *   dm = sum_k W_k o ((dH_inv^T X_s)_k - (dH_var^T X_s)_k)
  *   dA = dZ^T [H_inv ; H_var],  dH += dZ A                (dZ: gradient of A h + c)
+ * The chunks' dH^T X_s and dZ^T H go into the partial sums of at most 16 segments
+ * of slots, added in segment order; the cut depends on the slot count only.
  *
  * How a trainer calls it (the same scheme as pv_rec_batch_<T>): per batch, give each
  * distinct user and item a slot (user_slot[u], item_slot[i]: slot or -1, and
@@ -108,19 +111,24 @@ PV_CONVERT_DECLARE(double, f64)
  *   n_cols - 1 negatives follow (n_cols == 1: no negatives).  Every batch item must
  *   have a slot s with item_list[s] == item; every batch user a slot.  Slots whose
  *   item is not in the batch are allowed (their gradient rows get nothing).
- *   work: pv_convert_workspace_<T>(n_rows, n_cols, n_item_slots, dims) elements; no
- *   argument may alias work or another output.  The loss (L_rec, no L2) is stored
+ *   work: pv_convert_workspace_<T>(n_rows, n_cols, S, dims) elements for any
+ *   S >= n_item_slots (the size never shrinks as S grows); no argument may alias
+ *   work or another output.  The loss (L_rec, no L2) is stored
  *   in *loss.
  * Cost, S = n_item_slots: ATTENTION: GEMMs of S x D x 2 d_c (forward projection) and
- *   2 d_c x S x D (dW), plus 2S x d_c x d_a each way for the attention, and
- *   O(n_rows n_cols (d_id + d_c)) for the pairs; the workspace holds the gathered
- *   feature rows (S x D).  GLOBAL / INVARIANT: the backbone's cost (3 GEMMs of
- *   n_rows x d_c x D plus O(n_rows n_cols (D + d_id))), independent of S.
+ *   2 d_c x S x D (dW), plus 2S x d_c x d_a each way for the attention (and dA), two
+ *   gathers of the S feature rows, and O(n_rows n_cols (d_id + d_c)) for the pairs;
+ *   the workspace holds S rows of [h_inv, h_var], tanh(A h + c) and e, 16 segments'
+ *   2 d_c x D partial sums and chunk buffers (about 256 KB each).  GLOBAL /
+ *   INVARIANT: the backbone's cost (3 GEMMs of n_rows x d_c x D plus
+ *   O(n_rows n_cols (D + d_id))), independent of S.
  * Deterministic: BLAS runs on fixed tiles inside our parallel region and every other
  *   sum has a fixed order, so no result depends on n_threads.
  * Status: PV_OK; PV_EINVAL (n_rows < 0, n_cols < 1, bad fusion, a NULL parameter the
  *   fusion needs); PV_EINDEX (an id, slot or item_list entry out of range, or a slot
- *   that does not name its item); PV_ERANGE (BLAS sizes); PV_EDOM (a non-finite score).
+ *   that does not name its item); PV_ERANGE (BLAS sizes, or n_rows n_cols >= 2^31 for
+ *   ATTENTION); PV_EDOM (a non-finite score or loss; ATTENTION then leaves the
+ *   gradients unwritten).
  *
  * pv_convert_loss_grad_<T>: the same batch with dense gradients (dU n_users x
  *   (d_id + d_c), dV n_items x d_id, overwritten) and optional attn_pairs

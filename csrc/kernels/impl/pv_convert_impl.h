@@ -54,6 +54,67 @@ PV_FN(cv_axpy)(pv_index n, PV_T alpha, const PV_T *PV_RESTRICT x, PV_T *PV_RESTR
     }
 }
 
+/* dots[q] = a . x_q for q < 4 in one pass over a, each with PV_CONVERT_LANES partial
+ * sums added in a fixed order (vectorisable, thread-independent). */
+PV_HOT static void
+PV_FN(cv_dot4)(pv_index n, const PV_T *PV_RESTRICT a, const PV_T *PV_RESTRICT x0,
+               const PV_T *PV_RESTRICT x1, const PV_T *PV_RESTRICT x2, const PV_T *PV_RESTRICT x3,
+               PV_T *PV_RESTRICT dots)
+{
+    enum { L = PV_CONVERT_LANES };
+    PV_T a0[L] = {0}, a1[L] = {0}, a2[L] = {0}, a3[L] = {0};
+    pv_index k = 0;
+    for (; k + L <= n; k += L) {
+        for (int l = 0; l < L; l++) {
+            a0[l] += a[k + l] * x0[k + l];
+            a1[l] += a[k + l] * x1[k + l];
+            a2[l] += a[k + l] * x2[k + l];
+            a3[l] += a[k + l] * x3[k + l];
+        }
+    }
+    PV_T t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+    for (; k < n; k++) {
+        t0 += a[k] * x0[k];
+        t1 += a[k] * x1[k];
+        t2 += a[k] * x2[k];
+        t3 += a[k] * x3[k];
+    }
+    for (int w = L / 2; w > 0; w /= 2) {
+        for (int l = 0; l < w; l++) {
+            a0[l] += a0[l + w];
+            a1[l] += a1[l + w];
+            a2[l] += a2[l + w];
+            a3[l] += a3[l + w];
+        }
+    }
+    dots[0] = a0[0] + t0;
+    dots[1] = a1[0] + t1;
+    dots[2] = a2[0] + t2;
+    dots[3] = a3[0] + t3;
+}
+
+/* y += r0 x0 + r1 x1 + r2 x2 + r3 x3 in one pass over y. */
+PV_HOT static void
+PV_FN(cv_axpy4)(pv_index n, const PV_T *PV_RESTRICT r, const PV_T *PV_RESTRICT x0,
+                const PV_T *PV_RESTRICT x1, const PV_T *PV_RESTRICT x2,
+                const PV_T *PV_RESTRICT x3, PV_T *PV_RESTRICT y)
+{
+    const PV_T r0 = r[0], r1 = r[1], r2 = r[2], r3 = r[3];
+    for (pv_index k = 0; k < n; k++) {
+        y[k] += (r0 * x0[k] + r1 * x1[k]) + (r2 * x2[k] + r3 * x3[k]);
+    }
+}
+
+/* Ask for the cache lines of x[0..n) ahead of their use. */
+static inline void
+PV_FN(cv_prefetch)(const PV_T *x, pv_index n)
+{
+    const pv_index per_line = 64 / (pv_index)sizeof(PV_T);
+    for (pv_index k = 0; k < n; k += per_line) {
+        __builtin_prefetch(x + k, 0, 3);
+    }
+}
+
 /* Number of projection halves: h_inv only (INVARIANT) or h_inv and h_var. */
 static inline pv_index
 PV_FN(cv_halves)(pv_convert_fusion f)
@@ -192,13 +253,47 @@ PV_FN(cv_forward_tile)(const PV_FN(pv_convert_model) *m, const PV_T *Wcat, pv_in
     }
 }
 
+/*
+ * How the attention batch cuts its S item slots (a function of S and the sizes only,
+ * never of the thread count): at most PV_CONVERT_SEGS segments of seg_len consecutive
+ * slots, each done by one thread in chunks of at most `chunk` slots.  A segment owns
+ * `scratch` elements (a chunk's gathered feature rows, dH and dZ, and one dE row)
+ * and `part` elements of partial sums (G = [dH_inv ; dH_var]^T X, dA, db, dc, dq),
+ * which are added in segment order at the end.
+ */
+static cv_plan
+PV_FN(cv_attention_plan)(pv_index S, pv_convert_dims d)
+{
+    const pv_index D = d.n_feat, dc = d.d_c, da = d.d_a, du = d.d_id + d.d_c;
+    cv_plan p = {0, 0, 0, 0, 0};
+    if (S <= 0) {
+        return p;
+    }
+    p.seg_len = (S + PV_CONVERT_SEGS - 1) / PV_CONVERT_SEGS;
+    p.n_seg = (S + p.seg_len - 1) / p.seg_len;
+    pv_index chunk = PV_CONVERT_CHUNK_BYTES / ((D > 0 ? D : 1) * (pv_index)sizeof(PV_T));
+    chunk = chunk < PV_CONVERT_MIN_CHUNK ? PV_CONVERT_MIN_CHUNK : chunk;
+    p.chunk = chunk < p.seg_len ? chunk : p.seg_len;
+    p.scratch = p.chunk * (D + 2 * dc + 2 * da) + du;
+    p.part = 2 * dc * D + da * dc + dc + 2 * da;
+    return p;
+}
+
 pv_index
 PV_FN(pv_convert_workspace)(pv_index B, pv_index C, pv_index S, pv_convert_dims d)
 {
     const pv_index du = d.d_id + d.d_c, D = d.n_feat, dc = d.d_c, da = d.d_a;
-    /* Wcat, Xs, Hc, Tz, ai, av, dkap, E, dE, dHc, dZ, G, resid, rloss, dUr */
-    const pv_index own = 2 * dc * D + S * D + 2 * S * dc + 2 * S * da + 3 * S + 2 * S * du +
-                         2 * S * dc + 2 * S * da + 2 * dc * D + B * C + B + B * du;
+    const cv_plan p = PV_FN(cv_attention_plan)(S, d);
+    /* Wcat, Hc, Tz, ai, av, E, resid, rloss, Ub, dUr, the segments' partials and
+     * scratch, then the pairs grouped by slot (int32: S + 1 offsets, B C pair ids).
+     * A batch with fewer slots may cut them into more segments, but never into more
+     * than min(PV_CONVERT_SEGS, S), nor into longer chunks: size for that. */
+    const pv_index ints = S + 1 + B * C;
+    const pv_index n_seg = S < PV_CONVERT_SEGS ? S : PV_CONVERT_SEGS;
+    const pv_index own = 2 * dc * D + 2 * S * dc + 2 * S * da + 2 * S + S * du + B * C + B +
+                         2 * B * du + n_seg * (p.part + p.scratch) +
+                         (ints * (pv_index)sizeof(int32_t) + (pv_index)sizeof(PV_T) - 1) /
+                             (pv_index)sizeof(PV_T);
     /* GLOBAL / INVARIANT: gate, its gradient, and the backbone kernel's workspace */
     pv_rec_dims rd = {d.n_users, d.n_items, d.d_id, d.d_c, d.n_feat};
     const pv_index lin = 2 * D + PV_FN(pv_rec_workspace)(B, C, rd);
@@ -259,6 +354,399 @@ PV_FN(cv_linear_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C,
     return PV_OK;
 }
 
+/* Copy the feature rows of items ids[0..n) into Xt (n x D) and, when E is not NULL,
+ * their V rows into the first d_id columns of E (row stride du). */
+PV_HOT static void
+PV_FN(cv_gather)(const PV_FN(pv_convert_model) *m, pv_index n, const int64_t *PV_RESTRICT ids,
+                 PV_T *PV_RESTRICT Xt, PV_T *PV_RESTRICT E, pv_index du)
+{
+    const pv_index D = m->dims.n_feat, d_id = m->dims.d_id;
+    for (pv_index s = 0; s < n; s++) {
+        const PV_T *x = m->X + ids[s] * D;
+        PV_T *xt = Xt + s * D;
+        for (pv_index k = 0; k < D; k++) {
+            xt[k] = x[k];
+        }
+        if (E != NULL) {
+            const PV_T *v = m->V + ids[s] * d_id;
+            PV_T *e = E + s * du;
+            for (pv_index k = 0; k < d_id; k++) {
+                e[k] = v[k];
+            }
+        }
+    }
+}
+
+/*
+ * One batch row: the scores of its C items (e: item vectors, slot rows of E),
+ * their weighted BCE, the residuals r_c = w_c (sigmoid(s_c) - y_c) and
+ * dU_r = sum_c r_c e_c.  Items go in groups of 4 whose E rows are fetched together;
+ * a short last group borrows the row's first item with a zero residual.
+ */
+PV_HOT static PV_T
+PV_FN(cv_row)(const PV_FN(pv_convert_model) *m, pv_index C, int64_t user,
+              const int64_t *PV_RESTRICT items, const int32_t *PV_RESTRICT item_slot,
+              const PV_T *PV_RESTRICT E, const PV_T *PV_RESTRICT Ur, PV_T *PV_RESTRICT resid,
+              PV_T *PV_RESTRICT dur, int *bad)
+{
+    const pv_index du = m->dims.d_id + m->dims.d_c;
+    const PV_T bu = m->beta_u[user];
+    const PV_T inv_neg = C > 1 ? (PV_T)1 / (PV_T)(C - 1) : 0;
+    PV_T loss = 0;
+    for (pv_index k = 0; k < du; k++) {
+        dur[k] = 0;
+    }
+    for (pv_index c0 = 0; c0 < C; c0 += 4) {
+        const pv_index g = C - c0 < 4 ? C - c0 : 4;
+        const PV_T *e[4];
+        for (pv_index q = 0; q < 4; q++) {
+            e[q] = E + (pv_index)item_slot[items[q < g ? c0 + q : 0]] * du;
+        }
+        for (pv_index q = c0 + 4; q < c0 + 8 && q < C; q++) {
+            PV_FN(cv_prefetch)(E + (pv_index)item_slot[items[q]] * du, du);
+        }
+        PV_T sc[4], r[4];
+        PV_FN(cv_dot4)(du, Ur, e[0], e[1], e[2], e[3], sc);
+        for (pv_index q = 0; q < 4; q++) {
+            r[q] = 0;
+            if (q >= g) {
+                continue;
+            }
+            const pv_index c = c0 + q;
+            const int64_t j = items[c];
+            PV_T s = sc[q];
+            if (!(s == s) || s - s != 0) {
+                *bad = 1;
+                s = 0;
+            }
+            PV_T w, dl;
+            if (c == 0) {
+                w = m->w[0] + m->w[1] * bu * m->beta_i[j];
+            } else {
+                w = (m->w[2] + m->w[3] * bu * m->beta_i[j]) * inv_neg;
+            }
+            loss += w * PV_FN(cv_bce)(s, c == 0, &dl);
+            r[q] = w * dl;
+            resid[c] = r[q];
+        }
+        PV_FN(cv_axpy4)(du, r, e[0], e[1], e[2], e[3], dur);
+    }
+    return loss;
+}
+
+/*
+ * Backward through the fusion for the slots s0 .. s0 + n of one chunk:
+ *   dE_s = sum of r_p Ub_row(p) over the pairs of slot s (in pair order); its first
+ *   d_id entries go to gV, the rest is dh;  dH_inv = a_inv dh, dH_var = a_var dh
+ *   (rows of dH, 2 d_c wide);  dkappa = a_inv a_var dh . (h_inv - h_var);
+ *   dZ_inv = dkappa q o (1 - t_inv^2), dZ_var = -dkappa q o (1 - t_var^2)  (rows of dZ);
+ *   gq += dkappa (t_inv - t_var), in slot order.
+ */
+PV_HOT static void
+PV_FN(cv_backward_rows)(const PV_FN(pv_convert_model) *m, pv_index s0, pv_index n, pv_index C,
+                        const int32_t *PV_RESTRICT pair_ptr, const int32_t *PV_RESTRICT pair_idx,
+                        const PV_T *PV_RESTRICT resid, const PV_T *PV_RESTRICT Ub,
+                        const PV_T *PV_RESTRICT Hc, const PV_T *PV_RESTRICT Tz,
+                        const PV_T *PV_RESTRICT ai, const PV_T *PV_RESTRICT av,
+                        PV_T *PV_RESTRICT gV, PV_T *PV_RESTRICT dH, PV_T *PV_RESTRICT dZ,
+                        PV_T *PV_RESTRICT e, PV_T *PV_RESTRICT gq)
+{
+    const pv_index d_id = m->dims.d_id, dc = m->dims.d_c, da = m->dims.d_a, du = d_id + dc;
+    const PV_T *q = m->q;
+    for (pv_index l = 0; l < n; l++) {
+        const pv_index s = s0 + l;
+        for (pv_index k = 0; k < du; k++) {
+            e[k] = 0;
+        }
+        for (int32_t t = pair_ptr[s]; t < pair_ptr[s + 1]; t++) {
+            const pv_index p = pair_idx[t];
+            const PV_T r = resid[p];
+            const PV_T *u = Ub + (p / C) * du;
+            for (pv_index k = 0; k < du; k++) {
+                e[k] += r * u[k];
+            }
+        }
+        PV_T *gv = gV + s * d_id;
+        for (pv_index k = 0; k < d_id; k++) {
+            gv[k] += e[k];
+        }
+        const PV_T *dh = e + d_id, *hi = Hc + s * 2 * dc, *hv = hi + dc;
+        const PV_T a = ai[s], v = av[s];
+        PV_T *dhi = dH + l * 2 * dc, *dhv = dhi + dc;
+        for (pv_index k = 0; k < dc; k++) {
+            dhi[k] = a * dh[k];
+            dhv[k] = v * dh[k];
+        }
+        PV_T diff[PV_CONVERT_LANES] = {0};
+        pv_index k = 0;
+        for (; k + PV_CONVERT_LANES <= dc; k += PV_CONVERT_LANES) {
+            for (int t = 0; t < PV_CONVERT_LANES; t++) {
+                diff[t] += dh[k + t] * (hi[k + t] - hv[k + t]);
+            }
+        }
+        PV_T gs = 0;
+        for (; k < dc; k++) {
+            gs += dh[k] * (hi[k] - hv[k]);
+        }
+        for (int w = PV_CONVERT_LANES / 2; w > 0; w /= 2) {
+            for (int t = 0; t < w; t++) {
+                diff[t] += diff[t + w];
+            }
+        }
+        gs += diff[0];
+        const PV_T dkl = a * v * gs;
+        const PV_T *ti = Tz + s * 2 * da, *tv = ti + da;
+        PV_T *dzi = dZ + l * 2 * da, *dzv = dzi + da;
+        for (pv_index j = 0; j < da; j++) {
+            dzi[j] = dkl * q[j] * (1 - ti[j] * ti[j]);
+            dzv[j] = -dkl * q[j] * (1 - tv[j] * tv[j]);
+            gq[j] += dkl * (ti[j] - tv[j]);
+        }
+    }
+}
+
+/* y[k] += sum of the n rows of X (row stride ld), in row order. */
+PV_HOT static void
+PV_FN(cv_sum_rows)(pv_index n, pv_index len, const PV_T *PV_RESTRICT X, pv_index ld,
+                   PV_T *PV_RESTRICT y)
+{
+    for (pv_index r = 0; r < n; r++) {
+        for (pv_index k = 0; k < len; k++) {
+            y[k] += X[r * ld + k];
+        }
+    }
+}
+
+/* gW and gmask on the feature columns j0 .. j0 + nc, from the segments' G partials
+ * (added in segment order):  G_inv, G_var = sum_seg;  gW = G_inv o m + G_var o (1 - m);
+ * gmask = sum_k W_k o (G_inv,k - G_var,k). */
+PV_HOT static void
+PV_FN(cv_reduce_columns)(const PV_FN(pv_convert_model) *m, PV_FN(pv_convert_grad) *g,
+                         pv_index n_seg, pv_index part, const PV_T *PV_RESTRICT parts,
+                         pv_index j0, pv_index nc)
+{
+    const pv_index D = m->dims.n_feat, dc = m->dims.d_c;
+    const PV_T *mask = m->mask + j0;
+    PV_T gi[PV_CONVERT_COLS], gv[PV_CONVERT_COLS];
+    PV_T *gm = g->gmask != NULL ? g->gmask + j0 : NULL;
+    if (gm != NULL) {
+        for (pv_index d = 0; d < nc; d++) {
+            gm[d] = 0;
+        }
+    }
+    for (pv_index k = 0; k < dc; k++) {
+        for (pv_index d = 0; d < nc; d++) {
+            gi[d] = 0;
+            gv[d] = 0;
+        }
+        for (pv_index sg = 0; sg < n_seg; sg++) {
+            const PV_T *pi = parts + sg * part + k * D + j0, *pv = pi + dc * D;
+            for (pv_index d = 0; d < nc; d++) {
+                gi[d] += pi[d];
+                gv[d] += pv[d];
+            }
+        }
+        PV_T *gw = g->gW + k * D + j0;
+        for (pv_index d = 0; d < nc; d++) {
+            gw[d] = gi[d] * mask[d] + gv[d] * (1 - mask[d]);
+        }
+        if (gm != NULL) {
+            const PV_T *w = m->W + k * D + j0;
+            for (pv_index d = 0; d < nc; d++) {
+                gm[d] += w[d] * (gi[d] - gv[d]);
+            }
+        }
+    }
+}
+
+/*
+ * ATTENTION batch.  Items are projected per segment of slots (see cv_attention_plan):
+ *   forward, per chunk: gather the feature rows (thread-local, cache-resident), one
+ *     GEMM against Wcat = [W diag(m) ; W diag(1 - m)] gives [h_inv, h_var], then the
+ *     attention and the item vectors E = [V ; h];
+ *   pairs, per row: scores, loss, residuals, dU_r;
+ *   backward, per chunk: dE per slot from the pairs grouped by slot, dH and dZ,
+ *     dH += dZ A, then the chunk's G += dH^T X_chunk (feature rows gathered again) and
+ *     dA += dZ^T H into the segment's partials;
+ *   gW, gmask per feature column tile from the partials, in segment order.
+ * Every sum has an order fixed by S and the sizes, so nothing depends on n_threads.
+ */
+static pv_status
+PV_FN(cv_attention_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C,
+                          const int64_t *users, const int64_t *items, PV_FN(pv_convert_grad) *g,
+                          PV_T *work, double *loss_out, int n_threads)
+{
+    const pv_convert_dims dm = m->dims;
+    const pv_index d_id = dm.d_id, dc = dm.d_c, da = dm.d_a, du = d_id + dc, D = dm.n_feat;
+    const pv_index S = g->n_item_slots, ldH = 2 * dc, BC = B * C;
+    const cv_plan pl = PV_FN(cv_attention_plan)(S, dm);
+    if (BC >= INT32_MAX) {
+        return PV_ERANGE;
+    }
+    PV_T *Wcat = work;             /* 2 dc x D */
+    PV_T *Hc = Wcat + 2 * dc * D;  /* S x 2 dc: [h_inv, h_var] */
+    PV_T *Tz = Hc + 2 * S * dc;    /* 2S x da: tanh(A h + c) */
+    PV_T *ai = Tz + 2 * S * da;    /* S */
+    PV_T *av = ai + S;             /* S */
+    PV_T *E = av + S;              /* S x du: item vectors [V ; h] */
+    PV_T *resid = E + S * du;      /* B x C */
+    PV_T *rloss = resid + BC;      /* B */
+    PV_T *Ub = rloss + B;          /* B x du: the rows' user vectors */
+    PV_T *dUr = Ub + B * du;       /* B x du */
+    PV_T *parts = dUr + B * du;    /* n_seg x part */
+    PV_T *scratch = parts + pl.n_seg * pl.part; /* n_seg x scratch */
+    /* int32 after the last PV_T (the caller's buffer is plain allocated memory) */
+    int32_t *pair_ptr = (int32_t *)(void *)(scratch + pl.n_seg * pl.scratch); /* S + 1 */
+    int32_t *pair_idx = pair_ptr + S + 1;                                      /* B C */
+
+    const pv_index CB = PV_CONVERT_COLS, n_dt = (D + CB - 1) / CB;
+    int bad = 0;
+    double loss = 0;
+
+    /* Built before the region, so that no thread waits at its start for the others to
+     * arrive (on a busy machine a woken thread may take a while to get a core). */
+    PV_FN(cv_build_wcat)(m, 2, 0, dc, Wcat);
+#pragma omp parallel num_threads(n_threads)
+    {
+        /* The pairs grouped by slot, in pair order (a counting sort). */
+#pragma omp single nowait
+        {
+            for (pv_index s = 0; s <= S; s++) {
+                pair_ptr[s] = 0;
+            }
+            for (pv_index p = 0; p < BC; p++) {
+                pair_ptr[g->item_slot[items[p]] + 1]++;
+            }
+            for (pv_index s = 0; s < S; s++) {
+                pair_ptr[s + 1] += pair_ptr[s];
+            }
+            for (pv_index p = 0; p < BC; p++) {
+                pair_idx[pair_ptr[g->item_slot[items[p]]]++] = (int32_t)p;
+            }
+            for (pv_index s = S; s > 0; s--) {
+                pair_ptr[s] = pair_ptr[s - 1];
+            }
+            pair_ptr[0] = 0;
+        }
+#pragma omp for schedule(static) nowait
+        for (pv_index r = 0; r < B; r++) {
+            const PV_T *u = m->U + users[r] * du;
+            for (pv_index k = 0; k < du; k++) {
+                Ub[r * du + k] = u[k];
+            }
+        }
+        /* Forward, segment by segment. */
+#pragma omp for schedule(dynamic, 1)
+        for (pv_index sg = 0; sg < pl.n_seg; sg++) {
+            PV_T *Xt = scratch + sg * pl.scratch;
+            const pv_index s1 = (sg + 1) * pl.seg_len < S ? (sg + 1) * pl.seg_len : S;
+            for (pv_index s0 = sg * pl.seg_len; s0 < s1; s0 += pl.chunk) {
+                const pv_index nr = s1 - s0 < pl.chunk ? s1 - s0 : pl.chunk;
+                PV_FN(cv_gather)(m, nr, g->item_list + s0, Xt, E + s0 * du, du);
+                PV_FN(cv_forward_tile)(m, Wcat, nr, Xt, Hc + s0 * ldH, Tz + 2 * s0 * da,
+                                       ai + s0, av + s0, E + s0 * du + d_id, du);
+            }
+        }
+        /* Pairs, row by row: loss, residuals, dU_r = sum_c r_c e_c. */
+#pragma omp for schedule(dynamic, 8) reduction(| : bad)
+        for (pv_index r = 0; r < B; r++) {
+            rloss[r] = PV_FN(cv_row)(m, C, users[r], items + r * C, g->item_slot, E,
+                                     Ub + r * du, resid + r * C, dUr + r * du, &bad);
+        }
+        /* Every thread adds the row losses in the same order (cheaper than a barrier). */
+        double tloss = 0;
+        for (pv_index r = 0; r < B; r++) {
+            tloss += (double)rloss[r];
+        }
+        const int stop = bad || !(tloss == tloss) || tloss - tloss != 0;
+#pragma omp master
+        loss = tloss;
+        if (!stop) {
+            /* Backward, segment by segment, into the segment's partials. */
+#pragma omp for schedule(dynamic, 1)
+            for (pv_index sg = 0; sg < pl.n_seg; sg++) {
+                PV_T *Xt = scratch + sg * pl.scratch, *dH = Xt + pl.chunk * D;
+                PV_T *dZ = dH + pl.chunk * ldH, *e = dZ + 2 * pl.chunk * da;
+                PV_T *G = parts + sg * pl.part, *dAp = G + 2 * dc * D, *gbp = dAp + da * dc;
+                PV_T *gcp = gbp + dc, *gqp = gcp + da;
+                for (pv_index k = 0; k < dc + 2 * da; k++) {
+                    gbp[k] = 0;
+                }
+                const pv_index sa = sg * pl.seg_len;
+                const pv_index s1 = sa + pl.seg_len < S ? sa + pl.seg_len : S;
+                for (pv_index s0 = sa; s0 < s1; s0 += pl.chunk) {
+                    const pv_index nr = s1 - s0 < pl.chunk ? s1 - s0 : pl.chunk;
+                    const PV_T beta = s0 == sa ? 0 : 1;
+                    PV_FN(cv_backward_rows)(m, s0, nr, C, pair_ptr, pair_idx, resid, Ub, Hc, Tz,
+                                            ai, av, g->gV, dH, dZ, e, gqp);
+                    if (da > 0 && dc > 0) { /* dH += dZ A (rows 2l, 2l+1: inv, var) */
+                        PV_GEMM(PvRowMajor, PvNoTrans, PvNoTrans, (pv_blas_int)(2 * nr),
+                                (pv_blas_int)dc, (pv_blas_int)da, (PV_T)1, dZ, (pv_blas_int)da,
+                                m->A, (pv_blas_int)dc, (PV_T)1, dH, (pv_blas_int)dc);
+                    }
+                    PV_FN(cv_sum_rows)(2 * nr, dc, dH, dc, gbp);
+                    PV_FN(cv_sum_rows)(2 * nr, da, dZ, da, gcp);
+                    PV_FN(cv_gather)(m, nr, g->item_list + s0, Xt, NULL, du);
+                    if (dc > 0 && D > 0) { /* G (+)= [dH_inv ; dH_var]^T X_chunk */
+                        PV_GEMM(PvRowMajor, PvTrans, PvNoTrans, (pv_blas_int)ldH, (pv_blas_int)D,
+                                (pv_blas_int)nr, (PV_T)1, dH, (pv_blas_int)ldH, Xt,
+                                (pv_blas_int)D, beta, G, (pv_blas_int)D);
+                    }
+                    if (da > 0 && dc > 0) { /* dA (+)= dZ^T H */
+                        PV_GEMM(PvRowMajor, PvTrans, PvNoTrans, (pv_blas_int)da, (pv_blas_int)dc,
+                                (pv_blas_int)(2 * nr), (PV_T)1, dZ, (pv_blas_int)da,
+                                Hc + s0 * ldH, (pv_blas_int)dc, beta, dAp, (pv_blas_int)dc);
+                    }
+                }
+            }
+            /* gW, gmask per column tile of the features. */
+#pragma omp for schedule(static)
+            for (pv_index t = 0; t < n_dt; t++) {
+                const pv_index j0 = t * CB, nc = D - j0 < CB ? D - j0 : CB;
+                PV_FN(cv_reduce_columns)(m, g, pl.n_seg, pl.part, parts, j0, nc);
+            }
+        }
+    }
+
+    *loss_out = loss;
+    if (bad || !(loss == loss) || loss - loss != 0) {
+        return PV_EDOM;
+    }
+    /* Small sums over the segments, in segment order. */
+    const PV_T *p0 = parts + 2 * dc * D;
+    if (g->gA != NULL) {
+        for (pv_index k = 0; k < da * dc; k++) {
+            g->gA[k] = 0;
+        }
+        for (pv_index sg = 0; sg < pl.n_seg; sg++) {
+            PV_FN(cv_axpy)(da * dc, 1, p0 + sg * pl.part, g->gA);
+        }
+    }
+    PV_T *outs[3] = {m->b != NULL ? g->gb : NULL, g->gc, g->gq};
+    const pv_index offs[3] = {da * dc, da * dc + dc, da * dc + dc + da}, lens[3] = {dc, da, da};
+    for (int o = 0; o < 3; o++) {
+        if (outs[o] == NULL) {
+            continue;
+        }
+        for (pv_index k = 0; k < lens[o]; k++) {
+            outs[o][k] = 0;
+        }
+        for (pv_index sg = 0; sg < pl.n_seg; sg++) {
+            PV_FN(cv_axpy)(lens[o], 1, p0 + sg * pl.part + offs[o], outs[o]);
+        }
+    }
+    if (g->attn != NULL) {
+        for (pv_index s = 0; s < S; s++) {
+            g->attn[s] = ai[s];
+        }
+    }
+    /* Scatter the user rows, in row order (the item rows went to gV per slot). */
+    for (pv_index r = 0; r < B; r++) {
+        PV_FN(cv_axpy)(du, 1, dUr + r * du, g->gU + (pv_index)g->user_slot[users[r]] * du);
+    }
+    return PV_OK;
+}
+
 pv_status
 PV_FN(pv_convert_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C,
                         const int64_t *users, const int64_t *items, PV_FN(pv_convert_grad) *g,
@@ -269,13 +757,12 @@ PV_FN(pv_convert_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C
         return st;
     }
     const pv_convert_dims dm = m->dims;
-    const pv_index d_id = dm.d_id, dc = dm.d_c, da = dm.d_a, du = d_id + dc, D = dm.n_feat;
-    const pv_index S = g->n_item_slots, nh = PV_FN(cv_halves)(m->fusion), ldH = nh * dc;
-    const pv_convert_fusion fusion = m->fusion;
+    const pv_index du = dm.d_id + dm.d_c, D = dm.n_feat;
+    const pv_index S = g->n_item_slots;
     if (B < 0 || C < 1 || S < 0 || g->n_user_slots < 0 || g->gW == NULL) {
         return PV_EINVAL;
     }
-    if (!pv_blas_fits(2 * S, D, du) || !pv_blas_fits(B * C, 2 * S * da, 2 * S * dc)) {
+    if (!pv_blas_fits(2 * S, D, du) || !pv_blas_fits(B * C, 2 * S * dm.d_a, 2 * S * dm.d_c)) {
         return PV_ERANGE;
     }
     if (n_threads <= 0) {
@@ -291,256 +778,10 @@ PV_FN(pv_convert_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C
     if (ids != PV_OK) {
         return ids;
     }
-    if (fusion != PV_FUSE_ATTENTION) {
+    if (m->fusion != PV_FUSE_ATTENTION) {
         return PV_FN(cv_linear_batch)(m, B, C, users, items, g, work, loss_out, n_threads);
     }
-    PV_T *Wcat = work;              /* nh dc x D */
-    PV_T *Xs = Wcat + 2 * dc * D;   /* S x D: the slots' feature rows */
-    PV_T *Hc = Xs + S * D;          /* S x nh dc: [h_inv, h_var] */
-    PV_T *Tz = Hc + 2 * S * dc;     /* 2S x da: tanh(A h + c) */
-    PV_T *ai = Tz + 2 * S * da;     /* S */
-    PV_T *av = ai + S;              /* S */
-    PV_T *dkap = av + S;            /* S: dL/dkappa_inv (= -dL/dkappa_var) */
-    PV_T *E = dkap + S;             /* S x du: item vectors [V ; h] */
-    PV_T *dE = E + S * du;          /* S x du */
-    PV_T *dHc = dE + S * du;        /* S x nh dc */
-    PV_T *dZ = dHc + 2 * S * dc;    /* 2S x da */
-    PV_T *G = dZ + 2 * S * da;      /* nh dc x D: [dH_inv ; dH_var]^T X_s */
-    PV_T *resid = G + 2 * dc * D;   /* B x C */
-    PV_T *rloss = resid + B * C;    /* B */
-    PV_T *dUr = rloss + B;          /* B x du */
-
-    const pv_index RB = PV_CONVERT_ROWS, n_st = (S + RB - 1) / RB;
-    const pv_index CB = PV_CONVERT_COLS, n_dt = (D + CB - 1) / CB, n_ct = (dc + CB - 1) / CB;
-    const pv_index n_gt = n_dt + (fusion == PV_FUSE_ATTENTION ? n_ct : 0);
-    int bad = 0;
-
-#pragma omp parallel num_threads(n_threads)
-    {
-        int nt = 1, tid = 0;
-#ifdef _OPENMP
-        nt = omp_get_num_threads();
-        tid = omp_get_thread_num();
-#endif
-#pragma omp for schedule(static)
-        for (pv_index k = 0; k < dc; k++) {
-            PV_FN(cv_build_wcat)(m, nh, k, k + 1, Wcat);
-        }
-#pragma omp for schedule(static)
-        for (pv_index s = 0; s < S; s++) {
-            const int64_t j = g->item_list[s];
-            const PV_T *x = m->X + j * D, *v = m->V + j * d_id;
-            for (pv_index k = 0; k < D; k++) {
-                Xs[s * D + k] = x[k];
-            }
-            for (pv_index k = 0; k < d_id; k++) {
-                E[s * du + k] = v[k];
-            }
-        }
-        /* Forward on fixed tiles of RB slots. */
-#pragma omp for schedule(dynamic, 1)
-        for (pv_index t = 0; t < n_st; t++) {
-            const pv_index s0 = t * RB, nr = S - s0 < RB ? S - s0 : RB;
-            PV_FN(cv_forward_tile)(m, Wcat, nr, Xs + s0 * D, Hc + s0 * ldH, Tz + 2 * s0 * da,
-                                   ai + s0, av + s0, E + s0 * du + d_id, du);
-        }
-        /* Pairs, row by row: loss, residuals, dU_r = sum_c r_c e_c. */
-#pragma omp for schedule(dynamic, 8) reduction(| : bad)
-        for (pv_index r = 0; r < B; r++) {
-            const int64_t u = users[r];
-            const PV_T *Ur = m->U + u * du, bu = m->beta_u[u];
-            const PV_T inv_neg = C > 1 ? (PV_T)1 / (PV_T)(C - 1) : 0;
-            PV_T *dur = dUr + r * du, loss = 0;
-            for (pv_index k = 0; k < du; k++) {
-                dur[k] = 0;
-            }
-            for (pv_index c = 0; c < C; c++) {
-                const int64_t j = items[r * C + c];
-                const PV_T *e = E + (pv_index)g->item_slot[j] * du;
-                PV_T sc = PV_FN(cv_dot)(du, Ur, e);
-                if (!(sc == sc) || sc - sc != 0) {
-                    bad = 1;
-                    sc = 0;
-                }
-                PV_T w, dl;
-                if (c == 0) {
-                    w = m->w[0] + m->w[1] * bu * m->beta_i[j];
-                } else {
-                    w = (m->w[2] + m->w[3] * bu * m->beta_i[j]) * inv_neg;
-                }
-                loss += w * PV_FN(cv_bce)(sc, c == 0, &dl);
-                resid[r * C + c] = w * dl;
-                PV_FN(cv_axpy)(du, w * dl, e, dur);
-            }
-            rloss[r] = loss;
-        }
-        /* dE_s = sum of r_p U_user(p) over the pairs of slot s, in pair order; slot s
-         * belongs to thread s mod nt. */
-        for (pv_index s = tid; s < S; s += nt) {
-            for (pv_index k = 0; k < du; k++) {
-                dE[s * du + k] = 0;
-            }
-        }
-        for (pv_index p = 0; p < B * C; p++) {
-            const int32_t s = g->item_slot[items[p]];
-            if (s % nt != tid) {
-                continue;
-            }
-            PV_FN(cv_axpy)(du, resid[p], m->U + users[p / C] * du, dE + (pv_index)s * du);
-        }
-#pragma omp barrier
-        /* Backward through the fusion, per slot tile: dH_inv, dH_var, dkappa, dZ. */
-#pragma omp for schedule(dynamic, 1)
-        for (pv_index t = 0; t < n_st; t++) {
-            const pv_index s0 = t * RB, nr = S - s0 < RB ? S - s0 : RB;
-            for (pv_index s = s0; s < s0 + nr; s++) {
-                const PV_T *dh = dE + s * du + d_id;
-                PV_T *dhi = dHc + s * ldH;
-                if (nh == 1) {
-                    for (pv_index k = 0; k < dc; k++) {
-                        dhi[k] = dh[k];
-                    }
-                    dkap[s] = 0;
-                    continue;
-                }
-                const PV_T *hi = Hc + s * ldH, *hv = hi + dc;
-                PV_T *dhv = dhi + dc, gs = 0;
-                for (pv_index k = 0; k < dc; k++) {
-                    dhi[k] = ai[s] * dh[k];
-                    dhv[k] = av[s] * dh[k];
-                    gs += dh[k] * (hi[k] - hv[k]);
-                }
-                const PV_T dk = ai[s] * av[s] * gs;
-                dkap[s] = dk;
-                if (fusion == PV_FUSE_ATTENTION) {
-                    const PV_T *ti = Tz + 2 * s * da, *tv = ti + da;
-                    PV_T *dzi = dZ + 2 * s * da, *dzv = dzi + da;
-                    for (pv_index k = 0; k < da; k++) {
-                        dzi[k] = dk * m->q[k] * (1 - ti[k] * ti[k]);
-                        dzv[k] = -dk * m->q[k] * (1 - tv[k] * tv[k]);
-                    }
-                }
-            }
-            if (fusion == PV_FUSE_ATTENTION && da > 0 && dc > 0 && nr > 0) {
-                PV_GEMM(PvRowMajor, PvNoTrans, PvNoTrans, (pv_blas_int)(2 * nr), (pv_blas_int)dc,
-                        (pv_blas_int)da, (PV_T)1, dZ + 2 * s0 * da, (pv_blas_int)da, m->A,
-                        (pv_blas_int)dc, (PV_T)1, dHc + s0 * ldH, (pv_blas_int)dc);
-            }
-        }
-        /* Column tiles: G = dHc^T X_s -> dW, dmask (tiles of D); dA = dZ^T H (tiles of d_c). */
-#pragma omp for schedule(dynamic, 1)
-        for (pv_index t = 0; t < n_gt; t++) {
-            if (t < n_dt) {
-                const pv_index j0 = t * CB, nc = D - j0 < CB ? D - j0 : CB;
-                if (S > 0 && dc > 0) {
-                    PV_GEMM(PvRowMajor, PvTrans, PvNoTrans, (pv_blas_int)ldH, (pv_blas_int)nc,
-                            (pv_blas_int)S, (PV_T)1, dHc, (pv_blas_int)ldH, Xs + j0,
-                            (pv_blas_int)D, (PV_T)0, G + j0, (pv_blas_int)D);
-                } else {
-                    for (pv_index k = 0; k < ldH; k++) {
-                        for (pv_index d = j0; d < j0 + nc; d++) {
-                            G[k * D + d] = 0;
-                        }
-                    }
-                }
-                for (pv_index k = 0; k < dc; k++) {
-                    const PV_T *gi = G + k * D, *gv = G + (dc + k) * D;
-                    PV_T *gw = g->gW + k * D;
-                    for (pv_index d = j0; d < j0 + nc; d++) {
-                        gw[d] = nh == 1 ? gi[d] * m->mask[d]
-                                        : gi[d] * m->mask[d] + gv[d] * (1 - m->mask[d]);
-                    }
-                }
-                if (g->gmask != NULL) {
-                    for (pv_index d = j0; d < j0 + nc; d++) {
-                        g->gmask[d] = 0;
-                    }
-                    for (pv_index k = 0; k < dc; k++) {
-                        const PV_T *gi = G + k * D, *gv = G + (dc + k) * D, *w = m->W + k * D;
-                        for (pv_index d = j0; d < j0 + nc; d++) {
-                            g->gmask[d] += w[d] * (nh == 1 ? gi[d] : gi[d] - gv[d]);
-                        }
-                    }
-                }
-            } else if (g->gA != NULL) {
-                const pv_index j0 = (t - n_dt) * CB, nc = dc - j0 < CB ? dc - j0 : CB;
-                if (S > 0 && da > 0) {
-                    PV_GEMM(PvRowMajor, PvTrans, PvNoTrans, (pv_blas_int)da, (pv_blas_int)nc,
-                            (pv_blas_int)(2 * S), (PV_T)1, dZ, (pv_blas_int)da, Hc + j0,
-                            (pv_blas_int)dc, (PV_T)0, g->gA + j0, (pv_blas_int)dc);
-                } else {
-                    for (pv_index k = 0; k < da; k++) {
-                        for (pv_index d = j0; d < j0 + nc; d++) {
-                            g->gA[k * dc + d] = 0;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    double loss = 0;
-    for (pv_index r = 0; r < B; r++) {
-        loss += (double)rloss[r];
-    }
-    *loss_out = loss;
-    if (bad || !(loss == loss) || loss - loss != 0) {
-        return PV_EDOM;
-    }
-    /* Small sums over slots, in slot order. */
-    if (m->b != NULL && g->gb != NULL) {
-        for (pv_index k = 0; k < dc; k++) {
-            g->gb[k] = 0;
-        }
-        for (pv_index s = 0; s < S; s++) {
-            PV_FN(cv_axpy)(dc, 1, dHc + s * ldH, g->gb);
-            if (nh == 2) {
-                PV_FN(cv_axpy)(dc, 1, dHc + s * ldH + dc, g->gb);
-            }
-        }
-    }
-    if (fusion == PV_FUSE_ATTENTION) {
-        if (g->gc != NULL) {
-            for (pv_index k = 0; k < da; k++) {
-                g->gc[k] = 0;
-            }
-            for (pv_index s = 0; s < 2 * S; s++) {
-                PV_FN(cv_axpy)(da, 1, dZ + s * da, g->gc);
-            }
-        }
-        if (g->gq != NULL) {
-            for (pv_index k = 0; k < da; k++) {
-                g->gq[k] = 0;
-            }
-            for (pv_index s = 0; s < S; s++) {
-                const PV_T *ti = Tz + 2 * s * da, *tv = ti + da;
-                for (pv_index k = 0; k < da; k++) {
-                    g->gq[k] += dkap[s] * (ti[k] - tv[k]);
-                }
-            }
-        }
-    }
-    if (fusion == PV_FUSE_GLOBAL && g->gomega != NULL) {
-        PV_T acc = 0;
-        for (pv_index s = 0; s < S; s++) {
-            acc += dkap[s];
-        }
-        g->gomega[0] = acc;
-        g->gomega[1] = -acc;
-    }
-    if (g->attn != NULL) {
-        for (pv_index s = 0; s < S; s++) {
-            g->attn[s] = ai[s];
-        }
-    }
-    /* Scatter: user rows in row order, item rows per slot. */
-    for (pv_index r = 0; r < B; r++) {
-        PV_FN(cv_axpy)(du, 1, dUr + r * du, g->gU + (pv_index)g->user_slot[users[r]] * du);
-    }
-    for (pv_index s = 0; s < S; s++) {
-        PV_FN(cv_axpy)(d_id, 1, dE + s * du, g->gV + s * d_id);
-    }
-    return PV_OK;
+    return PV_FN(cv_attention_batch)(m, B, C, users, items, g, work, loss_out, n_threads);
 }
 
 pv_index
