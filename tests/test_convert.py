@@ -8,6 +8,7 @@ from painvrl.convert import attention_weights, convert_item_vectors, convert_los
 from painvrl.functional import loss_weights, rec_loss_grad
 from _convert_ref import convert_items_ref, convert_loss_ref
 from reference import finite_difference
+from test_train_convert import convert_grad_ref
 
 FUSIONS = ["attention", "global", "invariant"]
 PARAMS = ["U", "V", "W", "b", "A", "c", "q", "mask"]
@@ -157,8 +158,6 @@ def test_many_segments_of_several_chunks(rng):
     fall into 16 segments of two chunks each: the sums over chunks (GEMMs with beta = 1)
     and over segments against the float64 reference, float32 against float64, and 1
     against 2 threads bitwise."""
-    from test_train_convert import convert_grad_ref
-
     p = problem(rng, nu=50, ni=3000, d_id=3, d_c=5, d_a=4, D=1100, B=40, n_neg=30)
     p["X"] /= np.linalg.norm(p["X"], axis=1, keepdims=True)
     p["q"] *= 3
@@ -194,6 +193,76 @@ def test_many_segments_of_several_chunks(rng):
         np.testing.assert_array_equal(one, two, err_msg=name)
         np.testing.assert_allclose(one, f64, rtol=1e-3, atol=1e-4 * np.max(np.abs(f64)),
                                    err_msg=name)
+
+
+def _attention_term_ratios(p):
+    """Per used item: max_k |(A^T dz)_k| / min_k |dH_k| for the invariant half, i.e. the
+    size of the attention's part of the projection gradient against the rest (float64,
+    the reference's maths, w = 1)."""
+    W, b, A, c, q, m, X = (p[k] for k in ("W", "b", "A", "c", "q", "mask", "X"))
+    h_inv, h_var = (X * m) @ W.T + b, (X * (1 - m)) @ W.T + b
+    t_inv = np.tanh(h_inv @ A.T + c)
+    a = 1 / (1 + np.exp(np.tanh(h_var @ A.T + c) @ q - t_inv @ q))
+    E = np.concatenate([p["V"], a[:, None] * h_inv + (1 - a)[:, None] * h_var], axis=1)
+    users, items = p["users"], p["items"]
+    s = np.einsum("bk,bck->bc", p["U"][users], E[items])
+    wt = 1 + p["beta_u"][users][:, None] * p["beta_i"][items]
+    wt[:, 1:] /= items.shape[1] - 1
+    ds = wt * np.where(np.arange(items.shape[1]) == 0, -1 / (1 + np.exp(s)),
+                       1 / (1 + np.exp(-s)))
+    dE = np.zeros_like(E)
+    np.add.at(dE, items.ravel(), (ds[:, :, None] * p["U"][users][:, None, :]).reshape(
+        -1, E.shape[1]))
+    used = np.unique(items)
+    dh = dE[used, p["V"].shape[1]:]
+    au = a[used]
+    dk = np.sum(dh * (h_inv - h_var)[used], axis=1) * au * (1 - au)
+    dz = dk[:, None] * q * (1 - t_inv[used] ** 2)
+    return np.max(np.abs(dz @ A), axis=1) / np.min(np.abs(au[:, None] * dh), axis=1)
+
+
+def test_decayed_attention_parameters(rng):
+    """A, c, q of order 1e-20 (the TikTok benchmark's weight decay takes them there within
+    an epoch): the dZ A part of dH is then far below half an ulp of dH, and its GEMM, whose
+    products would be subnormal, may be skipped; the results stay those of the maths."""
+    p = problem(rng, nu=30, ni=300, d_id=4, d_c=8, d_a=6, D=20, B=40, n_neg=10)
+    for k in ("A", "c", "q"):
+        p[k] = p[k] * 1e-20
+    assert np.median(_attention_term_ratios(p)) < 1e-30
+    out = convert_loss_grad(**p)
+    ref = convert_grad_ref(**p)
+    for name in ("U", "V", "W", "b", "A", "c", "q"):
+        np.testing.assert_allclose(getattr(out, "d" + name), ref[name], rtol=1e-9,
+                                   atol=1e-12 * np.max(np.abs(ref[name])), err_msg=name)
+    runs = []
+    for n in (1, 2):
+        with threadpool_limits(n, "blas"):
+            runs.append(convert_loss_grad(**p, dtype=np.float32, n_threads=n))
+    for name, one, two, f64 in zip(out._fields[1:], runs[0][1:], runs[1][1:], out[1:]):
+        if f64 is None:
+            continue
+        np.testing.assert_array_equal(one, two, err_msg=name)
+        # float32's tanh is accurate to 4e-7 absolute, not relative: the attention's own
+        # gradients (dA, dc, dq ~ 1e-19 here) are below what float32 resolves
+        if name not in ("dA", "dc", "dq"):
+            np.testing.assert_allclose(one, f64, rtol=1e-4, atol=2e-5 * np.max(np.abs(f64)),
+                                       err_msg=name)
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1e-3])
+def test_small_attention_term_is_kept(rng, scale):
+    """A and q small enough that dZ A is a small part of dH, but far above float64's half
+    ulp: the kernel must add it (float64 against the reference at 1e-10)."""
+    p = problem(rng, nu=30, ni=300, d_id=4, d_c=8, d_a=6, D=20, B=40, n_neg=10)
+    p["A"] = p["A"] * scale
+    p["q"] = p["q"] * scale
+    r = _attention_term_ratios(p)
+    assert np.median(r) < 1e-3 and np.max(r) > 1e-9
+    out = convert_loss_grad(**p)
+    ref = convert_grad_ref(**p)
+    for name in ("W", "b"):
+        np.testing.assert_allclose(getattr(out, "d" + name), ref[name], rtol=1e-10,
+                                   atol=1e-13 * np.max(np.abs(ref[name])), err_msg=name)
 
 
 def test_no_negatives_and_empty_batch(rng):

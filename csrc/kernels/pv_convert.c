@@ -1,5 +1,6 @@
 /* pv_convert.c -- instantiates the convert-module batch kernel (method.md §4.2) for
  * float32 and float64.  See pv_convert.h. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -67,9 +68,13 @@ cv_tanh_rows_f64(pv_index n, double *PV_RESTRICT y, const double *PV_RESTRICT c)
 #define PV_EXP expf
 #define PV_LOG1P log1pf
 #define PV_TANH_ROWS cv_tanh_rows_f32
+#define PV_EPSILON FLT_EPSILON
+#define PV_NORMAL_MIN FLT_MIN
 #include "impl/pv_convert_impl.h"
 #include "impl/pv_undef.h"
 #undef PV_TANH_ROWS
+#undef PV_EPSILON
+#undef PV_NORMAL_MIN
 
 #define PV_T double
 #define PV_FN(n) n##_f64
@@ -77,6 +82,10 @@ cv_tanh_rows_f64(pv_index n, double *PV_RESTRICT y, const double *PV_RESTRICT c)
 #define PV_EXP exp
 #define PV_LOG1P log1p
 #define PV_TANH_ROWS cv_tanh_rows_f64
+#define PV_EPSILON DBL_EPSILON
+#define PV_NORMAL_MIN DBL_MIN
 #include "impl/pv_convert_impl.h"
 #include "impl/pv_undef.h"
 #undef PV_TANH_ROWS
+#undef PV_EPSILON
+#undef PV_NORMAL_MIN

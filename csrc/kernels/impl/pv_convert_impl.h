@@ -1,7 +1,8 @@
 /*
  * Type-generic body of pv_convert.c, included once per dtype with
  *   PV_T (float or double), PV_FN(name) (name##_f32 / _f64), PV_GEMM,
- *   PV_EXP, PV_LOG1P, PV_TANH_ROWS (y[k] = tanh(y[k] + c[k]) over a row).
+ *   PV_EXP, PV_LOG1P, PV_TANH_ROWS (y[k] = tanh(y[k] + c[k]) over a row),
+ *   PV_EPSILON and PV_NORMAL_MIN (FLT_/DBL_EPSILON, FLT_/DBL_MIN).
  * See pv_convert.h for the contract and method.md §4.2 for the maths.
  */
 
@@ -505,6 +506,46 @@ PV_FN(cv_backward_rows)(const PV_FN(pv_convert_model) *m, pv_index s0, pv_index 
     }
 }
 
+/*
+ * True when dH += dZ A (n rows of dZ, d_a wide; n rows of dH, d_c wide) cannot change
+ * any bit of dH, so the GEMM may be skipped: for each row i, every entry of
+ * (dZ A)_i is at most d_a max_k |dZ_ik| max|A| in size, up to rounding (below
+ * d_a PV_NORMAL_MIN when products fall under the normal range); when twice that is
+ * under eps/8 min_j |dH_ij| (below half an ulp of every dH_ij), dH_ij + (dZ A)_ij
+ * rounds back to dH_ij.  Rows of dZ that are all zero add (signed) zeros to dH rows
+ * that are +0 or nonzero, which changes nothing either.
+ * This matters when the attention parameters have decayed towards zero: the GEMM's
+ * products are then subnormal, and each costs a microcode assist (a whole batch
+ * measured 7 times slower).  Only comparisons and one product per row run here.
+ */
+PV_HOT static int
+PV_FN(cv_dza_negligible)(pv_index n, pv_index da, pv_index dc, const PV_T *PV_RESTRICT dZ,
+                         const PV_T *PV_RESTRICT dH, PV_T amax)
+{
+    for (pv_index i = 0; i < n; i++) {
+        PV_T zmax = 0, hmin = 0;
+        for (pv_index k = 0; k < da; k++) {
+            const PV_T z = dZ[i * da + k] < 0 ? -dZ[i * da + k] : dZ[i * da + k];
+            zmax = z > zmax || z != z ? z : zmax; /* a NaN is never negligible */
+        }
+        if (zmax == 0) {
+            continue;
+        }
+        if (dc > 0) {
+            hmin = dH[i * dc] < 0 ? -dH[i * dc] : dH[i * dc];
+        }
+        for (pv_index j = 1; j < dc; j++) {
+            const PV_T h = dH[i * dc + j] < 0 ? -dH[i * dc + j] : dH[i * dc + j];
+            hmin = h < hmin ? h : hmin;
+        }
+        const PV_T bound = (PV_T)(2 * da) * zmax * amax + (PV_T)da * PV_NORMAL_MIN;
+        if (!(bound <= hmin * (PV_EPSILON / 8))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* y[k] += sum of the n rows of X (row stride ld), in row order. */
 PV_HOT static void
 PV_FN(cv_sum_rows)(pv_index n, pv_index len, const PV_T *PV_RESTRICT X, pv_index ld,
@@ -606,6 +647,11 @@ PV_FN(cv_attention_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index
     /* Built before the region, so that no thread waits at its start for the others to
      * arrive (on a busy machine a woken thread may take a while to get a core). */
     PV_FN(cv_build_wcat)(m, 2, 0, dc, Wcat);
+    PV_T amax = 0; /* max |A|, for cv_dza_negligible (NaN: never negligible) */
+    for (pv_index k = 0; k < da * dc; k++) {
+        const PV_T a = m->A[k] < 0 ? -m->A[k] : m->A[k];
+        amax = a > amax || a != a ? a : amax;
+    }
 #pragma omp parallel num_threads(n_threads)
     {
         /* The pairs grouped by slot, in pair order (a counting sort). */
@@ -679,7 +725,9 @@ PV_FN(cv_attention_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index
                     const PV_T beta = s0 == sa ? 0 : 1;
                     PV_FN(cv_backward_rows)(m, s0, nr, C, pair_ptr, pair_idx, resid, Ub, Hc, Tz,
                                             ai, av, g->gV, dH, dZ, e, gqp);
-                    if (da > 0 && dc > 0) { /* dH += dZ A (rows 2l, 2l+1: inv, var) */
+                    /* dH += dZ A (rows 2l, 2l+1: inv, var), unless it cannot change dH */
+                    if (da > 0 && dc > 0 &&
+                        !PV_FN(cv_dza_negligible)(2 * nr, da, dc, dZ, dH, amax)) {
                         PV_GEMM(PvRowMajor, PvNoTrans, PvNoTrans, (pv_blas_int)(2 * nr),
                                 (pv_blas_int)dc, (pv_blas_int)da, (PV_T)1, dZ, (pv_blas_int)da,
                                 m->A, (pv_blas_int)dc, (PV_T)1, dH, (pv_blas_int)dc);
