@@ -1,9 +1,18 @@
 """Build painvrl._core: C99 kernels + a thin CPython/NumPy binding, linked to CBLAS.
 
-BLAS is found with pkg-config, trying Debian's OpenMP build of OpenBLAS first
-(its threads share the OpenMP pool of our kernels and run single-threaded
-inside our parallel regions), then any ``openblas``, ``cblas`` or ``blas``.
-``PAINVRL_BLAS_CFLAGS`` / ``PAINVRL_BLAS_LIBS`` override the search.
+BLAS comes from PyPI by default: the ``scipy-openblas32`` wheel (the OpenBLAS that
+NumPy and SciPy build against), a build and run-time dependency, so ``pip install .``
+needs no root and no system BLAS.  Its symbols carry the prefix ``scipy_``
+(``-DPV_BLAS_PREFIX=scipy_``).  The extension finds the library at run time through
+an rpath relative to itself (``$ORIGIN/../scipy_openblas32/lib``, the layout of an
+installed wheel); ``painvrl/_blas.py`` loads it for the other layouts (an in-place
+or sanitizer build tree).
+
+``PAINVRL_BLAS_LIBS`` (with ``PAINVRL_BLAS_CFLAGS``) opts into another CBLAS, e.g. a
+system OpenBLAS: ``PAINVRL_BLAS_LIBS="-lopenblas"``.  Whatever the provider, painvrl
+calls BLAS with one thread inside its own fixed partition of the work, so results
+do not depend on the BLAS kernel's thread split (README, Determinism).
+
 ``PAINVRL_WERROR=1`` turns warnings into errors. ``PAINVRL_SANITIZE=1`` builds with
 AddressSanitizer + UndefinedBehaviorSanitizer (-O1 -g, UB is fatal); such a build
 refuses to go in place, so it cannot replace the normal extension: build it with
@@ -13,50 +22,27 @@ from there with libasan preloaded (``./dev.sh test`` does both).
 import glob
 import os
 import shlex
-import subprocess
-import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
-def _pkg_config(name, env):
-    try:
-        out = subprocess.run(
-            ["pkg-config", "--cflags", "--libs", name],
-            check=True, capture_output=True, text=True, env=env,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return shlex.split(out)
-
-
 def find_blas():
-    """Return (compile_args, link_args) for a CBLAS provider."""
+    """Return (compile_args, link_args) for the CBLAS provider."""
     if os.environ.get("PAINVRL_BLAS_LIBS"):
         return (shlex.split(os.environ.get("PAINVRL_BLAS_CFLAGS", "")),
                 shlex.split(os.environ["PAINVRL_BLAS_LIBS"]))
-    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
-    omp_pc = f"/usr/lib/{multiarch}/openblas-openmp/pkgconfig"
-    candidates = []
-    if multiarch and os.path.isdir(omp_pc):
-        env = dict(os.environ, PKG_CONFIG_PATH=omp_pc)
-        candidates.append(("openblas", env))
-    for name in ("openblas", "cblas", "blas"):
-        candidates.append((name, None))
-    for name, env in candidates:
-        flags = _pkg_config(name, env)
-        if flags is None:
-            continue
-        cflags = [f for f in flags if f.startswith("-I")]
-        libs = [f for f in flags if not f.startswith("-I")]
-        # Pin the run-time library to the directory we compiled against, so the
-        # system's BLAS alternative cannot swap in another threading model.
-        libs += [f"-Wl,-rpath,{f[2:]}" for f in flags if f.startswith("-L")]
-        return cflags, libs
-    raise RuntimeError(
-        "painvrl needs a CBLAS library (OpenBLAS). On Debian/Ubuntu: "
-        "apt-get install libopenblas-openmp-dev; or set PAINVRL_BLAS_LIBS.")
+    try:
+        import scipy_openblas32
+    except ImportError:
+        raise SystemExit(
+            "setup.py: painvrl links the scipy-openblas32 wheel (a build requirement in "
+            "pyproject.toml: pip installs it); without build isolation, install it first "
+            "(pip install scipy-openblas32), or set PAINVRL_BLAS_LIBS to use another CBLAS")
+    cflags = ["-I" + scipy_openblas32.get_include_dir(), "-DPV_BLAS_PREFIX=scipy_"]
+    libs = ["-L" + scipy_openblas32.get_lib_dir(), "-l" + scipy_openblas32.get_library(),
+            "-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib"]
+    return cflags, libs
 
 
 class BuildExt(build_ext):

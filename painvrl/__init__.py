@@ -3,7 +3,9 @@
 Heavy computation runs in the C extension ``painvrl._core``; this package is
 its Python API.
 """
-from . import _core  # noqa: F401  (first: a missing build fails here, clearly)
+from ._blas import import_core
+
+_core = import_core()  # first: a missing build or BLAS fails here, clearly
 from . import (compare, convert, data, datasets, environments, functional, invariance, metrics,
                pipeline, splits)
 from .metrics import evaluate, ranking_metrics, topk
