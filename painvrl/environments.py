@@ -266,8 +266,9 @@ def identify_environments(dataset: Dataset, *, mask=None, n_envs: int = 10, epoc
       by the round: a round is a pure function of the labels it starts from,
       so labels that reproduce themselves are a fixed point (0 changes), and
       resuming from returned ``labels`` continues the same trajectory.
-      Results are bit-identical for any ``n_threads`` (set the BLAS threads
-      with ``threadpoolctl`` as well: the scoring GEMM runs on BLAS).
+      Results are bit-identical for any ``n_threads`` and any BLAS thread
+      setting (the scoring GEMM runs on BLAS, one thread inside each
+      environment's task).
 
     Parameters
     ----------

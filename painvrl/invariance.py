@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from . import _core
 from ._validation import (as_float_array, as_index_array, check_choice, check_distinct_pairs,
@@ -55,25 +54,6 @@ _NORMALIZE = {None: 0, "none": 0, "loss": 1, "l2": 2}
 _APPLY = {"normalized": 0, "raw": 1}
 _SCOPE = ("all", "mu")
 _PAIR_MOVES = {0: None, 1: "balance", 2: "descent", 3: "infeasible"}
-
-
-# --------------------------------------------------------------------------- BLAS threads
-_BLAS = None
-
-
-def _blas_one_thread():
-    """Hold BLAS to one thread for the duration of a C call.
-
-    The kernels run their GEMMs inside their own OpenMP region, where OpenBLAS is
-    single-threaded anyway; only a call that ends up on one thread would let
-    OpenBLAS thread, and OpenBLAS's own threading changes the last bits of some
-    GEMM shapes.  Holding it to one thread keeps results identical for any
-    ``n_threads`` (the limit is restored on exit).
-    """
-    global _BLAS
-    if _BLAS is None:
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
 
 
 # --------------------------------------------------------------------------- validation
@@ -384,10 +364,9 @@ def mask_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i, *, sigma: float
     wargs = _weighting_args(weighting, normalize, mgda_apply, grad_scope, alpha, preference,
                             pair_eps, func=f, d_c=d_c, D=D)
     nt = resolve_threads(n_threads, func=f)
-    with _blas_one_thread():
-        loss_env, erm, irm, reg, ga, gb = _core.mask_step(
-            U, V, X, W, mu, eps, users, items, beta_u, beta_i, sigma=sigma, w=w4, wd2=wd2,
-            n_threads=nt, work=workspace)
+    loss_env, erm, irm, reg, ga, gb = _core.mask_step(
+        U, V, X, W, mu, eps, users, items, beta_u, beta_i, sigma=sigma, w=w4, wd2=wd2,
+        n_threads=nt, work=workspace)
     gamma, w_erm, w_irm, move = _core.mask_weigh(ga, gb, erm, irm, **wargs)
     direction = (w_erm * ga.astype(np.float64) + w_irm * gb.astype(np.float64))
     direction[d_c * D:] += lam * 2.0 * mu.astype(np.float64)
@@ -632,8 +611,7 @@ def learn_mask(users, items, env, U, V, X, *, n_envs: Optional[int] = None, beta
         lam=check_real(lam, "lam", minimum=0.0, func=f), w=check_weights(w, "w", func=f),
         wd2=check_real(wd2, "wd2", minimum=0.0, func=f), seed=check_seed(seed, func=f),
         n_threads=resolve_threads(n_threads, func=f), **wargs)
-    with _blas_one_thread():
-        out = _core.mask_fit(users, items, env_arr, n_envs, U, V, X, beta_u, beta_i, **hyper)
+    out = _core.mask_fit(users, items, env_arr, n_envs, U, V, X, beta_u, beta_i, **hyper)
     counts = out["env_counts"]
     return MaskResult(mask=out["mask"], W=out["W"], mu=out["mu"], erm_loss=out["erm_loss"],
                       irm_loss=out["irm_loss"], gamma=out["gamma"],

@@ -184,26 +184,26 @@ core_convert_loss_grad(PyObject *self, PyObject *args, PyObject *kwds)
                                   PV_OPT(f.q, float), PV_OPT(f.omega, float), PV_F32(f.mask),
                                   PV_F32(f.X), PV_F32(bu), PV_F32(bi),
                                   {(float)w[0], (float)w[1], (float)w[2], (float)w[3]}};
-        Py_BEGIN_ALLOW_THREADS
+        PV_BEGIN_KERNEL
         st = pv_convert_loss_grad_f32(&m, B, C, PV_I64(users), PV_I64(items), PV_F32(dU),
                                       PV_F32(dV), PV_F32(dW), PV_OUT(db, float),
                                       PV_OUT(dA, float), PV_OUT(dc, float), PV_OUT(dq, float),
                                       PV_OUT(domega, float), PV_F32(dmask), PV_F32(attn), uslot,
                                       islot, ilist, work, &loss, nt);
-        Py_END_ALLOW_THREADS
+        PV_END_KERNEL
     } else {
         pv_convert_model_f64 m = {dims, fusion, PV_F64(U), PV_F64(V), PV_F64(f.W),
                                   PV_OPT(f.b, double), PV_OPT(f.A, double), PV_OPT(f.c, double),
                                   PV_OPT(f.q, double), PV_OPT(f.omega, double), PV_F64(f.mask),
                                   PV_F64(f.X), PV_F64(bu), PV_F64(bi),
                                   {w[0], w[1], w[2], w[3]}};
-        Py_BEGIN_ALLOW_THREADS
+        PV_BEGIN_KERNEL
         st = pv_convert_loss_grad_f64(&m, B, C, PV_I64(users), PV_I64(items), PV_F64(dU),
                                       PV_F64(dV), PV_F64(dW), PV_OUT(db, double),
                                       PV_OUT(dA, double), PV_OUT(dc, double), PV_OUT(dq, double),
                                       PV_OUT(domega, double), PV_F64(dmask), PV_F64(attn), uslot,
                                       islot, ilist, work, &loss, nt);
-        Py_END_ALLOW_THREADS
+        PV_END_KERNEL
     }
     if (st != PV_OK) {
         pv_raise_status(st, FUNC);
@@ -288,17 +288,17 @@ core_convert_items(PyObject *self, PyObject *args, PyObject *kwds)
                                   PV_OPT(f.A, float), PV_OPT(f.c, float), PV_OPT(f.q, float),
                                   PV_OPT(f.omega, float), PV_F32(f.mask), PV_F32(f.X), NULL,
                                   NULL, {1, 1, 1, 1}};
-        Py_BEGIN_ALLOW_THREADS
+        PV_BEGIN_KERNEL
         st = pv_convert_items_f32(&m, n, ids, PV_F32(H), PV_F32(a), work, nt);
-        Py_END_ALLOW_THREADS
+        PV_END_KERNEL
     } else {
         pv_convert_model_f64 m = {dims, fusion, NULL, NULL, PV_F64(f.W), PV_OPT(f.b, double),
                                   PV_OPT(f.A, double), PV_OPT(f.c, double), PV_OPT(f.q, double),
                                   PV_OPT(f.omega, double), PV_F64(f.mask), PV_F64(f.X), NULL,
                                   NULL, {1, 1, 1, 1}};
-        Py_BEGIN_ALLOW_THREADS
+        PV_BEGIN_KERNEL
         st = pv_convert_items_f64(&m, n, ids, PV_F64(H), PV_F64(a), work, nt);
-        Py_END_ALLOW_THREADS
+        PV_END_KERNEL
     }
     if (st != PV_OK) {
         pv_raise_status(st, FUNC);

@@ -151,11 +151,11 @@ core_topk(PyObject *module, PyObject *args, PyObject *kwargs)
         const int64_t *p_ptr = P ? PV_I64(P) : NULL, *i_ptr = Ix ? PV_I64(Ix) : NULL;
         int64_t *id_ptr = PV_I64(ids);
         float *s_ptr = PV_F32(scores);
-        Py_BEGIN_ALLOW_THREADS
+        PV_BEGIN_KERNEL
         status = pv_topk_f32(n_users, n_items, dim, u_ptr, v_ptr, p_ptr, i_ptr,
                              (float)mask_value, (pv_index)k, (pv_index)user_chunk,
                              (pv_index)item_tile, id_ptr, s_ptr, n_threads);
-        Py_END_ALLOW_THREADS
+        PV_END_KERNEL
     }
     if (status == PV_EDOM) {
         PyErr_Format(PyExc_ValueError,
@@ -270,10 +270,10 @@ core_ranking_metrics(PyObject *module, PyObject *args, PyObject *kwargs)
         const int64_t *t_ptr = PV_I64(T), *p_ptr = PV_I64(P), *i_ptr = PV_I64(Ix);
         const int64_t *k_ptr = PV_I64(Ks);
         double *o_ptr = PV_F64(out);
-        Py_BEGIN_ALLOW_THREADS
+        PV_BEGIN_KERNEL
         status = pv_ranking_metrics_f64(n_users, kmax, (pv_index)n_items, t_ptr, p_ptr, i_ptr,
                                         n_ks, k_ptr, o_ptr, n_threads);
-        Py_END_ALLOW_THREADS
+        PV_END_KERNEL
     }
     if (status == PV_EINVAL) {
         PyErr_Format(PyExc_ValueError,

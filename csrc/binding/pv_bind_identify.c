@@ -149,11 +149,11 @@ core_identify(PyObject *self, PyObject *args, PyObject *kwds)
     pv_index n_rounds = 0;
     pv_status st;
     int threads = n_threads > 0 ? n_threads : pv_default_threads();
-    Py_BEGIN_ALLOW_THREADS
+    PV_BEGIN_KERNEL
     st = pv_identify(&c, n, PV_I64(users), PV_I64(items), n_envs, max_rounds, tol, seed,
                      PV_I64(labels), PV_I64(changes), PV_I64(sizes), &n_rounds,
                      scores ? PV_F32(scores) : NULL, threads);
-    Py_END_ALLOW_THREADS
+    PV_END_KERNEL
     if (st != PV_OK) {
         pv_raise_status(st, FUNC);
         goto done;

@@ -156,7 +156,7 @@ core_mask_step(PyObject *self, PyObject *args, PyObject *kwds)
     pv_mask_loss lc = {{w[0], w[1], w[2], w[3]}, wd2, sigma};
     pv_mask_losses lo = {0.0, 0.0, 0.0};
     pv_status status;
-    Py_BEGIN_ALLOW_THREADS
+    PV_BEGIN_KERNEL
     if (typenum == NPY_FLOAT32) {
         status = pv_mask_step_f32(&dims, &lc, PV_F32(U), PV_F32(V), PV_F32(X), PV_F32(W),
                                   PV_F32(mu), PV_F32(eps), PV_I64(users), PV_I64(items),
@@ -169,7 +169,7 @@ core_mask_step(PyObject *self, PyObject *args, PyObject *kwds)
                                   PV_F64(bu), PV_F64(bi), PV_F64(loss_env), &lo, PV_F64(ga),
                                   PV_F64(gb), work_ptr, n_threads);
     }
-    Py_END_ALLOW_THREADS
+    PV_END_KERNEL
     if (status != PV_OK) {
         pv_raise_status(status, func);
         goto done;
@@ -538,12 +538,12 @@ core_mask_fit(PyObject *self, PyObject *args, PyObject *kwds)
     cfg.seed = (uint64_t)seed;
     pv_index used = 0;
     pv_status status;
-    Py_BEGIN_ALLOW_THREADS
+    PV_BEGIN_KERNEL
     status = pv_mask_fit_f32(&dims, &cfg, n_pairs, PV_I64(users), PV_I64(items), PV_I64(env),
                              PV_F32(U), PV_F32(V), PV_F32(X), PV_F32(bu), PV_F32(bi), PV_F32(W),
                              PV_F32(mu), PV_F32(mask), PV_F64(erm), PV_F64(irm), PV_F64(gam),
                              PV_F64(gsteps), &used, n_threads);
-    Py_END_ALLOW_THREADS
+    PV_END_KERNEL
     if (status != PV_OK) {
         if (status == PV_EINVAL) {
             PyErr_Format(PyExc_ValueError,

@@ -124,23 +124,23 @@ core_rec_loss_grad(PyObject *self, PyObject *args, PyObject *kwds)
         pv_rec_model_f32 m = {dims, PV_F32(U), PV_F32(V), PV_F32(W), b ? PV_F32(b) : NULL,
                               g ? PV_F32(g) : NULL, PV_F32(X), PV_F32(bu), PV_F32(bi),
                               {(float)w[0], (float)w[1], (float)w[2], (float)w[3]}};
-        Py_BEGIN_ALLOW_THREADS
+        PV_BEGIN_KERNEL
         st = pv_rec_loss_grad_f32(&m, B, C, PV_I64(users), PV_I64(items), reg, (float)wd1,
                                   (float)wdi, (float)wd2, PV_F32(dU), PV_F32(dV), PV_F32(dW),
                                   db ? PV_F32(db) : NULL, dg ? PV_F32(dg) : NULL, uslot, islot,
                                   umark, imark, work, &loss,
                                   n_threads > 0 ? n_threads : pv_default_threads());
-        Py_END_ALLOW_THREADS
+        PV_END_KERNEL
     } else {
         pv_rec_model_f64 m = {dims, PV_F64(U), PV_F64(V), PV_F64(W), b ? PV_F64(b) : NULL,
                               g ? PV_F64(g) : NULL, PV_F64(X), PV_F64(bu), PV_F64(bi),
                               {w[0], w[1], w[2], w[3]}};
-        Py_BEGIN_ALLOW_THREADS
+        PV_BEGIN_KERNEL
         st = pv_rec_loss_grad_f64(&m, B, C, PV_I64(users), PV_I64(items), reg, wd1, wdi, wd2,
                                   PV_F64(dU), PV_F64(dV), PV_F64(dW), db ? PV_F64(db) : NULL,
                                   dg ? PV_F64(dg) : NULL, uslot, islot, umark, imark, work,
                                   &loss, n_threads > 0 ? n_threads : pv_default_threads());
-        Py_END_ALLOW_THREADS
+        PV_END_KERNEL
     }
     if (st != PV_OK) {
         pv_raise_status(st, FUNC);

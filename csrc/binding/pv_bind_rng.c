@@ -36,10 +36,10 @@ core_uniform_ints(PyObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     pv_status st;
-    Py_BEGIN_ALLOW_THREADS
+    PV_BEGIN_KERNEL
     st = pv_uniform_ints(n, high, seed, (uint32_t)stream, (uint32_t)epoch, PV_I64(out),
                          pv_default_threads());
-    Py_END_ALLOW_THREADS
+    PV_END_KERNEL
     if (st != PV_OK) {
         Py_DECREF(out);
         return pv_raise_status(st, "uniform_ints");
@@ -73,9 +73,9 @@ core_permutation(PyObject *self, PyObject *args, PyObject *kwds)
     if (out == NULL) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
+    PV_BEGIN_KERNEL
     pv_permutation(n, seed, (uint32_t)stream, (uint32_t)epoch, PV_I64(out));
-    Py_END_ALLOW_THREADS
+    PV_END_KERNEL
     return (PyObject *)out;
 }
 

@@ -353,12 +353,12 @@ core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     pv_index n_batches = 0;
     int64_t step64 = step;
     pv_status status;
-    Py_BEGIN_ALLOW_THREADS
+    PV_BEGIN_KERNEL
     status = pv_train_epoch(&cfg, &model, PyArray_DIM(users, 0), PV_I64(users), PV_I64(items),
                             batch, n_neg, seed, (uint32_t)epoch, &step64, n_threads > 0 ? n_threads
                                                                         : pv_default_threads(),
                             &loss, &n_batches);
-    Py_END_ALLOW_THREADS
+    PV_END_KERNEL
     if (status != PV_OK) {
         pv_raise_status(status, FUNC);
         goto done;

@@ -64,6 +64,19 @@ int pv_float_typenum(PyObject *obj, const char *func, const char *name);
 int pv_counter(PyObject *obj, int bits, const char *func, const char *name,
                unsigned long long *out);
 
+/* Hold the linked OpenBLAS at one thread (pv_bind_blas.c); a no-op for other CBLAS. */
+void pv_blas_one_thread(void);
+
+/*
+ * Around every kernel call: BLAS held to one thread, because the kernels share
+ * their work out in a fixed partition of their own and call BLAS inside it
+ * (README, Determinism); then the GIL released for the call.
+ */
+#define PV_BEGIN_KERNEL          \
+    pv_blas_one_thread();        \
+    Py_BEGIN_ALLOW_THREADS
+#define PV_END_KERNEL Py_END_ALLOW_THREADS
+
 /* Raise the exception that matches a kernel status; always returns NULL. */
 PyObject *pv_raise_status(pv_status status, const char *func);
 
@@ -81,5 +94,6 @@ extern PyMethodDef pv_eval_methods[];
 extern PyMethodDef pv_mask_methods[];
 extern PyMethodDef pv_identify_methods[];
 extern PyMethodDef pv_convert_methods[];
+extern PyMethodDef pv_blas_methods[];
 
 #endif /* PV_NUMPY_H */

@@ -51,4 +51,28 @@ pv_blas_fits(pv_index a, pv_index b, pv_index c)
            c <= PV_BLAS_INT_MAX;
 }
 
+/*
+ * GEMM in fixed blocks: row-major C (m x n) = alpha op(A) op(B) + beta C, computed
+ * as one single-threaded BLAS call per block of PV_GEMM_BLOCK rows of C
+ * (PV_SPLIT_ROWS) or columns of C (PV_SPLIT_COLS), the blocks shared out among
+ * n_threads OpenMP threads (one thread below PV_GEMM_PARALLEL_FLOPS).  The
+ * blocks depend on the sizes alone and neither split cuts the k sum, so every
+ * element of C has the same bits at any n_threads, whatever the BLAS kernel:
+ * use it wherever a GEMM would otherwise run outside the caller's own
+ * partition of the work.  The caller checks the sizes with pv_blas_fits and
+ * holds BLAS at one thread (the binding does, pv_bind_blas.c).
+ */
+#define PV_GEMM_BLOCK 64
+#define PV_GEMM_PARALLEL_FLOPS 4.0e6
+typedef enum { PV_SPLIT_ROWS = 0, PV_SPLIT_COLS = 1 } pv_gemm_split;
+
+void pv_gemm_blocked_f32(pv_gemm_split split, enum PV_CBLAS_TRANSPOSE ta,
+                         enum PV_CBLAS_TRANSPOSE tb, pv_index m, pv_index n, pv_index k,
+                         float alpha, const float *A, pv_index lda, const float *B,
+                         pv_index ldb, float beta, float *C, pv_index ldc, int n_threads);
+void pv_gemm_blocked_f64(pv_gemm_split split, enum PV_CBLAS_TRANSPOSE ta,
+                         enum PV_CBLAS_TRANSPOSE tb, pv_index m, pv_index n, pv_index k,
+                         double alpha, const double *A, pv_index lda, const double *B,
+                         pv_index ldb, double beta, double *C, pv_index ldc, int n_threads);
+
 #endif /* PV_BLAS_H */

@@ -33,7 +33,6 @@ pv_rec_check_ids(pv_index B, pv_index C, const int64_t *users, const int64_t *it
 
 #define PV_T float
 #define PV_FN(n) n##_f32
-#define PV_GEMM PV_CBLAS(cblas_sgemm)
 #define PV_EXP expf
 #define PV_LOG1P log1pf
 #include "impl/pv_rec_impl.h"
@@ -41,7 +40,6 @@ pv_rec_check_ids(pv_index B, pv_index C, const int64_t *users, const int64_t *it
 
 #define PV_T double
 #define PV_FN(n) n##_f64
-#define PV_GEMM PV_CBLAS(cblas_dgemm)
 #define PV_EXP exp
 #define PV_LOG1P log1p
 #include "impl/pv_rec_impl.h"

@@ -12,11 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/pv_blas.h"
 #include "../kernels/pv_identify.h"
 #include "../kernels/pv_optim.h"
 #include "../kernels/pv_rec.h"
 #include "../kernels/pv_rng.h"
 #include "../kernels/pv_train.h"
+
+void PV_CBLAS(openblas_set_num_threads)(int);
 
 static int failures = 0;
 
@@ -441,6 +444,9 @@ test_identify(void)
 int
 main(void)
 {
+    /* As the binding does before every kernel call (pv_bind_blas.c): the kernels
+     * partition their work themselves and call BLAS with one thread. */
+    PV_CBLAS(openblas_set_num_threads)(1);
     test_rec_batch();
     test_optim();
     test_rng();

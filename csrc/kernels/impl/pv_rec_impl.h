@@ -1,7 +1,7 @@
 /*
  * Type-generic body of pv_rec.c, included once per dtype with
- *   PV_T (float or double), PV_FN(name) (name##_f32 / _f64), PV_GEMM,
- *   PV_EXP, PV_LOG1P.
+ *   PV_T (float or double), PV_FN(name) (name##_f32 / _f64), PV_EXP, PV_LOG1P;
+ *   its GEMMs go through pv_gemm_blocked (pv_blas.h).
  * See pv_rec.h for the contract and method.md §1 for the maths.
  */
 
@@ -221,9 +221,8 @@ PV_FN(pv_rec_batch)(const PV_FN(pv_rec_model) *m, pv_index B, pv_index C,
         cb[r] = s;
     }
     if (B > 0 && D > 0 && d_c > 0) {
-        PV_GEMM(PvRowMajor, PvNoTrans, PvNoTrans, (pv_blas_int)B, (pv_blas_int)D,
-                (pv_blas_int)d_c, 1, Ub + d_id, (pv_blas_int)du, m->W, (pv_blas_int)D, 0, T,
-                (pv_blas_int)D);
+        PV_FN(pv_gemm_blocked)(PV_SPLIT_ROWS, PvNoTrans, PvNoTrans, B, D, d_c, 1, Ub + d_id,
+                               du, m->W, D, 0, T, D, n_threads);
     } else {
         for (pv_index k = 0; k < B * D; k++) {
             T[k] = 0;
@@ -270,12 +269,10 @@ PV_FN(pv_rec_batch)(const PV_FN(pv_rec_model) *m, pv_index B, pv_index C,
     }
     /* dU^c_r = W (g o a_r) + (sum_c r_c) b;  dW = U^c_B^T (A o g);  db = sum_r rsum_r U^c_r */
     if (B > 0 && d_c > 0 && D > 0) {
-        PV_GEMM(PvRowMajor, PvNoTrans, PvTrans, (pv_blas_int)B, (pv_blas_int)d_c,
-                (pv_blas_int)D, 1, A, (pv_blas_int)D, m->W, (pv_blas_int)D, 0, dUc,
-                (pv_blas_int)d_c);
-        PV_GEMM(PvRowMajor, PvTrans, PvNoTrans, (pv_blas_int)d_c, (pv_blas_int)D,
-                (pv_blas_int)B, 1, Ub + d_id, (pv_blas_int)du, A, (pv_blas_int)D, 0, grad->gW,
-                (pv_blas_int)D);
+        PV_FN(pv_gemm_blocked)(PV_SPLIT_ROWS, PvNoTrans, PvTrans, B, d_c, D, 1, A, D, m->W, D,
+                               0, dUc, d_c, n_threads);
+        PV_FN(pv_gemm_blocked)(PV_SPLIT_COLS, PvTrans, PvNoTrans, d_c, D, B, 1, Ub + d_id, du,
+                               A, D, 0, grad->gW, D, n_threads);
     } else {
         for (pv_index k = 0; k < B * d_c; k++) {
             dUc[k] = 0;
