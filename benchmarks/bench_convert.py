@@ -106,7 +106,7 @@ def main(argv=None):
             print(f"rec_loss_grad (backbone, gate=mask)  threads={nt}: {t * 1e3:8.1f} ms")
     with threadpool_limits(1, "blas"):
         t0 = time.perf_counter()
-        ref = numpy_loss(**kw)
+        ref = float(numpy_loss(**kw))  # a float32 scalar would round the difference too
         t = time.perf_counter() - t0
     got = convert_loss_grad(**kw).loss
     print(f"NumPy forward only (all items projected), 1 BLAS thread: {t * 1e3:8.1f} ms; "
