@@ -15,10 +15,14 @@ sort the top 10) is timed on a subset of users and extrapolated linearly to
 all users; the output says so.  Its ids are compared with painvrl's on that
 subset.
 
+--quick: 4,000 users x 8,000 items, 60,000 training and 8,000 test pairs, the NumPy
+reference on 1,024 users (same code path, subprocesses included), in seconds.
+
 Usage:
     python benchmarks/bench_eval.py                  # default blocks, reference on 4096 users
     python benchmarks/bench_eval.py --tune           # also sweep user_chunk x item_tile
     python benchmarks/bench_eval.py --repeat 3       # best of 3 for the C evaluator
+    python benchmarks/bench_eval.py --quick          # small sizes, in seconds
 Timings on a shared machine are noisy: use --repeat and read the minimum.
 """
 from __future__ import annotations
@@ -33,39 +37,43 @@ import time
 
 import numpy as np
 
-N_USERS, N_ITEMS, DIM, N_TRAIN, N_TEST, K = 36_656, 76_085, 128, 564_000, 72_600, 10
+DIM, K = 128, 10
+FULL = dict(n_users=36_656, n_items=76_085, n_train=564_000, n_test=72_600, subset=4096)
+QUICK = dict(n_users=4_000, n_items=8_000, n_train=60_000, n_test=8_000, subset=1024)
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+from _common import header, parser, run_sizes, size_option  # noqa: E402
 
 
 # ------------------------------------------------------------------- data (seeded)
 
-def make_data(seed: int = 0):
-    """TikTok-shaped synthetic model: vectors and a power-law training set."""
+def make_data(s, seed: int = 0):
+    """TikTok-shaped synthetic model of sizes ``s``: vectors and a power-law training set."""
+    n_users, n_items, n_train, n_test = s.n_users, s.n_items, s.n_train, s.n_test
     rng = np.random.default_rng(seed)
     half = DIM // 2
     # item popularity ~ Zipf(0.9) over a random permutation of ids
-    pop = 1.0 / np.arange(1, N_ITEMS + 1) ** 0.9
-    pop = pop[rng.permutation(N_ITEMS)]
+    pop = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    pop = pop[rng.permutation(n_items)]
     pop /= pop.sum()
     # user activity: heavy-tailed too (log-normal), at least one interaction each
-    act = rng.lognormal(0.0, 1.0, N_USERS)
+    act = rng.lognormal(0.0, 1.0, n_users)
     act /= act.sum()
-    users = rng.choice(N_USERS, size=int((N_TRAIN + N_TEST) * 1.1), p=act)
-    items = rng.choice(N_ITEMS, size=users.size, p=pop)
-    key = rng.permutation(np.unique(users.astype(np.int64) * N_ITEMS + items))
-    train = np.divmod(key[:N_TRAIN], N_ITEMS)
-    test = np.divmod(key[N_TRAIN:N_TRAIN + N_TEST], N_ITEMS)
+    users = rng.choice(n_users, size=int((n_train + n_test) * 1.1), p=act)
+    items = rng.choice(n_items, size=users.size, p=pop)
+    key = rng.permutation(np.unique(users.astype(np.int64) * n_items + items))
+    train = np.divmod(key[:n_train], n_items)
+    test = np.divmod(key[n_train:n_train + n_test], n_items)
     # vectors: id parts ~ N(0, 0.1); content 128-d features projected to 64 by W;
     # a popularity direction makes popular items score high for most users, as
     # trained models do (this is what stresses the heap: many early inserts).
-    uid = rng.normal(0, 0.1, (N_USERS, half))
-    ucontent = rng.normal(0, 0.1, (N_USERS, half))
-    vid = rng.normal(0, 0.1, (N_ITEMS, half))
-    x = rng.normal(0, 1.0, (N_ITEMS, 128))
+    uid = rng.normal(0, 0.1, (n_users, half))
+    ucontent = rng.normal(0, 0.1, (n_users, half))
+    vid = rng.normal(0, 0.1, (n_items, half))
+    x = rng.normal(0, 1.0, (n_items, 128))
     W = rng.normal(0, 1.0 / np.sqrt(128), (half, 128)) * 0.1
     vproj = x @ W.T
-    vid[:, 0] += 0.3 * np.log(pop * N_ITEMS)
+    vid[:, 0] += 0.3 * np.log(pop * n_items)
     uid[:, 0] = np.abs(uid[:, 0]) + 0.2
     U = np.concatenate([uid, ucontent], axis=1).astype(np.float32)
     V = np.concatenate([vid, vproj], axis=1).astype(np.float32)
@@ -111,13 +119,14 @@ def worker(args):
     d = args.data
     U = np.load(os.path.join(d, "U.npy"))
     V = np.load(os.path.join(d, "V.npy"))
+    n_users, n_items = U.shape[0], V.shape[0]
     tr = np.load(os.path.join(d, "train.npz"))
-    train = UserItemCSR(tr["indptr"], tr["indices"], N_USERS, N_ITEMS)
+    train = UserItemCSR(tr["indptr"], tr["indices"], n_users, n_items)
     res = {}
     if args.worker == "evaluate":
         from painvrl import metrics
         te = np.load(os.path.join(d, "test.npz"))
-        test = UserItemCSR(te["indptr"], te["indices"], N_USERS, N_ITEMS)
+        test = UserItemCSR(te["indptr"], te["indices"], n_users, n_items)
         before = _status()["VmRSS"]
         _reset_peak()
         metrics.topk(U[:64], V, K, exclude=None)
@@ -150,11 +159,11 @@ def worker(args):
         res["ids_file"] = f"ids_{os.getpid()}.npy"
     else:
         n = args.subset
-        sub = UserItemCSR(train.indptr[:n + 1], train.indices[:train.indptr[n]], n, N_ITEMS)
+        sub = UserItemCSR(train.indptr[:n + 1], train.indices[:train.indptr[n]], n, n_items)
         before = _status()["VmRSS"]
         _reset_peak()
         numpy_topk(U[:64], V, UserItemCSR(train.indptr[:65], train.indices[:train.indptr[64]],
-                                          64, N_ITEMS), K, 64)
+                                          64, n_items), K, 64)
         t = time.perf_counter()
         ids = numpy_topk(U[:n], V, sub, K, args.numpy_chunk)
         res["times"] = [time.perf_counter() - t]
@@ -169,45 +178,42 @@ def run_worker(data, kind, **kw):
     for key, val in kw.items():
         if val is not None:
             cmd += [f"--{key.replace('_', '-')}", str(val)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        raise SystemExit(f"bench_eval: the {kind} worker failed (exit {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # ------------------------------------------------------------------- main
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--worker", choices=["painvrl", "numpy", "evaluate"])
-    p.add_argument("--data")
-    p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--subset", type=int, default=4096, help="users for the NumPy reference")
-    p.add_argument("--numpy-chunk", type=int, default=1024)
-    p.add_argument("--user-chunk", type=int)
-    p.add_argument("--item-tile", type=int)
-    p.add_argument("--n-threads", type=int)
-    p.add_argument("--tune", action="store_true")
-    args = p.parse_args()
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--worker", choices=["painvrl", "numpy", "evaluate"],
+                   help=argparse.SUPPRESS)  # internal: one measurement in a subprocess
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    p.add_argument("--repeat", type=int, default=1, help="runs of the C evaluator (best "
+                   "printed; default 1)")
+    size_option(p, "subset", FULL, QUICK, "users for the NumPy reference")
+    p.add_argument("--numpy-chunk", type=int, default=1024,
+                   help="users per NumPy GEMM (default 1024)")
+    p.add_argument("--user-chunk", type=int, help="painvrl's user_chunk (default its own)")
+    p.add_argument("--item-tile", type=int, help="painvrl's item_tile (default its own)")
+    p.add_argument("--n-threads", type=int, help="painvrl's n_threads (default its own)")
+    p.add_argument("--tune", action="store_true", help="also sweep user_chunk x item_tile")
+    args = p.parse_args(argv)
     if args.worker:
         return worker(args)
 
-    from threadpoolctl import threadpool_info
     from painvrl import metrics
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
-                             capture_output=True, text=True).stdout.strip()
-    except OSError:
-        sha = "?"
-    load = open("/proc/loadavg").read().split()[:3]
-    print(f"painvrl {sha}; {os.cpu_count()} cpus (load average {' '.join(load)}: other "
-          f"processes inflate wall times); threadpools: " + ", ".join(
-        f"{i['internal_api']}({i.get('threading_layer', '-')})x{i['num_threads']}"
-        for i in threadpool_info()))
+    header("bench_eval", args.quick)
+    s = run_sizes(args, FULL, QUICK)
     t = time.perf_counter()
-    U, V, tr, te = make_data()
+    U, V, tr, te = make_data(s)
     from painvrl._csr import UserItemCSR
-    train = UserItemCSR.from_pairs(tr[0], tr[1], N_USERS, N_ITEMS)
-    test = UserItemCSR.from_pairs(te[0], te[1], N_USERS, N_ITEMS)
-    print(f"data: {N_USERS} users x {N_ITEMS} items, dim {DIM}, {train.nnz} training pairs "
+    train = UserItemCSR.from_pairs(tr[0], tr[1], s.n_users, s.n_items)
+    test = UserItemCSR.from_pairs(te[0], te[1], s.n_users, s.n_items)
+    print(f"data: {s.n_users} users x {s.n_items} items, dim {DIM}, {train.nnz} training pairs "
           f"excluded, top-{K}  (made in {time.perf_counter() - t:.1f} s)")
     with tempfile.TemporaryDirectory() as d:
         np.save(os.path.join(d, "U.npy"), U)
@@ -216,27 +222,27 @@ def main():
         np.savez(os.path.join(d, "test.npz"), indptr=test.indptr, indices=test.indices)
         del U, V
 
-        res = run_worker(d, "painvrl", repeat=args.repeat, subset=args.subset,
+        res = run_worker(d, "painvrl", repeat=args.repeat, subset=s.subset,
                          user_chunk=args.user_chunk, item_tile=args.item_tile,
                          n_threads=args.n_threads)
         uc = args.user_chunk or metrics.DEFAULT_USER_CHUNK
         it = args.item_tile or metrics.DEFAULT_ITEM_TILE
         ts = res["times"]
-        print(f"painvrl.metrics.topk, all {N_USERS} users, user_chunk={uc} item_tile={it}: "
+        print(f"painvrl.metrics.topk, all {s.n_users} users, user_chunk={uc} item_tile={it}: "
               f"{min(ts):.2f} s wall (runs: {', '.join(f'{x:.2f}' for x in ts)}; CPU time "
               f"of all threads {min(res['cpu']):.2f} s), "
               f"peak extra memory {res['peak_extra'] / 2**20:.0f} MiB")
-        ref = run_worker(d, "numpy", subset=args.subset, numpy_chunk=args.numpy_chunk)
+        ref = run_worker(d, "numpy", subset=s.subset, numpy_chunk=args.numpy_chunk)
         tn = ref["times"][0]
         print(f"NumPy reference (U @ V.T per {args.numpy_chunk} users, mask, argpartition): "
-              f"{tn:.2f} s for {args.subset} users -> {tn * N_USERS / args.subset:.1f} s "
-              f"extrapolated to all {N_USERS} users; peak extra memory "
+              f"{tn:.2f} s for {s.subset} users -> {tn * s.n_users / s.subset:.1f} s "
+              f"extrapolated to all {s.n_users} users; peak extra memory "
               f"{ref['peak_extra'] / 2**20:.0f} MiB")
         a = np.load(os.path.join(d, res["ids_file"]))
         b = np.load(os.path.join(d, ref["ids_file"]))
         same_rows = np.mean(np.all(a == b, axis=1))
         same_sets = np.mean([np.intersect1d(x, y).size == K for x, y in zip(a, b)])
-        print(f"agreement on the {args.subset} reference users: identical rows {same_rows:.4f}, "
+        print(f"agreement on the {s.subset} reference users: identical rows {same_rows:.4f}, "
               f"identical top-{K} sets {same_sets:.4f} (differences = float32 rounding ties)")
 
         ev = run_worker(d, "evaluate")

@@ -5,35 +5,28 @@ hyperparameters (reg="full"), beside 20 backbone epochs on the full data from th
 Target: one identification round <= 1.5 x the 20 backbone epochs (both do the same number
 of optimiser steps; identification adds the scoring and runs its models one per thread).
 
-    .venv/bin/python benchmarks/bench_identify.py
-    PAINVRL_BENCH_EPOCHS=4 .venv/bin/python benchmarks/bench_identify.py   # scaled down
+Default size: make_tiktok_like(scale=1) (36,656 users, 76,085 items, 564,000 training
+pairs, D = 384), batch 512, 50 negatives, d_id = d_c = 64, 20 epochs per side (many
+minutes).  --quick: scale 0.02 and 1 epoch per side (scaled as --epochs 1), in seconds.
 
-With PAINVRL_BENCH_EPOCHS=k < 20, both sides run k epochs and the training part is scaled
-by 20 / k (the scoring part, timed on its own, is not); the output says so.
+    .venv/bin/python benchmarks/bench_identify.py
+    .venv/bin/python benchmarks/bench_identify.py --epochs 4   # scaled down
+
+With --epochs k < 20, both sides run k epochs and the training part is scaled by 20 / k
+(the scoring part, timed on its own, is not); the output says so.
 """
-import os
-import platform
-import subprocess
-import sys
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_info
-
+from _common import header, parser, run_sizes, size_option
 from painvrl import _core
 from painvrl.datasets import make_tiktok_like
 from painvrl.functional import loss_weights
 
 N_ENVS, EPOCHS, BATCH, N_NEG, D_ID, D_C = 10, 20, 512, 50, 64, 64
 HYPER = dict(emb_lr=1e-3, proj_lr=1e-3, wd1=1e-4, wdi=2.0, wd2=0.01, reg="full")
-
-
-def git_sha():
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=os.path.dirname(__file__)).stdout.strip()
-    except OSError:
-        return "?"
+FULL = dict(scale=1.0, epochs=EPOCHS)
+QUICK = dict(scale=0.02, epochs=1)
 
 
 def identify_round(ds, beta_u, beta_i, epochs, seed=2233):
@@ -72,22 +65,24 @@ def backbone_epochs(ds, beta_u, beta_i, epochs, seed=2233):
     return time.perf_counter() - start, losses
 
 
-def main():
-    epochs = int(os.environ.get("PAINVRL_BENCH_EPOCHS", EPOCHS))
+def main(argv=None):
+    p = parser(__doc__)
+    size_option(p, "scale", FULL, QUICK, "make_tiktok_like scale", type=float)
+    size_option(p, "epochs", FULL, QUICK, f"epochs per side, in [1, {EPOCHS}]; fewer are "
+                f"extrapolated to {EPOCHS}")
+    args = p.parse_args(argv)
+    s = run_sizes(args, FULL, QUICK)
+    epochs = s.epochs
     if not 1 <= epochs <= EPOCHS:
-        raise SystemExit(f"PAINVRL_BENCH_EPOCHS must be in [1, {EPOCHS}], got {epochs}")
-    print(f"painvrl {git_sha()}; machine: {platform.machine()}, {os.cpu_count()} cores, "
-          f"{platform.processor() or platform.platform()}; python {platform.python_version()}; "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '(unset)')}")
-    for info in threadpool_info():
-        print(f"  {info['internal_api']} {info.get('version')} threads={info['num_threads']} "
-              f"({os.path.basename(info['filepath'])})")
+        p.error(f"--epochs must be in [1, {EPOCHS}], got {epochs}")
+    header("bench_identify", args.quick)
     t0 = time.perf_counter()
-    ds = make_tiktok_like(seed=0)
+    ds = make_tiktok_like(seed=0, scale=s.scale)
     beta_u, beta_i = loss_weights(ds.user_degree, ds.item_degree)
-    print(f"data: make_tiktok_like(seed=0) in {time.perf_counter() - t0:.1f} s: {ds.n_users} "
-          f"users, {ds.n_items} items, {ds.n_train} training pairs, D={ds.n_features}; batch "
-          f"{BATCH}, {N_NEG} negatives, d_id = d_c = {D_ID}, reg=full, Adagrad(U, V) + Adam(W, b)")
+    print(f"data: make_tiktok_like(seed=0, scale={s.scale:g}) in {time.perf_counter() - t0:.1f} s: "
+          f"{ds.n_users} users, {ds.n_items} items, {ds.n_train} training pairs, "
+          f"D={ds.n_features}; batch {BATCH}, {N_NEG} negatives, d_id = d_c = {D_ID}, reg=full, "
+          f"Adagrad(U, V) + Adam(W, b)")
     scale = EPOCHS / epochs
     if epochs < EPOCHS:
         print(f"SCALED RUN: {epochs} epochs per side instead of {EPOCHS}; training times "
@@ -111,4 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -11,48 +11,52 @@ beside it, from the same run:
 * PyTorch autograd with double backward, if ``import torch`` works (not a
   dependency; skipped otherwise).
 
-Usage: python benchmarks/bench_mask.py [--steps 30] [--numpy-steps 3]
+--quick: 4,000 users, 8,000 items, 10 environments x 32 positives x 50 negatives (same D
+and widths, same code path), 5 C steps and 1 NumPy step, in seconds.
+
+Usage: python benchmarks/bench_mask.py [--steps 30] [--numpy-steps 3] [--quick]
 """
 from __future__ import annotations
 
-import argparse
 import os
-import platform
-import subprocess
 import sys
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from _common import header, parser, run_sizes, size_option  # noqa: E402
 from painvrl import _core  # noqa: E402
 
-N_USERS, N_ITEMS, D, D_C, D_ID = 36656, 76085, 384, 64, 64
-E, B, N_NEG = 10, 512, 50
+D, D_C, D_ID = 384, 64, 64
+FULL = dict(n_users=36656, n_items=76085, n_envs=10, batch=512, n_neg=50, steps=30,
+            numpy_steps=3)
+QUICK = dict(n_users=4000, n_items=8000, n_envs=10, batch=32, n_neg=50, steps=5,
+             numpy_steps=1)
 SIGMA, W4, WD2 = 0.01, (1.0, 1.0, 1.0, 1.0), 0.01
 
 
-def make_tables(rng):
-    U = rng.normal(0, 0.1, (N_USERS, D_ID + D_C)).astype(np.float32)
-    V = rng.normal(0, 0.1, (N_ITEMS, D_ID)).astype(np.float32)
-    X = np.empty((N_ITEMS, D), np.float32)
+def make_tables(rng, n_users, n_items):
+    U = rng.normal(0, 0.1, (n_users, D_ID + D_C)).astype(np.float32)
+    V = rng.normal(0, 0.1, (n_items, D_ID)).astype(np.float32)
+    X = np.empty((n_items, D), np.float32)
     for k in range(3):                    # three L2-normalised 128-d modalities
-        m = rng.normal(size=(N_ITEMS, 128)).astype(np.float32)
+        m = rng.normal(size=(n_items, 128)).astype(np.float32)
         X[:, 128 * k:128 * (k + 1)] = m / np.linalg.norm(m, axis=1, keepdims=True)
     W = rng.normal(0, 0.05, (D_C, D)).astype(np.float32)
     mu = rng.normal(0, 0.05, D).astype(np.float32)
-    deg_u = rng.integers(1, 60, N_USERS)
-    deg_i = rng.integers(0, 40, N_ITEMS)
+    deg_u = rng.integers(1, 60, n_users)
+    deg_i = rng.integers(0, 40, n_items)
     beta_u = (np.sqrt(deg_u + 1.0) / deg_u).astype(np.float32)
     beta_i = (1.0 / np.sqrt(deg_i + 1.0)).astype(np.float32)
     return U, V, X, W, mu, beta_u, beta_i
 
 
-def make_batch(rng):
-    users = rng.integers(0, N_USERS, (E, B))
-    items = rng.integers(0, N_ITEMS, (E, B, 1 + N_NEG))
-    eps = rng.normal(size=(E, D)).astype(np.float32)
+def make_batch(rng, n_users, n_items, n_envs, batch, n_neg):
+    users = rng.integers(0, n_users, (n_envs, batch))
+    items = rng.integers(0, n_items, (n_envs, batch, 1 + n_neg))
+    eps = rng.normal(size=(n_envs, D)).astype(np.float32)
     return eps, users, items
 
 
@@ -149,30 +153,24 @@ def median_ms(fn, n):
     return 1e3 * float(np.median(ts)), 1e3 * float(np.min(ts))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--numpy-steps", type=int, default=3)
-    args = ap.parse_args()
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, cwd=os.path.dirname(__file__)).stdout.strip()
-    except OSError:
-        sha = "?"
-    print(f"bench_mask  git {sha}  python {platform.python_version()}  numpy {np.__version__}  "
-          f"cpus {os.cpu_count()}  load {os.getloadavg()[0]:.2f}")
-    for lib in threadpool_info():
-        print(f"  {lib['user_api']:7s} {lib['internal_api']:9s} threads={lib['num_threads']} "
-              f"{os.path.basename(lib['filepath'])}")
-    print(f"step: E={E} x B={B} positives x {N_NEG} negatives, D={D}, d_c={D_C}, d_id={D_ID}, "
-          f"{N_USERS} users, {N_ITEMS} items, float32")
+def main(argv=None):
+    ap = parser(__doc__)
+    size_option(ap, "steps", FULL, QUICK, "C steps timed per thread count, whose median is "
+                "printed")
+    size_option(ap, "numpy-steps", FULL, QUICK, "NumPy (and PyTorch) steps timed")
+    args = ap.parse_args(argv)
+    s = run_sizes(args, FULL, QUICK)
+    header("bench_mask", args.quick)
+    print(f"step: E={s.n_envs} x B={s.batch} positives x {s.n_neg} negatives, D={D}, d_c={D_C}, "
+          f"d_id={D_ID}, {s.n_users} users, {s.n_items} items, float32")
     rng = np.random.default_rng(0)
-    U, V, X, W, mu, beta_u, beta_i = make_tables(rng)
-    batches = [make_batch(rng) for _ in range(8)]
+    U, V, X, W, mu, beta_u, beta_i = make_tables(rng, s.n_users, s.n_items)
+    batches = [make_batch(rng, s.n_users, s.n_items, s.n_envs, s.batch, s.n_neg)
+               for _ in range(8)]
 
     with threadpool_limits(1, user_api="blas"):
         for nt in (1, 2):
-            work = _core.mask_step_workspace(E, B, N_NEG, D, D_C, n_threads=nt)
+            work = _core.mask_step_workspace(s.n_envs, s.batch, s.n_neg, D, D_C, n_threads=nt)
 
             def c_step(k, nt=nt, work=work):
                 eps, users, items = batches[k % len(batches)]
@@ -180,24 +178,24 @@ def main():
                                        sigma=SIGMA, w=W4, wd2=WD2, n_threads=nt, work=work)
 
             c_step(0)
-            med, best = median_ms(c_step, args.steps)
+            med, best = median_ms(c_step, s.steps)
             cpu0 = time.process_time()
             c_step(1)
             cpu = 1e3 * (time.process_time() - cpu0)
             print(f"C kernel, {nt} thread(s): median {med:8.1f} ms  (min {best:.1f} ms, "
-                  f"one step's CPU time {cpu:.1f} ms) over {args.steps} steps")
+                  f"one step's CPU time {cpu:.1f} ms) over {s.steps} steps")
         out_c = c_step(0)
 
     eps, users, items = batches[0]
     t0 = time.perf_counter()
-    for _ in range(args.numpy_steps):
+    for _ in range(s.numpy_steps):
         erm_n, irm_n, ga_n, gb_n = numpy_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i,
                                               SIGMA, W4, WD2)
-    t_np = 1e3 * (time.perf_counter() - t0) / args.numpy_steps
+    t_np = 1e3 * (time.perf_counter() - t0) / s.numpy_steps
     _, erm_c, irm_c, _, ga_c, gb_c = out_c
     rel = lambda x, y: float(np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-30))  # noqa
     print(f"NumPy float32, straightforward: {t_np:8.1f} ms per step (mean of "
-          f"{args.numpy_steps}; NumPy's own BLAS threads)")
+          f"{s.numpy_steps}; NumPy's own BLAS threads)")
     print(f"  agreement with C: L_ERM {abs(erm_n - erm_c) / abs(erm_c):.1e}, "
           f"L_IRM {abs(irm_n - irm_c) / max(abs(irm_c), 1e-30):.1e}, "
           f"||a_np - a_c||/||a_c|| {rel(ga_n, ga_c):.1e}, "
@@ -213,9 +211,9 @@ def main():
     T = (T[0], T[1], T[2], Wt, mut, torch.from_numpy(beta_u), torch.from_numpy(beta_i))
     torch_step(torch, T, eps, users, items, SIGMA, W4, WD2)
     t0 = time.perf_counter()
-    for _ in range(args.numpy_steps):
+    for _ in range(s.numpy_steps):
         erm_t, irm_t, a_t, b_t = torch_step(torch, T, eps, users, items, SIGMA, W4, WD2)
-    t_t = 1e3 * (time.perf_counter() - t0) / args.numpy_steps
+    t_t = 1e3 * (time.perf_counter() - t0) / s.numpy_steps
     ga_t = np.concatenate([a_t[0].detach().numpy().ravel(), a_t[1].detach().numpy()])
     gb_t = np.concatenate([b_t[0].detach().numpy().ravel(), b_t[1].detach().numpy()])
     print(f"PyTorch {torch.__version__} autograd, double backward: {t_t:8.1f} ms per step "

@@ -5,56 +5,66 @@ stage and peak memory, with the default (reference) schedule.
     .venv/bin/python benchmarks/bench_pipeline.py --reg full
     .venv/bin/python benchmarks/bench_pipeline.py --n-outer 1 --env-rounds 2 --max-epochs 5
                                                                        # a measured slice
+    .venv/bin/python benchmarks/bench_pipeline.py --quick              # small: seconds
 
-Every stage runs exactly as in ``PaInvRL().fit`` (it *is* that call). Options cap the
-schedule (outer iterations, epochs of pre-training and final training) for a run
+Default size: make_tiktok_like(scale=1) (36,656 users, 76,085 items, 564,000 training
+pairs) and PaInvRL's default schedule.  Every stage runs exactly as in ``PaInvRL().fit``
+(it *is* that call). Options cap the schedule (outer iterations, identification rounds
+and their epochs, mask epochs, epochs of pre-training and final training) for a run
 that fits in a session; the output then also prints each stage's cost per unit of
 work (epoch, identification round, mask epoch) and the default schedule's time
 extrapolated from those unit costs, marked as an extrapolation, next to the issue's
 reference: the InvRL/PaInvRL PyTorch code needs about 2 hours on a datacenter GPU for
-this pipeline when identification runs its 10 rounds (not measurable here: no GPU).
+this pipeline when identification runs its 10 rounds (a constant from issue #4, not
+measured in this run: no GPU here).  --quick: scale 0.01, 1 outer iteration of 1
+identification round x 2 epochs and 2 mask epochs, 1 epoch of pre-training and 1 of
+final training.
 """
-import argparse
-import os
-import platform
 import resource
 import time
 
+from _common import header, parser, run_sizes, size_option
 from painvrl import PaInvRL
 from painvrl.datasets import make_tiktok_like
 
 GPU_REFERENCE_HOURS = 2.0  # issue #4: reference code, datacenter GPU, full 10-round identification
 DEFAULT = PaInvRL()        # the default schedule, read from the estimator itself
+FULL = dict(scale=1.0, n_outer=DEFAULT.n_outer, max_epochs=DEFAULT.max_epochs,
+            env_rounds=DEFAULT.env_rounds, env_epochs=DEFAULT.env_epochs,
+            mask_epochs=DEFAULT.mask_epochs)
+QUICK = dict(scale=0.01, n_outer=1, max_epochs=1, env_rounds=1, env_epochs=2, mask_epochs=2)
 
 
 def peak_rss_gib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--reg", choices=("batch", "full"), default="batch")
-    p.add_argument("--fusion", choices=("attention", "global", "invariant"), default="attention")
-    p.add_argument("--n-outer", type=int, default=DEFAULT.n_outer)
-    p.add_argument("--max-epochs", type=int, default=DEFAULT.max_epochs,
-                   help="cap on pre-training and final epochs (default: the schedule's)")
-    p.add_argument("--env-rounds", type=int, default=DEFAULT.env_rounds,
-                   help="cap on identification rounds per outer iteration")
-    p.add_argument("--scale", type=float, default=1.0, help="make_tiktok_like scale")
-    args = p.parse_args()
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--reg", choices=("batch", "full"), default="batch",
+                   help="default batch")
+    p.add_argument("--fusion", choices=("attention", "global", "invariant"), default="attention",
+                   help="default attention")
+    size_option(p, "n-outer", FULL, QUICK, "outer iterations")
+    size_option(p, "max-epochs", FULL, QUICK, "cap on pre-training and final epochs")
+    size_option(p, "env-rounds", FULL, QUICK, "cap on identification rounds per outer iteration")
+    size_option(p, "env-epochs", FULL, QUICK, "epochs per identification round")
+    size_option(p, "mask-epochs", FULL, QUICK, "mask epochs per outer iteration")
+    size_option(p, "scale", FULL, QUICK, "make_tiktok_like scale", type=float)
+    args = p.parse_args(argv)
+    s = run_sizes(args, FULL, QUICK)
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}")
+    header("bench_pipeline", args.quick)
     start = time.perf_counter()
-    data = make_tiktok_like(seed=0, scale=args.scale)
+    data = make_tiktok_like(seed=0, scale=s.scale)
     print(f"{data} (generated in {time.perf_counter() - start:.0f} s)")
-    print(f"schedule: n_outer={args.n_outer}/{DEFAULT.n_outer}, max_epochs={args.max_epochs}"
-          f"/{DEFAULT.max_epochs}, env {args.env_rounds}/{DEFAULT.env_rounds} rounds x "
-          f"{DEFAULT.env_epochs} "
-          f"epochs, mask {DEFAULT.mask_epochs} epochs, reg={args.reg}, fusion={args.fusion}",
-          flush=True)
-    model = PaInvRL(reg=args.reg, fusion=args.fusion, n_outer=args.n_outer,
-                    max_epochs=args.max_epochs, env_rounds=args.env_rounds, progress=False)
+    print(f"schedule: n_outer={s.n_outer}/{DEFAULT.n_outer}, max_epochs={s.max_epochs}"
+          f"/{DEFAULT.max_epochs}, env {s.env_rounds}/{DEFAULT.env_rounds} rounds x "
+          f"{s.env_epochs}/{DEFAULT.env_epochs} epochs, mask {s.mask_epochs}/"
+          f"{DEFAULT.mask_epochs} epochs, reg={args.reg}, fusion={args.fusion}", flush=True)
+    model = PaInvRL(reg=args.reg, fusion=args.fusion, n_outer=s.n_outer,
+                    max_epochs=s.max_epochs, env_rounds=s.env_rounds, env_epochs=s.env_epochs,
+                    mask_epochs=s.mask_epochs, progress=False)
 
     def report(stage, info):
         print(f"[{time.perf_counter() - start:7.0f} s] {stage}"
@@ -65,8 +75,7 @@ def main():
     model.fit(data, callback=report)
     total = time.perf_counter() - start
 
-    s = model.stage_seconds_
-    per_stage = s.groupby("stage", sort=False).seconds.sum()
+    per_stage = model.stage_seconds_.groupby("stage", sort=False).seconds.sum()
     units = {"pretrain": model.pretrained_.n_epochs_,
              "environments": sum(e.n_rounds for e in model.environments_),
              "mask": sum(len(r.erm_loss) for r in model.mask_results_),
@@ -78,20 +87,27 @@ def main():
         print(f"{stage:<13}{sec:9.1f}{units[stage]:7d}  {sec / max(units[stage], 1):8.2f} "
               f"per {unit_name[stage]}")
     print(f"{'total':<13}{total:9.1f}   peak RSS {peak_rss_gib():.2f} GiB")
-    capped = (args.n_outer < DEFAULT.n_outer or args.max_epochs < DEFAULT.max_epochs
-              or args.env_rounds < DEFAULT.env_rounds)
+    capped = (s.n_outer < DEFAULT.n_outer or s.max_epochs < DEFAULT.max_epochs
+              or s.env_rounds < DEFAULT.env_rounds or s.env_epochs < DEFAULT.env_epochs
+              or s.mask_epochs < DEFAULT.mask_epochs)
     if capped:
         rate = {k: per_stage[k] / max(units[k], 1) for k in per_stage.index}
         # Default schedule, worst case of identification (every outer iteration runs
-        # its 10 rounds); pre-training and final training at the epochs this run
-        # needed, or the cap when it stopped there (a lower bound then).
+        # its 10 rounds, each round's cost scaled by its epochs, scoring included, so
+        # an upper bound when --env-epochs is lower); pre-training and final training
+        # at the epochs this run needed, or the cap when it stopped there (a lower
+        # bound then).
         full = (rate["pretrain"] * units["pretrain"]
-                + rate["environments"] * DEFAULT.env_rounds * DEFAULT.n_outer
+                + rate["environments"] * DEFAULT.env_epochs / s.env_epochs
+                * DEFAULT.env_rounds * DEFAULT.n_outer
                 + rate["mask"] * DEFAULT.mask_epochs * DEFAULT.n_outer
                 + rate["final"] * units["final"])
-        print(f"extrapolated (not measured) to {DEFAULT.n_outer} outer iterations with 10 "
-              f"identification rounds each: {full / 3600:.2f} h (pre-training "
-              f"{units['pretrain']} and final {units['final']} epochs as in this run)")
+        print(f"extrapolated (not measured) to {DEFAULT.n_outer} outer iterations with "
+              f"{DEFAULT.env_rounds} identification rounds of {DEFAULT.env_epochs} epochs "
+              f"each: {full / 3600:.2f} h (pre-training {units['pretrain']} and final "
+              f"{units['final']} epochs as in this run"
+              + (f"; data at scale {s.scale:g}, not the reference size" if s.scale != 1 else "")
+              + ")")
     print(f"reference: PyTorch code on a datacenter GPU, about {GPU_REFERENCE_HOURS:.0f} h "
           f"(issue #4; not measured here)")
     print("identification rounds per outer iteration:",

@@ -1,21 +1,25 @@
 """Backbone training: one epoch in C (reg="batch" and reg="full") on TikTok-shaped data,
 beside the reference algorithm in NumPy (all items projected every batch, dense Adam).
 
-    ./dev.sh bench            or     .venv/bin/python benchmarks/bench_train.py
+Default size: make_tiktok_like(scale=1) (36,656 users, 76,085 items, 564,000 training
+pairs, D = 384), batch 512, 50 negatives, d_id = d_c = 64.  The NumPy reference runs
+3 steps on the same data in the same run and is extrapolated to the epoch's number of
+steps (the output says so).  --quick: scale 0.02, the same code path in seconds.
+
+    ./dev.sh bench            or     .venv/bin/python benchmarks/bench_train.py [--quick]
 """
-import os
-import platform
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_info
-
+from _common import header, parser, run_sizes, size_option
 from painvrl import _core
 from painvrl.datasets import make_tiktok_like
 from painvrl.functional import loss_weights
 
 D_ID = D_C = 64
 BATCH, N_NEG = 512, 50
+FULL = dict(scale=1.0, ref_steps=3)
+QUICK = dict(scale=0.02, ref_steps=3)
 
 
 def init(n_users, n_items, D, seed=2233):
@@ -42,7 +46,7 @@ def numpy_reference_step(P, S, t, X, users, items, beta_u, beta_i, rng):
     U, V, W, b = P
     n = users.shape[0]
     neg = rng.integers(0, V.shape[0], (n, N_NEG))
-    E = np.concatenate([V, X @ W.T + b], axis=1)             # all 76,085 items, every step
+    E = np.concatenate([V, X @ W.T + b], axis=1)             # all the items, every step
     cols = np.concatenate([items[:, None], neg], axis=1)
     s = np.einsum("bk,bck->bc", U[users], E[cols])
     wt = np.empty_like(s)
@@ -65,17 +69,19 @@ def numpy_reference_step(P, S, t, X, users, items, beta_u, beta_i, rng):
         p -= 1e-3 / (1 - 0.9**t) * m / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
 
 
-def main():
-    n_ref_steps = int(os.environ.get("PAINVRL_BENCH_REF_STEPS", "3"))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python {platform.python_version()}")
-    for info in threadpool_info():
-        print(f"  {info['internal_api']} {info.get('version')} threads={info['num_threads']} "
-              f"({os.path.basename(info['filepath'])})")
-    ds = make_tiktok_like()
+def main(argv=None):
+    p = parser(__doc__)
+    size_option(p, "scale", FULL, QUICK, "make_tiktok_like scale", type=float)
+    size_option(p, "ref-steps", FULL, QUICK, "NumPy reference steps timed")
+    args = p.parse_args(argv)
+    s = run_sizes(args, FULL, QUICK)
+    n_ref_steps = s.ref_steps
+    header("bench_train", args.quick)
+    ds = make_tiktok_like(scale=s.scale)
     users, items, X = ds.train[:, 0].copy(), ds.train[:, 1].copy(), ds.features
     beta_u, beta_i = loss_weights(ds.user_degree, ds.item_degree)
-    print(f"data (make_tiktok_like): {ds.n_users} users, {ds.n_items} items, {ds.n_train} "
-          f"training pairs, D={X.shape[1]}, batch {BATCH}, {N_NEG} negatives, "
+    print(f"data (make_tiktok_like, scale {s.scale:g}): {ds.n_users} users, {ds.n_items} items, "
+          f"{ds.n_train} training pairs, D={X.shape[1]}, batch {BATCH}, {N_NEG} negatives, "
           f"d_id = d_c = {D_ID}")
     n_batches = -(-ds.n_train // BATCH)
     for reg in ("batch", "full"):

@@ -2,24 +2,28 @@
 (fusion "attention" and "global", reg "batch" and "full") on TikTok-shaped data,
 beside, from the same run, the backbone epoch (fusion=None) it extends.
 
+Default size: make_tiktok_like(scale=1) (36,656 users, 76,085 items, 564,000 training
+pairs, D = 384), the whole epoch (1,102 batches of 512 positives x 50 negatives),
+d_id = d_c = d_a = 64, a fixed random mask.  --quick: scale 0.02 and the first 4
+batches, the same code path in seconds.
+
     PYTHONPATH=. .venv/bin/python benchmarks/bench_train_convert.py
-    PAINVRL_BENCH_FUSIONS=attention PAINVRL_BENCH_REGS=batch .venv/bin/python ...
-    PAINVRL_BENCH_BATCHES=40 ...   # a shorter "epoch" over the first 40 * 512 pairs
-                                   # (per-step times on a busy machine, in less time)
+    ... bench_train_convert.py --fusions attention --regs batch
+    ... bench_train_convert.py --batches 40   # a shorter "epoch" over the first 40 * 512
+                                              # pairs (per-step times in less time)
 """
-import os
-import platform
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_info
-
+from _common import header, parser, run_sizes, size_option
 from painvrl import _core
 from painvrl.datasets import make_tiktok_like
 from painvrl.functional import loss_weights
 
 D_ID = D_C = D_A = 64
 BATCH, N_NEG = 512, 50
+FULL = dict(scale=1.0, batches=0)       # batches=0: the whole epoch
+QUICK = dict(scale=0.02, batches=4)
 
 
 def init(n_users, n_items, D, seed=2233):
@@ -52,24 +56,28 @@ def c_epoch(fusion, reg, users, items, X, beta_u, beta_i, mask):
     return time.perf_counter() - start, loss / n_batches
 
 
-def main():
-    fusions = os.environ.get("PAINVRL_BENCH_FUSIONS", "attention,global").split(",")
-    regs = os.environ.get("PAINVRL_BENCH_REGS", "batch,full").split(",")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
-          f"{platform.python_version()}")
-    for info in threadpool_info():
-        print(f"  {info['internal_api']} {info.get('version')} threads={info['num_threads']} "
-              f"({os.path.basename(info['filepath'])})")
-    ds = make_tiktok_like()
+def main(argv=None):
+    p = parser(__doc__)
+    p.add_argument("--fusions", default="attention,global",
+                   help="comma-separated fusions to time (default attention,global)")
+    p.add_argument("--regs", default="batch,full",
+                   help="comma-separated regularisations to time (default batch,full)")
+    size_option(p, "scale", FULL, QUICK, "make_tiktok_like scale", type=float)
+    size_option(p, "batches", FULL, QUICK, "time only the first N batches of the epoch (0: all)")
+    args = p.parse_args(argv)
+    s = run_sizes(args, FULL, QUICK)
+    fusions, regs = args.fusions.split(","), args.regs.split(",")
+    header("bench_train_convert", args.quick)
+    ds = make_tiktok_like(scale=s.scale)
     users, items, X = ds.train[:, 0].copy(), ds.train[:, 1].copy(), ds.features
     beta_u, beta_i = loss_weights(ds.user_degree, ds.item_degree)
     mask = np.random.default_rng(5).uniform(0, 1, X.shape[1]).astype(np.float32)
-    limit = int(os.environ.get("PAINVRL_BENCH_BATCHES", "0"))
+    limit = s.batches
     if limit > 0:
         users, items = users[: limit * BATCH].copy(), items[: limit * BATCH].copy()
     n_batches = -(-len(users) // BATCH)
-    print(f"data (make_tiktok_like): {ds.n_users} users, {ds.n_items} items, {ds.n_train} "
-          f"training pairs, D={X.shape[1]}, batch {BATCH}, {N_NEG} negatives, "
+    print(f"data (make_tiktok_like, scale {s.scale:g}): {ds.n_users} users, {ds.n_items} items, "
+          f"{ds.n_train} training pairs, D={X.shape[1]}, batch {BATCH}, {N_NEG} negatives, "
           f"d_id = d_c = d_a = {D_ID}, {n_batches} batches"
           + (f" (the first {len(users)} pairs only)" if limit > 0 else ""))
     for reg in regs:

@@ -19,14 +19,15 @@ The pipelines run a reduced schedule (``PIPELINE`` below: 2 outer iterations,
 identification of 3 rounds x 10 epochs, 10 mask epochs, patience 5 checks for the
 final model) to fit the time budget; the reference schedule is 5 outer
 iterations, up to 10 rounds x 20 epochs, 40 mask epochs and patience 40.
-Everything uses ``reg="batch"``.
+Everything uses ``reg="batch"``.  The data are read with ``datasets.load_lastfm`` (--data,
+else ``$PAINVRL_DATA`` or ``../shared/data``); InvRL and the backbone are the references
+printed beside PaInvRL, from the same run and seeds.
 """
-import argparse
-import platform
 import time
 
 import pandas as pd
 
+from _common import header, parser
 from painvrl import Backbone, InvRL, PaInvRL, datasets, identify_environments, splits
 from painvrl.compare import compare, summarize
 
@@ -72,17 +73,16 @@ def one_seed(data, seed, log):
     return table, extra
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--data", default=None, help="folder holding lastfm2k-multimodal")
-    parser.add_argument("--out", default=None, help="also write the per-seed rows to this CSV")
-    args = parser.parse_args()
+def main(argv=None):
+    p = parser(__doc__, quick=False)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="default 0 1 2")
+    p.add_argument("--data", default=None, help="folder holding lastfm2k-multimodal")
+    p.add_argument("--out", default=None, help="also write the per-seed rows to this CSV")
+    args = p.parse_args(argv)
 
     t0 = time.perf_counter()
     log = lambda msg: print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", flush=True)  # noqa: E731
-    print(f"machine: {platform.processor() or platform.machine()}, "
-          f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}")
+    header("lastfm_results")
     data = datasets.load_lastfm(args.data)
     log(f"{data}")
     tables, extras = [], []

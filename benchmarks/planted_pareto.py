@@ -12,9 +12,9 @@ that leans on the spurious columns loses there.  The pipelines identify their ow
 environments on the training data (they never see the planted labels).  Per seed:
 backbone, then InvRL and PaInvRL from that backbone as their pre-trained stage; mean
 ± std over seeds, and a paired Wilcoxon test per user on the OOD test pooled over
-seeds (``compare.paired_test``).
+seeds (``compare.paired_test``).  The backbone and InvRL are the references printed beside
+PaInvRL, from the same run and seeds.  ``tests/test_pareto_claim.py`` imports ``run``.
 """
-import argparse
 import time
 
 import numpy as np
@@ -71,12 +71,17 @@ def run(seeds, mask_lr=None, log=None):
             pd.DataFrame(mask_rows))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
-    parser.add_argument("--mask-lr", type=float, default=None,
-                        help="Adam step of the mask stage (default: learn_mask's 1e-3)")
-    args = parser.parse_args()
+def main(argv=None):
+    # Here, not at the top: tests/test_pareto_claim.py loads this file by path for run(),
+    # with no benchmarks/ on sys.path.
+    from _common import header, parser
+    p = parser(__doc__, quick=False)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5],
+                   help="default 0 1 2 3 4 5")
+    p.add_argument("--mask-lr", type=float, default=None,
+                   help="Adam step of the mask stage (default: learn_mask's 1e-3)")
+    args = p.parse_args(argv)
+    header("planted_pareto")
     start = time.perf_counter()
     runs, users, masks = run(args.seeds, args.mask_lr, log=lambda msg: print(
         f"[{time.perf_counter() - start:5.0f} s] {msg}", flush=True))
