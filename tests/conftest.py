@@ -31,7 +31,14 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def _single_blas_thread():
-    """Tests run with one BLAS thread unless they set their own limits."""
+    """Tests run with one BLAS thread unless they set their own limits.
+
+    This hides any dependence of the C core on BLAS's thread count: once the core holds
+    its own BLAS calls to one thread (as the README's determinism promise needs), the
+    fixture only spares the rest of the suite from threaded BLAS and should go, so that
+    the whole suite runs the way users do.  tests/test_determinism.py does not rely on
+    it: each of its runs sets BLAS to the thread count under test, and one case raises
+    BLAS to 4 threads."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
