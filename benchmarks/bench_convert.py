@@ -30,8 +30,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from painvrl import _core  # noqa: E402
-from painvrl.convert import convert_loss_grad  # noqa: E402
-from painvrl.functional import rec_loss_grad  # noqa: E402
+from painvrl.invariance import convert_loss_grad  # noqa: E402
+from painvrl.models.functional import rec_loss_grad  # noqa: E402
 
 N_USERS, N_ITEMS, D, D_C, D_ID, D_A = 36656, 76085, 384, 64, 64, 64
 B, N_NEG = 512, 50

@@ -107,7 +107,7 @@ def numpy_topk(U, V, train, k, chunk):
 
 
 def worker(args):
-    from painvrl._csr import UserItemCSR
+    from painvrl.data import UserItemCSR
     d = args.data
     U = np.load(os.path.join(d, "U.npy"))
     V = np.load(os.path.join(d, "V.npy"))
@@ -204,7 +204,7 @@ def main():
         for i in threadpool_info()))
     t = time.perf_counter()
     U, V, tr, te = make_data()
-    from painvrl._csr import UserItemCSR
+    from painvrl.data import UserItemCSR
     train = UserItemCSR.from_pairs(tr[0], tr[1], N_USERS, N_ITEMS)
     test = UserItemCSR.from_pairs(te[0], te[1], N_USERS, N_ITEMS)
     print(f"data: {N_USERS} users x {N_ITEMS} items, dim {DIM}, {train.nnz} training pairs "

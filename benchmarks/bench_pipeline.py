@@ -21,7 +21,7 @@ import resource
 import time
 
 from painvrl import PaInvRL
-from painvrl.datasets import make_tiktok_like
+from painvrl.data.datasets import make_tiktok_like
 
 GPU_REFERENCE_HOURS = 2.0  # issue #4: reference code, datacenter GPU, full 10-round identification
 DEFAULT = PaInvRL()        # the default schedule, read from the estimator itself

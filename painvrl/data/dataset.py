@@ -26,8 +26,8 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, T
 import numpy as np
 import pandas as pd
 
-from ._csr import UserItemCSR
-from ._validation import find_duplicate_pairs as _find_duplicates
+from .csr import UserItemCSR
+from .._util.validation import find_duplicate_pairs as _find_duplicates
 
 __all__ = ["Dataset", "load_mmrec", "load_mmgcn"]
 

@@ -20,8 +20,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from ._csr import UserItemCSR
-from .data import Dataset
+from ..data.csr import UserItemCSR
+from ..data.dataset import Dataset
 from .metrics import evaluate as evaluate_vectors
 
 __all__ = ["compare", "paired_test", "PairedTestResult", "summarize", "betainc",

@@ -14,18 +14,17 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from . import _core
-from ._csr import UserItemCSR
-from ._interrupt import deferred_interrupt
-from ._io import load_model_file, save_model_file
-from ._progress import progress_bar
-from ._validation import (as_float_array, as_index_array, as_mask, check_choice,
-                          check_nonneg_float, check_positive_int, check_seed, check_weights,
-                          resolve_threads)
-from .convert import convert_item_vectors
+from .. import _core
+from .._util.interrupt import deferred_interrupt
+from .._util.modelfile import load_model_file, save_model_file
+from .._util.progress import progress_bar
+from .._util.validation import (as_float_array, as_index_array, as_mask, check_choice,
+                                check_nonneg_float, check_positive_int, check_seed, check_weights,
+                                resolve_threads)
+from ..data.csr import UserItemCSR
+from ..evaluation.metrics import evaluate as evaluate_vectors
+from ..evaluation.metrics import topk
 from .functional import loss_weights
-from .metrics import evaluate as evaluate_vectors
-from .metrics import topk
 
 __all__ = ["Backbone", "Popularity", "NotFittedError"]
 
@@ -512,6 +511,7 @@ class Backbone(_RecommenderMixin):
 
     def _item_vectors_from(self, t, features) -> np.ndarray:
         if self.fusion is not None:
+            from ..invariance.convert import convert_item_vectors  # lazily: invariance imports models
             mask = np.ascontiguousarray(self.mask, dtype=np.float32)
             content, _ = convert_item_vectors(t["W"], t["b"], t["A"], t["c"], t["q"], mask,
                                               features, fusion=self.fusion, omega=t["omega"],
@@ -527,7 +527,7 @@ class Backbone(_RecommenderMixin):
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:
         """Write everything needed to recommend and to resume training to ``path``
-        (atomically; see :mod:`painvrl._io`)."""
+        (atomically; see :mod:`painvrl._util.modelfile`)."""
         meta, arrays = self._to_parts()
         save_model_file(path, meta, arrays)
 

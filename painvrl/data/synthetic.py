@@ -19,8 +19,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._csr import UserItemCSR
-from .data import Dataset, load_mmrec
+from .csr import UserItemCSR
+from .dataset import Dataset, load_mmrec
 
 __all__ = ["SpuriousTruth", "find_lastfm", "load_lastfm", "make_multimodal", "make_spurious",
            "make_tiktok_like"]
@@ -42,7 +42,7 @@ def _lastfm_candidates(path) -> List[Path]:
     env = os.environ.get("PAINVRL_DATA")
     if env:
         out += [Path(env) / LASTFM_FOLDER, Path(env)]
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]  # painvrl/data/ -> the repository
     out.append(repo.parent / "shared" / "data" / LASTFM_FOLDER)
     out.append(Path.cwd().parent / "shared" / "data" / LASTFM_FOLDER)
     return out
@@ -301,7 +301,7 @@ def make_multimodal(n_users: int = 1500, n_items: int = 1000, n_interactions: in
 
     Examples
     --------
-    >>> from painvrl.datasets import make_multimodal
+    >>> from painvrl.data.datasets import make_multimodal
     >>> ds = make_multimodal(n_users=200, n_items=100, n_interactions=4000, seed=1)
     >>> ds.n_train + ds.val.nnz + ds.test.nnz
     4000
@@ -745,7 +745,7 @@ def make_spurious(n_users: int = 600, n_items: int = 400, n_interactions: int = 
 
     Examples
     --------
-    >>> from painvrl.datasets import make_spurious
+    >>> from painvrl.data.datasets import make_spurious
     >>> ds, truth = make_spurious(n_users=200, n_items=150, n_interactions=4000, seed=1)
     >>> ds.n_features, int(truth.invariant.sum()), int(truth.spurious.sum())
     (32, 8, 8)
