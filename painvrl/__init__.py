@@ -21,7 +21,7 @@ from .invariance import (ConvertGradient, EnvironmentSplit, InvRL, MaskResult, M
 from .models import Backbone, NotFittedError, Popularity, functional
 
 # The module: the attribute painvrl.evaluation.compare is the function compare().
-compare = _import_module(".evaluation.stats", __name__)
+compare = _import_module(".evaluation.compare", __name__)
 
 __version__ = "0.1.0"
 __all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL",

@@ -11,6 +11,7 @@ Nothing here imports the models or the invariance modules.
 """
 from . import datasets, splits
 from .csr import UserItemCSR
-from .dataset import Dataset, load_mmgcn, load_mmrec
+from .dataset import Dataset
+from .loaders import load_mmgcn, load_mmrec
 
 __all__ = ["Dataset", "UserItemCSR", "load_mmrec", "load_mmgcn", "datasets", "splits"]

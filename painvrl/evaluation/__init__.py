@@ -6,7 +6,8 @@
   split) and :func:`summarize` (runs over seeds as ``mean ± std``).
 * ``stats.py``: :func:`paired_test` and its numerics, written in NumPy.
 """
+from .compare import compare, summarize
 from .metrics import evaluate, ranking_metrics, topk
-from .stats import compare, paired_test, summarize
+from .stats import paired_test
 
 __all__ = ["topk", "evaluate", "ranking_metrics", "compare", "paired_test", "summarize"]

@@ -40,7 +40,8 @@ import pandas as pd
 
 from .. import _core
 from ..data.csr import UserItemCSR
-from .._util.validation import as_float_array, as_index_array, check_choice, check_int, resolve_threads
+from .._util.validation import (as_float_array, as_index_array, check_choice, check_int,
+                                resolve_threads)
 
 __all__ = ["METRICS", "topk", "evaluate", "ranking_metrics", "plan_blocks", "BlockPlan"]
 

@@ -26,7 +26,8 @@ import pandas as pd
 
 from .._util.modelfile import load_model_file, save_model_file
 from .._util.validation import check_choice, check_positive_int
-from ..models.backbone import Backbone, NotFittedError, _RecommenderMixin
+from ..models.backbone import Backbone
+from ..models.base import NotFittedError, _RecommenderMixin
 from .convert import convert_item_vectors
 from .environments import EnvironmentSplit, identify_environments
 from .mask import MaskResult, learn_mask

@@ -7,6 +7,8 @@
 * :mod:`painvrl.functional` (``functional.py``): the backbone's batch loss and
   gradients as stateless functions.
 """
-from .backbone import Backbone, NotFittedError, Popularity
+from .backbone import Backbone
+from .base import NotFittedError
+from .popularity import Popularity
 
 __all__ = ["Backbone", "Popularity", "NotFittedError"]
