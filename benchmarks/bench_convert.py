@@ -32,8 +32,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from _common import header, parser, run_sizes, size_option  # noqa: E402
 from painvrl import _core  # noqa: E402
-from painvrl.convert import convert_loss_grad  # noqa: E402
-from painvrl.functional import rec_loss_grad  # noqa: E402
+from painvrl.invariance import convert_loss_grad  # noqa: E402
+from painvrl.models.functional import rec_loss_grad  # noqa: E402
 
 D, D_C, D_ID, D_A = 384, 64, 64, 64
 FULL = dict(n_users=36656, n_items=76085, batch=512, n_neg=50, reps=10)

@@ -115,7 +115,7 @@ def numpy_topk(U, V, train, k, chunk):
 
 
 def worker(args):
-    from painvrl._csr import UserItemCSR
+    from painvrl.data import UserItemCSR
     d = args.data
     U = np.load(os.path.join(d, "U.npy"))
     V = np.load(os.path.join(d, "V.npy"))
@@ -210,7 +210,7 @@ def main(argv=None):
     s = run_sizes(args, FULL, QUICK)
     t = time.perf_counter()
     U, V, tr, te = make_data(s)
-    from painvrl._csr import UserItemCSR
+    from painvrl.data import UserItemCSR
     train = UserItemCSR.from_pairs(tr[0], tr[1], s.n_users, s.n_items)
     test = UserItemCSR.from_pairs(te[0], te[1], s.n_users, s.n_items)
     print(f"data: {s.n_users} users x {s.n_items} items, dim {DIM}, {train.nnz} training pairs "

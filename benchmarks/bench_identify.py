@@ -20,8 +20,8 @@ import time
 import numpy as np
 from _common import header, parser, run_sizes, size_option
 from painvrl import _core
-from painvrl.datasets import make_tiktok_like
-from painvrl.functional import loss_weights
+from painvrl.data.datasets import make_tiktok_like
+from painvrl.models.functional import loss_weights
 
 N_ENVS, EPOCHS, BATCH, N_NEG, D_ID, D_C = 10, 20, 512, 50, 64, 64
 HYPER = dict(emb_lr=1e-3, proj_lr=1e-3, wd1=1e-4, wdi=2.0, wd2=0.01, reg="full")

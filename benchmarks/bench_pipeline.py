@@ -25,7 +25,7 @@ import time
 
 from _common import header, parser, run_sizes, size_option
 from painvrl import PaInvRL
-from painvrl.datasets import make_tiktok_like
+from painvrl.data.datasets import make_tiktok_like
 
 GPU_REFERENCE_HOURS = 2.0  # issue #4: reference code, datacenter GPU, full 10-round identification
 DEFAULT = PaInvRL()        # the default schedule, read from the estimator itself

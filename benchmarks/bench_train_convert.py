@@ -17,8 +17,8 @@ import time
 import numpy as np
 from _common import header, parser, run_sizes, size_option
 from painvrl import _core
-from painvrl.datasets import make_tiktok_like
-from painvrl.functional import loss_weights
+from painvrl.data.datasets import make_tiktok_like
+from painvrl.models.functional import loss_weights
 
 D_ID = D_C = D_A = 64
 BATCH, N_NEG = 512, 50

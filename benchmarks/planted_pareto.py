@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from painvrl import Backbone, InvRL, PaInvRL, splits
-from painvrl.compare import compare, paired_test, summarize
-from painvrl.datasets import make_spurious
+from painvrl.evaluation import compare, paired_test, summarize
+from painvrl.data.datasets import make_spurious
 
 SMALL = dict(d_id=16, d_content=16, n_neg=10, batch_size=256, eval_every=5, n_threads=None,
              progress=False)

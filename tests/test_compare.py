@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from painvrl import datasets, splits
-from painvrl.compare import (betainc, compare, paired_test, student_t_cdf, summarize)
-from painvrl.metrics import evaluate
+from painvrl.evaluation import compare, evaluate, paired_test, summarize
+from painvrl.evaluation.stats import betainc, student_t_cdf
 from painvrl.models import Backbone, Popularity
 
 

@@ -4,8 +4,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from painvrl import _core
-from painvrl.convert import attention_weights, convert_item_vectors, convert_loss_grad
-from painvrl.functional import loss_weights, rec_loss_grad
+from painvrl.invariance import attention_weights, convert_item_vectors, convert_loss_grad
+from painvrl.models.functional import loss_weights, rec_loss_grad
 from _convert_ref import convert_items_ref, convert_loss_ref
 from reference import finite_difference
 from test_train_convert import convert_grad_ref

@@ -7,8 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from painvrl._csr import UserItemCSR
-from painvrl.data import Dataset, load_mmgcn, load_mmrec
+from painvrl.data import Dataset, UserItemCSR, load_mmgcn, load_mmrec
 
 # Real data lives next to the clone: <clone>/../shared/data (never inside the repository).
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

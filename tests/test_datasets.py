@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from painvrl.datasets import find_lastfm, load_lastfm, make_multimodal, make_tiktok_like
+from painvrl.data.datasets import find_lastfm, load_lastfm, make_multimodal, make_tiktok_like
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 LASTFM = SHARED / "lastfm2k-multimodal"

@@ -6,9 +6,9 @@ from threadpoolctl import threadpool_limits
 
 from painvrl import _core
 from painvrl.data import Dataset
-from painvrl.datasets import make_multimodal, make_spurious
-from painvrl.environments import EnvironmentSplit, identify_environments
-from painvrl.functional import loss_weights
+from painvrl.data.datasets import make_multimodal, make_spurious
+from painvrl.invariance import EnvironmentSplit, identify_environments
+from painvrl.models.functional import loss_weights
 
 FAST = dict(epochs=2, max_rounds=3, d_id=8, d_content=8, n_neg=5, batch_size=128)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from painvrl import _core
-from painvrl.functional import loss_weights
+from painvrl.models.functional import loss_weights
 
 
 def rss_kib():

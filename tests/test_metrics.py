@@ -7,8 +7,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from painvrl import _core
-from painvrl._csr import UserItemCSR
-from painvrl.metrics import METRICS, evaluate, ranking_metrics, topk
+from painvrl.data import UserItemCSR
+from painvrl.evaluation.metrics import METRICS, evaluate, ranking_metrics, topk
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from painvrl import Backbone, NotFittedError, Popularity, datasets
-from painvrl._io import ModelFileError
+from painvrl import Backbone, ModelFileError, NotFittedError, Popularity, datasets
 from conftest import shared_data_dir
 
 
@@ -151,7 +150,7 @@ def test_ctrl_c_during_the_c_epoch_keeps_parameters_and_counters_together(small,
     it returns, after the tables moved on: the epoch must still be recorded."""
     import signal
 
-    from painvrl import models
+    from painvrl.models import backbone as models
 
     real = models._core.train_epoch
     calls = []

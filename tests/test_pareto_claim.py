@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from painvrl.compare import summarize
+from painvrl.evaluation import summarize
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "planted_pareto.py"
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from painvrl import NotFittedError, datasets
-from painvrl.pipeline import InvRL
+from painvrl.invariance import InvRL
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_pipeline_contract(planted):
 
 @pytest.mark.parametrize("fusion", ["attention", "global", "invariant"])
 def test_painvrl_final_model_uses_the_convert_module(planted, fusion):
-    from painvrl.pipeline import PaInvRL
+    from painvrl.invariance import PaInvRL
 
     ds, truth = planted
     model = PaInvRL(fusion=fusion, attention_size=8, **{
@@ -104,7 +104,7 @@ def test_convert_backbone_saves_and_resumes(planted, tmp_path):
 
 
 def small_painvrl(**kw):
-    from painvrl.pipeline import PaInvRL
+    from painvrl.invariance import PaInvRL
 
     params = {k: v for k, v in small_pipeline(**kw).get_params().items() if k != "weighting"}
     return PaInvRL(attention_size=8, **params)
@@ -164,7 +164,7 @@ def test_interrupted_pipeline_resumes_from_its_checkpoint(planted, tmp_path, sto
 def test_ctrl_c_inside_final_training_resumes_to_the_same_result(planted, monkeypatch):
     import signal
 
-    from painvrl import models
+    from painvrl.models import backbone as models
 
     ds, _ = planted
     full = small_pipeline().fit(ds)

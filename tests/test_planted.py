@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from painvrl import Backbone, datasets
-from painvrl.environments import identify_environments
-from painvrl.invariance import learn_mask
+from painvrl.invariance import identify_environments, learn_mask
 
 
 def roc_auc(score, positive, negative):

@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from painvrl.functional import rec_loss_grad
+from painvrl.models.functional import rec_loss_grad
 from reference import rec_loss
 
 SETTINGS = settings(max_examples=60, deadline=None,

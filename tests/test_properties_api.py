@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from painvrl import convert, environments, functional, invariance, metrics, splits
-from painvrl._csr import UserItemCSR
-from painvrl.data import Dataset
+from painvrl.data import Dataset, UserItemCSR
 from _convert_ref import convert_items_ref, convert_loss_ref
 from _mask_ref import step_losses
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from painvrl import _core
-from painvrl.functional import loss_weights, rec_loss_grad
+from painvrl.models.functional import loss_weights, rec_loss_grad
 from reference import finite_difference, rec_grad, rec_loss
 
 

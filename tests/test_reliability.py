@@ -11,9 +11,8 @@ import pandas as pd
 import pytest
 
 from painvrl import (compare, convert, environments, functional, invariance, metrics, splits)
-from painvrl._csr import UserItemCSR
-from painvrl.data import Dataset
-from painvrl.datasets import make_spurious
+from painvrl.data import Dataset, UserItemCSR
+from painvrl.data.datasets import make_spurious
 from painvrl.models import Backbone
 from _mask_ref import random_problem
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from painvrl import UserItemCSR
-from painvrl.datasets import SpuriousTruth, make_spurious
+from painvrl.data.datasets import SpuriousTruth, make_spurious
 
 
 @pytest.fixture(scope="module")

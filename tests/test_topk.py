@@ -4,8 +4,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from painvrl import _core
-from painvrl._csr import UserItemCSR
-from painvrl.metrics import plan_blocks, topk
+from painvrl.data import UserItemCSR
+from painvrl.evaluation.metrics import plan_blocks, topk
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from painvrl import _core
-from painvrl.functional import loss_weights, sample_negatives
+from painvrl.models.functional import loss_weights, sample_negatives
 from reference import adagrad, adam, rec_grad, rec_loss
 
 SHUFFLE_STREAM = 1

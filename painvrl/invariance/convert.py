@@ -16,9 +16,9 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from . import _core
-from ._validation import (as_float_array, as_index_array, as_mask, check_choice, check_dtype,
-                          check_weights, resolve_threads)
+from .. import _core
+from .._util.validation import (as_float_array, as_index_array, as_mask, check_choice, check_dtype,
+                                check_weights, resolve_threads)
 
 __all__ = ["ConvertGradient", "attention_weights", "convert_item_vectors", "convert_loss_grad"]
 

@@ -9,9 +9,10 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from . import _core
-from ._validation import (as_float_array, as_index_array, check_choice, check_dtype, check_int,
-                          check_nonneg_float, check_seed, check_weights, resolve_threads)
+from .. import _core
+from .._util.validation import (as_float_array, as_index_array, check_choice, check_dtype,
+                                check_int, check_nonneg_float, check_seed, check_weights,
+                                resolve_threads)
 
 __all__ = ["RecGradient", "loss_weights", "rec_loss_grad", "sample_negatives"]
 

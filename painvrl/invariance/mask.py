@@ -32,11 +32,11 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _core
-from ._validation import (as_float_array, as_index_array, check_choice, check_distinct_pairs,
-                          check_dtype, check_int, check_real, check_seed, check_weights,
-                          resolve_threads)
-from .functional import loss_weights
+from .. import _core
+from .._util.validation import (as_float_array, as_index_array, check_choice, check_distinct_pairs,
+                                check_dtype, check_int, check_real, check_seed, check_weights,
+                                resolve_threads)
+from ..models.functional import loss_weights
 
 __all__ = [
     "MaskStep",

@@ -20,12 +20,12 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from . import _core
-from ._progress import progress_bar
-from ._validation import (as_index_array, as_mask, check_choice, check_int, check_real,
-                          check_seed, check_weights, resolve_threads)
-from .data import Dataset
-from .functional import loss_weights
+from .. import _core
+from .._util.progress import progress_bar
+from .._util.validation import (as_index_array, as_mask, check_choice, check_int, check_real,
+                                check_seed, check_weights, resolve_threads)
+from ..data.dataset import Dataset
+from ..models.functional import loss_weights
 
 __all__ = ["EnvironmentSplit", "estimate_memory", "identify_environments"]
 
@@ -360,8 +360,8 @@ def identify_environments(dataset: Dataset, *, mask=None, n_envs: int = 10, epoc
 
     Examples
     --------
-    >>> from painvrl.datasets import make_spurious
-    >>> from painvrl.environments import identify_environments
+    >>> from painvrl.data.datasets import make_spurious
+    >>> from painvrl import identify_environments
     >>> ds, truth = make_spurious(n_users=100, n_items=80, n_interactions=2000, seed=0)
     >>> split = identify_environments(ds, n_envs=2, epochs=2, max_rounds=2, seed=0)
     >>> split.labels.shape == (ds.n_train,)

@@ -37,9 +37,9 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from ._csr import UserItemCSR
-from ._validation import check_choice, check_int, check_real
-from .data import Dataset
+from .csr import UserItemCSR
+from .._util.validation import check_choice, check_int, check_real
+from .dataset import Dataset
 
 __all__ = ["pooled_pairs", "pooled", "given", "random_per_user", "temporal",
            "hold_out_environments", "popularity_shift", "EnvironmentHoldout", "PopularityShift"]
@@ -521,7 +521,7 @@ def hold_out_environments(dataset: Dataset, labels, *, holdout: Union[int, Seque
     Examples
     --------
     >>> import numpy as np
-    >>> from painvrl.datasets import make_spurious
+    >>> from painvrl.data.datasets import make_spurious
     >>> ds, truth = make_spurious(n_users=60, n_items=50, n_interactions=1500, n_envs=3, seed=0)
     >>> env = np.concatenate([truth.train_env, truth.val_env, truth.test_env])
     >>> h = hold_out_environments(ds, env, holdout=[2])

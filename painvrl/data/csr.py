@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_index_array, check_int
+from .._util.validation import as_index_array, check_int
 
 
 @dataclass(frozen=True)

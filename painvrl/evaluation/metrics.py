@@ -38,9 +38,10 @@ from typing import Iterable, NamedTuple, Optional, Sequence, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from . import _core
-from ._csr import UserItemCSR
-from ._validation import as_float_array, as_index_array, check_choice, check_int, resolve_threads
+from .. import _core
+from ..data.csr import UserItemCSR
+from .._util.validation import (as_float_array, as_index_array, check_choice, check_int,
+                                resolve_threads)
 
 __all__ = ["METRICS", "topk", "evaluate", "ranking_metrics", "plan_blocks", "BlockPlan"]
 
@@ -203,7 +204,7 @@ def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
 
     Examples
     --------
-    >>> from painvrl.metrics import plan_blocks
+    >>> from painvrl.evaluation.metrics import plan_blocks
     >>> plan_blocks(36656, 76085, item_tile=2048, memory_budget=2**20, n_threads=1)
     BlockPlan(user_chunk=63, item_tile=2048, n_threads=1, workspace_bytes=516600)
     """
@@ -284,7 +285,7 @@ def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
     Examples
     --------
     >>> import numpy as np
-    >>> from painvrl.metrics import topk
+    >>> from painvrl import topk
     >>> U = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> V = np.array([[3.0, 1.0], [1.0, 2.0], [2.0, 2.0]])
     >>> ids, scores = topk(U, V, 2)
@@ -388,9 +389,8 @@ def ranking_metrics(topk_ids, test: UserItemCSR, ks: Union[int, Iterable[int]] =
     Examples
     --------
     >>> import numpy as np
-    >>> from painvrl import _csr
-    >>> from painvrl.metrics import ranking_metrics
-    >>> test = _csr.UserItemCSR.from_pairs([0, 0, 1], [2, 5, 1], n_users=2, n_items=6)
+    >>> from painvrl import UserItemCSR, ranking_metrics
+    >>> test = UserItemCSR.from_pairs([0, 0, 1], [2, 5, 1], n_users=2, n_items=6)
     >>> ranking_metrics([[5, 0, 2], [3, 4, 0]], test, ks=[1, 3], metrics=["precision", "recall"])
           metric  k     value  n_users
     0  precision  1  0.500000        2
@@ -508,12 +508,11 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
     Examples
     --------
     >>> import numpy as np
-    >>> from painvrl import _csr
-    >>> from painvrl.metrics import evaluate
+    >>> from painvrl import UserItemCSR, evaluate
     >>> U = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> V = np.array([[3.0, 1.0], [1.0, 2.0], [2.0, 2.0]])
-    >>> train = _csr.UserItemCSR.from_pairs([0], [0], n_users=2, n_items=3)
-    >>> test = _csr.UserItemCSR.from_pairs([0, 1], [1, 1], n_users=2, n_items=3)
+    >>> train = UserItemCSR.from_pairs([0], [0], n_users=2, n_items=3)
+    >>> test = UserItemCSR.from_pairs([0, 1], [1, 1], n_users=2, n_items=3)
     >>> evaluate(U, V, test, exclude=train, ks=[1, 2], metrics=["recall", "ndcg"])
        metric  k     value  n_users
     0  recall  1  0.500000        2

@@ -24,12 +24,13 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import pandas as pd
 
-from ._validation import check_choice, check_positive_int
+from .._util.modelfile import load_model_file, save_model_file
+from .._util.validation import check_choice, check_positive_int
+from ..models.backbone import Backbone
+from ..models.base import NotFittedError, _RecommenderMixin
 from .convert import convert_item_vectors
 from .environments import EnvironmentSplit, identify_environments
-from ._io import load_model_file, save_model_file
-from .invariance import MaskResult, learn_mask
-from .models import Backbone, NotFittedError, _RecommenderMixin
+from .mask import MaskResult, learn_mask
 
 __all__ = ["InvRL", "PaInvRL"]
 
@@ -265,7 +266,7 @@ class InvRL(_RecommenderMixin):
         """Write the pipeline, fitted or part-way, to ``path``: every stage's result
         and the trained models with their optimiser state, so a loaded pipeline can
         recommend, and :meth:`fit` with ``resume=True`` can finish an interrupted one.
-        Atomic, versioned and checksummed (see :mod:`painvrl._io`)."""
+        Atomic, versioned and checksummed (see :mod:`painvrl._util.modelfile`)."""
         if not hasattr(self, "_done"):
             raise NotFittedError(f"this {type(self).__name__} has nothing to save yet: "
                                  "call fit() first")

@@ -1,9 +1,7 @@
-"""Estimators: the multimodal backbone (method.md §1) and an item-popularity baseline.
+"""The multimodal backbone estimator (method.md §1).
 
-They follow scikit-learn's conventions: hyperparameters are keyword arguments
-stored unchanged by ``__init__``, ``fit`` returns ``self``, learned state ends
-in ``_``.  Training runs in C (``painvrl._core.train_epoch``), one call per
-epoch, with the GIL released.
+It follows scikit-learn's conventions (see :mod:`painvrl.models.base`).  Training
+runs in C (``painvrl._core.train_epoch``), one call per epoch, with the GIL released.
 """
 from __future__ import annotations
 
@@ -14,123 +12,18 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from . import _core
-from ._csr import UserItemCSR
-from ._interrupt import deferred_interrupt
-from ._io import load_model_file, save_model_file
-from ._progress import progress_bar
-from ._validation import (as_float_array, as_index_array, as_mask, check_choice,
-                          check_nonneg_float, check_positive_int, check_seed, check_weights,
-                          resolve_threads)
-from .convert import convert_item_vectors
+from .. import _core
+from .._util.interrupt import deferred_interrupt
+from .._util.modelfile import load_model_file, save_model_file
+from .._util.progress import progress_bar
+from .._util.validation import (as_float_array, as_mask, check_choice, check_nonneg_float,
+                                check_positive_int, check_seed, check_weights, resolve_threads)
+from ..data.csr import UserItemCSR
+from ..evaluation.metrics import evaluate as evaluate_vectors
+from .base import _parse_monitor, _RecommenderMixin
 from .functional import loss_weights
-from .metrics import evaluate as evaluate_vectors
-from .metrics import topk
 
-__all__ = ["Backbone", "Popularity", "NotFittedError"]
-
-
-class NotFittedError(RuntimeError):
-    """The estimator was used before ``fit``."""
-
-
-def _parse_monitor(monitor: str) -> Tuple[str, int]:
-    try:
-        name, k = monitor.split("@")
-        return name, int(k)
-    except ValueError:
-        raise ValueError(f"monitor must look like 'ndcg@10', got {monitor!r}") from None
-
-
-class _RecommenderMixin:
-    """recommend / evaluate on top of ``user_vectors()`` and ``item_vectors()``."""
-
-    def _check_fitted(self):
-        if not hasattr(self, "seen_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit() first")
-
-    def recommend(self, users, k: int = 10, *, exclude_seen: bool = True,
-                  n_threads: Optional[int] = None):
-        """Top-``k`` items for each user, by full ranking over the catalogue.
-
-        Parameters
-        ----------
-        users : int or array of int
-            Dense user ids.
-        k : int
-            Items per user; at most the number of items.
-        exclude_seen : bool
-            Leave out each user's training items.
-
-        Returns
-        -------
-        ids : ndarray of int64, shape (n, k)
-            Best first; ``-1`` pads rows with fewer than k unseen items.
-        scores : ndarray of float32, shape (n, k)
-        """
-        self._check_fitted()
-        scalar = np.isscalar(users)
-        users = as_index_array(np.atleast_1d(users), "users", high=self.seen_.n_users)
-        exclude = None
-        if exclude_seen:
-            exclude = _subset_rows(self.seen_, users)
-        ids, scores = topk(self.user_vectors()[users], self.item_vectors(), k, exclude=exclude,
-                           n_threads=n_threads)
-        return (ids[0], scores[0]) if scalar else (ids, scores)
-
-    def evaluate(self, dataset, split: str = "test", *, ks: Sequence[int] = (10, 20),
-                 exclude: str = "train", per_user: bool = False, **kwargs) -> pd.DataFrame:
-        """Full-ranking metrics of the fitted model on a split of ``dataset``.
-
-        Parameters
-        ----------
-        dataset : painvrl.data.Dataset
-        split : {"test", "val"} or UserItemCSR
-            The ground truth.
-        exclude : {"train", "train+val", "none"}
-            Which known items are masked out of each user's ranking.
-        **kwargs
-            Passed to :func:`painvrl.metrics.evaluate` (``metrics``, ``ndcg``,
-            ``mask_value``, ...).
-        """
-        self._check_fitted()
-        truth = split if isinstance(split, UserItemCSR) else getattr(dataset, split)
-        check_choice(exclude, "exclude", ("train", "train+val", "none"))
-        mask = None
-        if exclude == "train":
-            mask = dataset.train_csr
-        elif exclude == "train+val":
-            pairs = np.concatenate([dataset.train, dataset.val.to_pairs()])
-            mask = UserItemCSR.from_pairs(pairs[:, 0], pairs[:, 1], dataset.n_users,
-                                          dataset.n_items)
-        return evaluate_vectors(self.user_vectors(), self.item_vectors(), truth, exclude=mask,
-                                ks=ks, per_user=per_user, **kwargs)
-
-
-def _subset_rows(csr: UserItemCSR, users: np.ndarray) -> UserItemCSR:
-    lengths = csr.indptr[users + 1] - csr.indptr[users]
-    indptr = np.zeros(users.shape[0] + 1, dtype=np.int64)
-    np.cumsum(lengths, out=indptr[1:])
-    indices = (np.concatenate([csr.row(u) for u in users]) if users.size
-               else np.zeros(0, np.int64))
-    return UserItemCSR(indptr, indices, users.shape[0], csr.n_items)
-
-
-class Popularity(_RecommenderMixin):
-    """Rank items by their number of training users (the usual sanity baseline)."""
-
-    def fit(self, dataset) -> "Popularity":
-        self.item_popularity_ = np.bincount(dataset.train[:, 1], minlength=dataset.n_items)
-        self.seen_ = dataset.train_csr
-        return self
-
-    def user_vectors(self) -> np.ndarray:
-        self._check_fitted()
-        return np.ones((self.seen_.n_users, 1), dtype=np.float32)
-
-    def item_vectors(self) -> np.ndarray:
-        self._check_fitted()
-        return self.item_popularity_.astype(np.float32)[:, None]
+__all__ = ["Backbone"]
 
 
 # Trainable tensors, by short name, and the public attribute each one is shown as.
@@ -512,6 +405,8 @@ class Backbone(_RecommenderMixin):
 
     def _item_vectors_from(self, t, features) -> np.ndarray:
         if self.fusion is not None:
+            # imported here, not at the top: painvrl.invariance imports painvrl.models
+            from ..invariance.convert import convert_item_vectors
             mask = np.ascontiguousarray(self.mask, dtype=np.float32)
             content, _ = convert_item_vectors(t["W"], t["b"], t["A"], t["c"], t["q"], mask,
                                               features, fusion=self.fusion, omega=t["omega"],
@@ -527,7 +422,7 @@ class Backbone(_RecommenderMixin):
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:
         """Write everything needed to recommend and to resume training to ``path``
-        (atomically; see :mod:`painvrl._io`)."""
+        (atomically; see :mod:`painvrl._util.modelfile`)."""
         meta, arrays = self._to_parts()
         save_model_file(path, meta, arrays)
 

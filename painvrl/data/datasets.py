@@ -1,0 +1,21 @@
+"""Ready-made datasets: the real Last.fm set, and generated data that needs no files.
+
+This is the public namespace ``painvrl.datasets``; the code lives in
+``lastfm.py`` (real data) and ``synthetic.py`` (generators).
+
+* :func:`load_lastfm` finds and loads Last.fm 2K with its real text and audio features
+  (:func:`find_lastfm`: where it is read from).
+* :func:`make_multimodal` generates a small dataset whose item content carries
+  real signal about the users' preferences (the default data of ``python -m painvrl``).
+* :func:`make_tiktok_like` generates data with the shape of the TikTok benchmark
+  (36,656 users, 76,085 items, 3 x 128-d features) for timing at realistic size.
+* :func:`make_spurious` generates data with planted invariant, spurious and noise
+  feature columns and planted environments (:class:`SpuriousTruth`), to check
+  the mask and environment identification against a known answer.
+"""
+from .lastfm import LASTFM_FOLDER, find_lastfm, load_lastfm
+from .synthetic import (DEFAULT_MODALITIES, SpuriousTruth, make_multimodal, make_spurious,
+                        make_tiktok_like)
+
+__all__ = ["SpuriousTruth", "find_lastfm", "load_lastfm", "make_multimodal", "make_spurious",
+           "make_tiktok_like"]

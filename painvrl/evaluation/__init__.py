@@ -1,0 +1,13 @@
+"""Evaluation: full-ranking metrics, model comparison and significance tests.
+
+* ``metrics.py`` (:mod:`painvrl.metrics`): :func:`topk`, :func:`evaluate`,
+  :func:`ranking_metrics`.
+* ``compare.py`` (:mod:`painvrl.compare`): :func:`compare` (every model on every
+  split) and :func:`summarize` (runs over seeds as ``mean ± std``).
+* ``stats.py``: :func:`paired_test` and its numerics, written in NumPy.
+"""
+from .compare import compare, summarize
+from .metrics import evaluate, ranking_metrics, topk
+from .stats import paired_test
+
+__all__ = ["topk", "evaluate", "ranking_metrics", "compare", "paired_test", "summarize"]
