@@ -29,7 +29,8 @@ import pandas as pd
 
 from _common import header, parser
 from painvrl import Backbone, InvRL, PaInvRL, datasets, identify_environments, splits
-from painvrl.evaluation import compare, summarize
+from painvrl.evaluation import summarize
+from painvrl.evaluation.compare import compare
 
 BACKBONE = dict(reg="batch", max_epochs=200, patience=5, eval_every=5, progress=False)
 PIPELINE = dict(n_envs=10, n_outer=2, env_epochs=10, env_rounds=3, mask_epochs=10,

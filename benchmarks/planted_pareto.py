@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from painvrl import Backbone, InvRL, PaInvRL, splits
-from painvrl.evaluation import compare, paired_test, summarize
+from painvrl.evaluation import paired_test, summarize
+from painvrl.evaluation.compare import compare
 from painvrl.data.datasets import make_spurious
 
 SMALL = dict(d_id=16, d_content=16, n_neg=10, batch_size=256, eval_every=5, n_threads=None,

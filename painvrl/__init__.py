@@ -8,20 +8,16 @@ pipelines) and ``evaluation`` (metrics, comparison, significance tests).
 from ._blas import import_core
 
 _core = import_core()  # first: a missing build or BLAS fails here, clearly
-from importlib import import_module as _import_module
 
 from . import data, evaluation, invariance, models
 from ._util.modelfile import ModelFileError
 from .data import Dataset, UserItemCSR, datasets, load_mmgcn, load_mmrec, splits
-from .evaluation import evaluate, metrics, ranking_metrics, topk
+from .evaluation import compare, evaluate, metrics, ranking_metrics, topk
 from .invariance import (ConvertGradient, EnvironmentSplit, InvRL, MaskResult, MaskStep, PaInvRL,
                          attention_weights, convert, convert_item_vectors, convert_loss_grad,
                          environments, identify_environments, learn_mask, mask_step, mgda_weight,
                          pair_weight, pipeline)
 from .models import Backbone, NotFittedError, Popularity, functional
-
-# The module: the attribute painvrl.evaluation.compare is the function compare().
-compare = _import_module(".evaluation.compare", __name__)
 
 __version__ = "0.1.0"
 __all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL",

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from painvrl import datasets, splits
-from painvrl.evaluation import compare, evaluate, paired_test, summarize
+from painvrl.evaluation import evaluate, paired_test, summarize
+from painvrl.evaluation.compare import compare
 from painvrl.evaluation.stats import betainc, student_t_cdf
 from painvrl.models import Backbone, Popularity
 

@@ -6,8 +6,11 @@
   split) and :func:`summarize` (runs over seeds as ``mean ± std``).
 * ``stats.py``: :func:`paired_test` and its numerics, written in NumPy.
 """
-from .compare import compare, summarize
+from . import compare, metrics, stats
+from .compare import summarize
 from .metrics import evaluate, ranking_metrics, topk
 from .stats import paired_test
 
-__all__ = ["topk", "evaluate", "ranking_metrics", "compare", "paired_test", "summarize"]
+# ``compare`` is the module (``compare.compare`` the function), as ``painvrl.compare`` is.
+__all__ = ["compare", "metrics", "stats", "topk", "evaluate", "ranking_metrics", "paired_test",
+           "summarize"]
