@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${PAINVRL_VENV:-.venv}"
-TEST_VENV=build/test-venv
+TEST_VENV="$PWD/build/test-venv"
 
 need_tools() {
     local tool
