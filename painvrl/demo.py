@@ -45,8 +45,8 @@ import pandas as pd
 import painvrl
 
 __all__ = ["Schedule", "SCHEDULES", "DemoResult", "build_split", "load_data", "fit_models",
-           "run_seed", "run", "summary_table", "verdict", "plot", "describe", "MODELS",
-           "SPLITS", "COLUMNS"]
+           "run_seed", "run", "summary_table", "verdict", "plot", "describe", "format_seconds",
+           "MODELS", "SPLITS", "COLUMNS"]
 
 MODELS = ("backbone", "InvRL", "PaInvRL")
 SPLITS = {"iid": "IID", "ood": "OOD"}
@@ -238,10 +238,14 @@ def describe(schedule: Schedule, holdout) -> str:
     str
     """
     ds, s = holdout.dataset, holdout.sizes
-    what = ("planted invariant + spurious features, 3 planted environments (spurious effect "
-            "+1, -1, -1), environment 2 held out" if schedule.dataset == "planted" else
-            f"Last.fm 2K text + audio features, identified environments {holdout.held_out} "
-            f"held out (farthest from the rest)")
+    held = ", ".join(str(e) for e in holdout.held_out)
+    if schedule.dataset == "planted":
+        effects = ", ".join(f"{c:+g}" for c in schedule.data.get("spurious_effect", ()))
+        what = (f"planted invariant + spurious features, {schedule.data.get('n_envs', 2)} "
+                f"planted environments (spurious effect {effects}), environment {held} held out")
+    else:
+        what = (f"Last.fm 2K text + audio features, identified environments {held} held out "
+                f"(farthest from the rest)")
     return (f"{what}; {ds.n_users:,} users, {ds.n_items:,} items, {ds.features.shape[1]} "
             f"feature columns; train {s['train']:,} / val {s['val']:,} / IID test "
             f"{s['iid_test']:,} / OOD test {s['ood_test']:,} pairs")
@@ -278,6 +282,8 @@ class _StageBar:
 
     def close(self) -> None:
         if self.bar is not None:
+            if self.bar.n >= self.bar.total:
+                self.bar.set_description("demo: done")
             self.bar.close()
 
 
