@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="number of seeds (default 3); mean ± std is over them")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="first seed (default 0): the run uses seeds S, S+1, ..., S+N-1")
+    p.add_argument("--scale", type=float, default=None, metavar="F",
+                   help="planted data F times larger: users, items and interactions (default "
+                        "1: 600, 400, 24,000); the schedule stays the same")
     p.add_argument("--epochs", type=int, default=None, metavar="E",
                    help="maximum epochs of the backbone and the final models (default: the "
                         "schedule's, 100 planted / 200 lastfm; early stopping usually ends "
@@ -84,6 +87,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     if args.seeds < 1:
         build_parser().error(f"--seeds must be at least 1, got {args.seeds}")
+    if args.scale is not None and (args.dataset != "planted" or not args.scale > 0):
+        build_parser().error("--scale takes a number > 0 and applies to --dataset planted only")
     if args.threads is not None and args.threads < 0:
         build_parser().error(f"--threads must be 0 (all cores) or more, got {args.threads}")
     return args
@@ -100,7 +105,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from . import demo
 
     wall, cpu = time.perf_counter(), time.process_time()
-    schedule = demo.SCHEDULES[args.dataset].with_overrides(max_epochs=args.epochs, reg=args.reg)
+    schedule = demo.SCHEDULES[args.dataset].with_overrides(max_epochs=args.epochs, reg=args.reg,
+                                                           scale=args.scale)
     seeds = list(range(args.seed, args.seed + args.seeds))
     threads = schedule.n_threads if args.threads is None else (args.threads or None)
     print("painvrl demo: PaInvRL against InvRL and the backbone, in and out of distribution\n")

@@ -89,9 +89,9 @@ class Schedule:
     pipeline: Dict[str, Any]
     n_threads: Optional[int] = None
 
-    def with_overrides(self, *, max_epochs: Optional[int] = None,
-                       reg: Optional[str] = None) -> "Schedule":
-        """A copy with the maximum epochs and/or the L2 scope of every model replaced.
+    def with_overrides(self, *, max_epochs: Optional[int] = None, reg: Optional[str] = None,
+                       scale: Optional[float] = None) -> "Schedule":
+        """A copy with the maximum epochs, the L2 scope or the planted data's size changed.
 
         Parameters
         ----------
@@ -99,6 +99,9 @@ class Schedule:
             Maximum epochs of the backbone and of the pipelines' final models.
         reg : {"full", "batch"}, optional
             L2 scope of every stage (see :class:`painvrl.Backbone`).
+        scale : float, optional
+            Planted data only: multiply its users, items and interactions by
+            ``scale`` (the schedule stays as it is).
 
         Returns
         -------
@@ -108,6 +111,13 @@ class Schedule:
         data = dict(self.data)
         if reg is not None and self.dataset == "lastfm":
             data["reg"] = reg
+        if scale is not None:
+            if self.dataset != "planted":
+                raise ValueError("with_overrides: scale applies to the planted data only")
+            if not scale > 0:
+                raise ValueError(f"with_overrides: scale must be > 0, got {scale!r}")
+            for key in ("n_users", "n_items", "n_interactions"):
+                data[key] = max(1, int(round(data[key] * scale)))
         return dataclasses.replace(self, data=data, backbone={**self.backbone, **extra},
                                    pipeline={**self.pipeline, **extra})
 

@@ -85,6 +85,11 @@ def test_with_overrides_reaches_every_model():
     assert s.backbone["max_epochs"] == s.pipeline["max_epochs"] == 7
     assert s.backbone["reg"] == s.pipeline["reg"] == s.data["reg"] == "full"
     assert demo.SCHEDULES["lastfm"].backbone["reg"] == "batch"  # the preset is unchanged
+    big = demo.SCHEDULES["planted"].with_overrides(scale=2)
+    assert (big.data["n_users"], big.data["n_items"], big.data["n_interactions"]) == (
+        1200, 800, 48_000)
+    with pytest.raises(ValueError, match="planted data only"):
+        demo.SCHEDULES["lastfm"].with_overrides(scale=2)
 
 
 def test_main_prints_the_table_and_writes_the_plot(tmp_path, monkeypatch, capsys):
@@ -116,6 +121,8 @@ def test_parse_args_takes_an_optional_demo_subcommand():
     assert parse_args(["--seed", "4"]).seed == 4
     with pytest.raises(SystemExit):
         parse_args(["--seeds", "0"])
+    with pytest.raises(SystemExit):
+        parse_args(["--dataset", "lastfm", "--scale", "2"])
 
 
 def test_help_exits_0_and_documents_every_option():
