@@ -30,7 +30,7 @@ datasets:
            benchmarks/planted_pareto.py: backbone <= 100 epochs (patience 3
            checks), pipelines 2 outer iterations x (identification 3 rounds x 5
            epochs, 20 mask epochs), final model patience 4; 600 users, 400
-           items, 24,000 pairs. About 10 s of CPU time for 3 seeds.
+           items, 24,000 pairs. About 15 s of CPU time for the 5 seeds.
   lastfm   Last.fm 2K with real text and audio features (../shared/data, or
            --data). Per seed: environments identified on all pairs pooled
            (10 environments, 2 rounds x 5 epochs), the two farthest from the
