@@ -24,6 +24,8 @@ final epochs, validated every epoch; 4 environments.
 
 ``--repeat N`` runs each fit N times and reports the median of fit times.
 ``--json PATH`` also writes the numbers (for comparing two trees).
+``--passes REPS`` only times each validation pass of the former code on its own
+(best of REPS calls), through the public helpers, and exits.
 
 Usage: python benchmarks/bench_validate_once.py [--quick] [--scale 0.3] [--repeat 1]
 """
@@ -188,11 +190,58 @@ def fits(quick: bool):
     return {"Backbone.fit": backbone, "PaInvRL.fit": pipeline}
 
 
+def pass_costs(ds, reps: int):
+    """The cost of each validation pass one fit made before "validate once", per call
+    (best of ``reps``: the machine's load inflates single timings), on ``ds``."""
+    from painvrl._util.validation import as_float_array, as_index_array, check_distinct_pairs
+    from painvrl.data.csr import UserItemCSR
+    from painvrl.invariance.mask import ultragcn_betas
+    from painvrl.models.functional import loss_weights
+    u, i = ds.train[:, 0], ds.train[:, 1]
+    uc, ic = np.ascontiguousarray(u), np.ascontiguousarray(i)
+    labels = np.zeros(ds.n_train, np.int64)
+    pairs = np.concatenate([ds.train, ds.val.to_pairs()])
+    trusted = getattr(UserItemCSR, "_from_trusted_pairs", None)
+    rows = [
+        ("learn_mask, convert_item_vectors", "X: isfinite over the feature table",
+         lambda: as_float_array(ds.features, "X", ndim=2)),
+        ("learn_mask", "users, items: int64 copy + range",
+         lambda: (as_index_array(u, "users", high=ds.n_users),
+                  as_index_array(i, "items", high=ds.n_items))),
+        ("learn_mask", "check_distinct_pairs (lexsort)", lambda: check_distinct_pairs(uc, ic, "p")),
+        ("learn_mask", "ultragcn_betas (np.unique degrees)",
+         lambda: ultragcn_betas(uc, ic, ds.n_users, ds.n_items)),
+        ("learn_mask", "env labels: range", lambda: as_index_array(labels, "env", high=4)),
+        ("Backbone.fit, identify_environments", "loss_weights(degrees): checks + maths",
+         lambda: loss_weights(ds.user_degree, ds.item_degree)),
+        ("Backbone.fit, identify_environments", "train[:, 0], train[:, 1] contiguous copies",
+         lambda: (np.ascontiguousarray(u), np.ascontiguousarray(i))),
+        ("evaluate(exclude='train+val'), compare", "from_pairs (checked) - trusted",
+         lambda: UserItemCSR.from_pairs(pairs[:, 0], pairs[:, 1], ds.n_users, ds.n_items)),
+    ]
+    if trusted is not None:
+        rows.append(("evaluate(exclude='train+val'), compare", "  the trusted build it subtracts",
+                     lambda: trusted(pairs[:, 0], pairs[:, 1], ds.n_users, ds.n_items)))
+    print(f"\nper-pass cost (best of {reps}), {ds.n_train:,} training pairs, features "
+          f"{ds.features.shape}:")
+    for where, what, fn in rows:
+        best = min(_timed(fn) for _ in range(reps))
+        print(f"  {where:40s} {what:44s} {best * 1e3:8.2f} ms")
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def main(argv=None):
     p = parser(__doc__)
     p.add_argument("--scale", type=float, default=0.3)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--json", default=None)
+    p.add_argument("--passes", type=int, default=0, metavar="REPS",
+                   help="only time each former validation pass, best of REPS, and exit")
     args = p.parse_args(argv)
     header("bench_validate_once", args.quick)
     print(f"painvrl imported from {os.path.dirname(painvrl.__file__)}")
@@ -204,6 +253,9 @@ def main(argv=None):
     build = time.perf_counter() - t
     print(f"{ds!r}, built in {build:.2f} s; features {ds.features.shape} "
           f"({ds.features.nbytes / 2**20:.1f} MiB)")
+    if args.passes:
+        pass_costs(ds, args.passes)
+        return
     rec = Recorder(ds.features.shape, ds.n_train)
     instrument(rec)
     out = {}
