@@ -77,11 +77,29 @@ class UserItemCSR:
         if users.shape != items.shape:
             raise ValueError(f"{f}: users and items must have the same length, got "
                              f"{users.shape[0]} and {items.shape[0]}")
-        key = np.unique(users * np.int64(n_items) + items)
-        u, i = np.divmod(key, np.int64(n_items))
-        indptr = np.zeros(n_users + 1, dtype=np.int64)
-        np.cumsum(np.bincount(u, minlength=n_users), out=indptr[1:])
-        return cls(indptr, i, n_users, n_items)
+        return cls(*_pairs_to_csr(users, items, n_users, n_items), n_users, n_items)
+
+    @classmethod
+    def _trusted(cls, indptr: np.ndarray, indices: np.ndarray, n_users: int,
+                 n_items: int) -> "UserItemCSR":
+        """A CSR from arrays already in canonical form (int64, C-contiguous, rows sorted
+        and distinct, ids in range), without the O(nnz) checks of ``__init__``.
+
+        Only for arrays built from a :class:`~painvrl.data.Dataset`'s own (validated)
+        pairs; anything from outside goes through ``UserItemCSR(...)`` or
+        :meth:`from_pairs`.
+        """
+        obj = cls.__new__(cls)
+        for name, value in (("indptr", indptr), ("indices", indices),
+                            ("n_users", int(n_users)), ("n_items", int(n_items))):
+            object.__setattr__(obj, name, value)
+        return obj
+
+    @classmethod
+    def _from_trusted_pairs(cls, users: np.ndarray, items: np.ndarray, n_users: int,
+                            n_items: int) -> "UserItemCSR":
+        """:meth:`from_pairs` for int64 ids already known to lie in range (a Dataset's)."""
+        return cls._trusted(*_pairs_to_csr(users, items, n_users, n_items), n_users, n_items)
 
     @property
     def nnz(self) -> int:
@@ -97,3 +115,13 @@ class UserItemCSR:
         """(nnz, 2) int64 array of (user, item) pairs, in row order."""
         users = np.repeat(np.arange(self.n_users, dtype=np.int64), self.row_lengths())
         return np.stack([users, self.indices], axis=1)
+
+
+def _pairs_to_csr(users: np.ndarray, items: np.ndarray, n_users: int,
+                  n_items: int):
+    """(indptr, indices) of the set of (user, item) pairs: int64 ids in range."""
+    key = np.unique(users * np.int64(n_items) + items)
+    u, i = np.divmod(key, np.int64(n_items))
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(np.bincount(u, minlength=n_users), out=indptr[1:])
+    return indptr, i

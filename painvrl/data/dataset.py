@@ -31,8 +31,22 @@ FeaturesLike = Union[None, np.ndarray, pd.DataFrame, Mapping[str, Any]]
 # --------------------------------------------------------------------------- helpers
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
+    """A read-only view of ``arr`` that cannot be made writeable again.
+
+    ``arr`` itself is flagged read-only and the view reads it through a read-only
+    buffer, so ``view.flags.writeable = True`` raises ``ValueError`` (on a plain
+    read-only array that owns its memory, NumPy lets anyone turn the flag back on).
+    This is what lets a :class:`Dataset` stay trusted after it is built.  Arrays
+    that cannot export a buffer (object or datetime ids) are only flagged.
+    """
     arr.flags.writeable = False
-    return arr
+    if arr.dtype.hasobject or not arr.flags.c_contiguous:
+        return arr
+    try:
+        view = np.frombuffer(memoryview(arr), dtype=arr.dtype)
+    except (TypeError, ValueError, BufferError):  # dtypes without a buffer format
+        return arr
+    return view.reshape(arr.shape)
 
 
 def _show(values) -> list:
@@ -295,6 +309,17 @@ class Dataset:
 
     Notes
     -----
+    **Validated once.**  The constructor is where the data is checked (integer
+    ids in range, distinct pairs, finite features, dtypes, layout); the arrays
+    are then read-only views that cannot be made writeable again (setting
+    ``flags.writeable = True`` raises), so a ``Dataset`` stays valid for its
+    whole life.  The stages that take a ``Dataset`` (``Backbone.fit``,
+    :func:`~painvrl.invariance.identify_environments`, the ``InvRL`` /
+    ``PaInvRL`` pipelines, their validation checks, ``evaluate``) therefore use
+    its arrays as they are, without scanning them again; functions handed raw
+    arrays (:func:`~painvrl.invariance.learn_mask`, :func:`~painvrl.topk`, ...)
+    still check them.
+
     Users and items without training pairs are allowed (they can appear only in
     ``val``/``test``, or nowhere): their degree is 0, :meth:`summary` counts
     them, and a model learns nothing about them from interactions (item
@@ -316,7 +341,7 @@ class Dataset:
 
     __slots__ = ("n_users", "n_items", "train", "val", "test", "train_csr", "features",
                  "modalities", "user_ids", "item_ids", "name", "user_degree", "item_degree",
-                 "_frozen")
+                 "_frozen", "_columns")
 
     def __init__(self, train: PairsLike, val: Optional[PairsLike] = None,
                  test: Optional[PairsLike] = None, features: FeaturesLike = None,
@@ -404,9 +429,9 @@ class Dataset:
             user_degree=_readonly(np.bincount(train[:, 0], minlength=n_users).astype(np.int64)),
             item_degree=_readonly(np.bincount(train[:, 1], minlength=n_items).astype(np.int64)),
         )
-        for csr in (val, test, train_csr):
-            csr.indptr.flags.writeable = False
-            csr.indices.flags.writeable = False
+        for csr in (val, test, train_csr):  # the Dataset's own CSRs (built by from_pairs)
+            object.__setattr__(csr, "indptr", _readonly(csr.indptr))
+            object.__setattr__(csr, "indices", _readonly(csr.indices))
         for k, v in fields.items():
             object.__setattr__(self, k, v)
         object.__setattr__(self, "_frozen", True)
@@ -605,6 +630,23 @@ class Dataset:
                            normalize=normalize, feature_rows=rows_for_items, describe=describe)
 
     # -- derived
+    def _train_columns(self) -> Tuple[np.ndarray, np.ndarray]:
+        """``(users, items)``: the two columns of :attr:`train` as C-contiguous, read-only
+        int64 arrays, the layout the C core takes (made once, on first use, and kept:
+        the stages of a pipeline share them instead of copying ``train[:, 0]`` each)."""
+        cols = getattr(self, "_columns", None)
+        if cols is None:
+            cols = tuple(_readonly(np.ascontiguousarray(self.train[:, k])) for k in (0, 1))
+            object.__setattr__(self, "_columns", cols)
+        return cols
+
+    def _train_val_csr(self) -> UserItemCSR:
+        """The training and validation pairs per user (``exclude="train+val"``), built from
+        the dataset's own pairs without re-checking them."""
+        pairs = np.concatenate([self.train, self.val.to_pairs()])
+        return UserItemCSR._from_trusted_pairs(pairs[:, 0], pairs[:, 1], self.n_users,
+                                               self.n_items)
+
     @property
     def n_train(self) -> int:
         """Number of training pairs."""

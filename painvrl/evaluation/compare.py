@@ -75,8 +75,7 @@ def _exclusion(ds: Dataset, exclude: str) -> Optional[UserItemCSR]:
     if exclude == "train":
         return ds.train_csr
     if exclude == "train+val":  # the same construction as models._RecommenderMixin.evaluate
-        pairs = np.concatenate([ds.train, ds.val.to_pairs()])
-        return UserItemCSR.from_pairs(pairs[:, 0], pairs[:, 1], ds.n_users, ds.n_items)
+        return ds._train_val_csr()
     return None
 
 

@@ -52,13 +52,24 @@ def _resolve_dtype(dtype, like, func: str):
     return check_dtype(dtype, func=func)
 
 
-def _fusion_params(W, b, A, c, q, mask, X, fusion, omega, dtype, func: str, n_items=None):
-    """Checked (W, b, A, c, q, omega, mask, X) for the C core."""
+def _fusion_params(W, b, A, c, q, mask, X, fusion, omega, dtype, func: str, n_items=None, *,
+                   trusted_X: bool = False):
+    """Checked (W, b, A, c, q, omega, mask, X) for the C core.
+
+    ``trusted_X``: X is a Dataset's feature table (finite, C-contiguous float32 by
+    construction), used without scanning it again when it already has the layout
+    asked for (only its shape is compared, O(1)).
+    """
     f = func
     check_choice(fusion, "fusion", FUSIONS, func=f)
     W = as_float_array(W, "W", ndim=2, dtype=dtype, func=f)
     d_c, D = W.shape
-    X = as_float_array(X, "X", ndim=2, dtype=dtype, shape=(n_items, D), func=f)
+    if not (trusted_X and X.dtype == dtype and X.ndim == 2 and X.flags.c_contiguous):
+        X = as_float_array(X, "X", ndim=2, dtype=dtype, shape=(n_items, D), func=f)
+    elif X.shape[1] != D or (n_items is not None and X.shape[0] != n_items):
+        raise ValueError(f"{f}: X must have {D} columns (W's) and "
+                         f"{'any number of' if n_items is None else n_items} rows, got shape "
+                         f"{X.shape}")
     mask = as_mask(mask, "mask", D, dtype=dtype, func=f)
     b = None if b is None else as_float_array(b, "b", ndim=1, dtype=dtype, shape=(d_c,), func=f)
     if fusion == "attention":
@@ -193,10 +204,18 @@ def convert_item_vectors(W, b, A, c, q, mask, X, *, fusion: str = "attention", o
     TypeError, ValueError
         As :func:`convert_loss_grad`.
     """
-    f = _func
+    return _item_vectors(W, b, A, c, q, mask, X, fusion=fusion, omega=omega, items=items,
+                         dtype=dtype, n_threads=n_threads, func=_func)
+
+
+def _item_vectors(W, b, A, c, q, mask, X, *, fusion, omega=None, items=None, dtype=None,
+                  n_threads=None, func: str = "convert_item_vectors", trusted_X: bool = False):
+    """:func:`convert_item_vectors`; ``trusted_X=True`` when X is a Dataset's features (the
+    model's parameters are still checked, the feature table is not scanned again)."""
+    f = func
     dtype = _resolve_dtype(dtype, W, f)
     W, b, A, c, q, omega, mask, X = _fusion_params(W, b, A, c, q, mask, X, fusion, omega, dtype,
-                                                   f)
+                                                   f, trusted_X=trusted_X)
     if items is not None:
         items = as_index_array(items, "items", high=X.shape[0], func=f)
     return _core.convert_items(W, b, A, c, q, omega, mask, X, items=items, fusion=fusion,

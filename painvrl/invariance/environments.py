@@ -25,7 +25,7 @@ from .._util.progress import progress_bar
 from .._util.validation import (as_index_array, as_mask, check_choice, check_int, check_real,
                                 check_seed, check_weights, resolve_threads)
 from ..data.dataset import Dataset
-from ..models.functional import loss_weights
+from ..models.functional import _loss_weights
 
 __all__ = ["EnvironmentSplit", "estimate_memory", "identify_environments"]
 
@@ -408,10 +408,11 @@ def identify_environments(dataset: Dataset, *, mask=None, n_envs: int = 10, epoc
         current = _check_labels(labels, n_pairs, n_envs)
     initial_sizes = np.bincount(current, minlength=n_envs).astype(np.int64)
 
-    users = np.ascontiguousarray(dataset.train[:, 0], dtype=np.int64)
-    items = np.ascontiguousarray(dataset.train[:, 1], dtype=np.int64)
-    beta_u, beta_i = loss_weights(dataset.user_degree, dataset.item_degree)
-    X = np.ascontiguousarray(dataset.features, dtype=np.float32)
+    # The Dataset was validated when built (ids in range, distinct pairs, finite float32
+    # features) and is read-only: its arrays go to the C core without re-checks.
+    users, items = dataset._train_columns()
+    beta_u, beta_i = _loss_weights(dataset.user_degree, dataset.item_degree)
+    X = dataset.features
     kwargs = dict(n_users=dataset.n_users, n_envs=n_envs, tol_changes=tol_changes, d_id=d_id,
                   d_c=d_content, emb_opt="adagrad", emb_lr=emb_lr, proj_lr=proj_lr, reg=reg,
                   wd1=wd1, wdi=wdi, wd2=wd2, l1=l1, mask_prev=mask32, bias=True,

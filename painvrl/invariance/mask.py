@@ -27,6 +27,7 @@ The parameter vector is ``theta = [W.ravel() (row-major, d_c x D); mu]``.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
@@ -36,7 +37,7 @@ from .. import _core
 from .._util.validation import (as_float_array, as_index_array, check_choice, check_distinct_pairs,
                                 check_dtype, check_int, check_real, check_seed, check_weights,
                                 resolve_threads)
-from ..models.functional import loss_weights
+from ..models.functional import _loss_weights, loss_weights
 
 __all__ = [
     "MaskStep",
@@ -557,15 +558,8 @@ def learn_mask(users, items, env, U, V, X, *, n_envs: Optional[int] = None, beta
         If training produced a non-finite loss (e.g. a learning rate far too large).
     """
     f = "learn_mask"
-    V = _float_array(V, "V", np.float32, 2, f)
-    U = _float_array(U, "U", np.float32, 2, f)
-    n_items, d_id = V.shape
-    n_users = U.shape[0]
-    if U.shape[1] <= d_id:
-        raise ValueError(f"{f}: U must have more columns than V (U = [U_id ; U_c] with "
-                         f"d_id = {d_id}), got {U.shape[1]}")
-    if n_users < 1 or n_items < 1:
-        raise ValueError(f"{f}: U and V must not be empty, got shapes {U.shape} and {V.shape}")
+    U, V = _mask_tables(U, V, f)
+    n_items, n_users = V.shape[0], U.shape[0]
     X = _float_array(X, "X", np.float32, 2, f)
     if X.shape[0] != n_items or X.shape[1] < 1:
         raise ValueError(f"{f}: X must have shape (n_items, D >= 1) with n_items = {n_items}, "
@@ -576,29 +570,115 @@ def learn_mask(users, items, env, U, V, X, *, n_envs: Optional[int] = None, beta
         raise ValueError(f"{f}: users and items must have the same length, got "
                          f"{users.shape[0]} and {items.shape[0]}")
     check_distinct_pairs(users, items, "users and items", func=f)
+    env_arr, n_envs = _mask_env(env, users.shape, n_envs, f)
+    if beta_u is None or beta_i is None:
+        if beta_u is not None or beta_i is not None:
+            raise ValueError(f"{f}: beta_u and beta_i must be given both, or neither")
+        beta_u, beta_i = ultragcn_betas(users, items, n_users, n_items)
+    beta_u, beta_i = _mask_betas(beta_u, beta_i, n_users, n_items, f)
+    return _mask_fit(users, items, env_arr, n_envs, U, V, X, beta_u, beta_i, func=f,
+                     epochs=epochs, batch_size=batch_size, n_neg=n_neg, sigma=sigma, lr=lr,
+                     lr_mu=lr_mu, lam=lam, weighting=weighting, normalize=normalize,
+                     mgda_apply=mgda_apply, grad_scope=grad_scope, alpha=alpha,
+                     preference=preference, pair_eps=pair_eps, wd2=wd2, w=w, seed=seed,
+                     n_threads=n_threads)
+
+
+_LEARN_MASK_SIGNATURE = inspect.signature(learn_mask)
+
+
+def _learn_mask_dataset(dataset, env, U, V, **kwargs) -> MaskResult:
+    """:func:`learn_mask` on a :class:`~painvrl.data.Dataset`'s training pairs and features,
+    for the pipelines (one outer iteration of InvRL/PaInvRL).
+
+    The same computation, bit for bit, as ``learn_mask(dataset.train[:, 0],
+    dataset.train[:, 1], env, U, V, dataset.features, **kwargs)``, but the dataset
+    is trusted (validated when it was built, read-only): its pairs are not
+    range-checked or searched for repeats again, its features are not scanned for
+    NaN, and the loss-weight factors come from its degrees instead of re-counting
+    the pairs.  ``env``, ``U``, ``V`` (not the dataset's) and every keyword
+    argument (those of :func:`learn_mask`) are checked as :func:`learn_mask` does.
+    """
+    f = "learn_mask"
+    try:
+        bound = _LEARN_MASK_SIGNATURE.bind(None, None, env, U, V, None, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{f}() {exc}") from None
+    bound.apply_defaults()
+    args = dict(bound.arguments)
+    for name in ("users", "items", "env", "U", "V", "X"):
+        del args[name]
+    n_envs, beta_u, beta_i = args.pop("n_envs"), args.pop("beta_u"), args.pop("beta_i")
+    U, V = _mask_tables(U, V, f)
+    n_items, n_users = V.shape[0], U.shape[0]
+    if (n_users, n_items) != (dataset.n_users, dataset.n_items):
+        raise ValueError(f"{f}: U and V must have one row per user and item of the dataset "
+                         f"({dataset.n_users} and {dataset.n_items}), got {n_users} and "
+                         f"{n_items}")
+    X = dataset.features
+    if X.shape[1] < 1:
+        raise ValueError(f"{f}: X must have shape (n_items, D >= 1) with n_items = {n_items}, "
+                         f"got {X.shape}")
+    users, items = dataset._train_columns()
+    env_arr, n_envs = _mask_env(env, users.shape, n_envs, f)
+    if beta_u is None and beta_i is None:
+        # ultragcn_betas counts each distinct pair once: the dataset's degrees already do.
+        beta_u, beta_i = (b.astype(np.float32) for b in _loss_weights(
+            dataset.user_degree, dataset.item_degree, dtype=np.float64))
+    else:
+        if beta_u is None or beta_i is None:
+            raise ValueError(f"{f}: beta_u and beta_i must be given both, or neither")
+        beta_u, beta_i = _mask_betas(beta_u, beta_i, n_users, n_items, f)
+    return _mask_fit(users, items, env_arr, n_envs, U, V, X, beta_u, beta_i, func=f, **args)
+
+
+def _mask_tables(U, V, f: str) -> Tuple[np.ndarray, np.ndarray]:
+    """The frozen user and item tables of :func:`learn_mask`, checked (float32, finite)."""
+    V = _float_array(V, "V", np.float32, 2, f)
+    U = _float_array(U, "U", np.float32, 2, f)
+    d_id = V.shape[1]
+    if U.shape[1] <= d_id:
+        raise ValueError(f"{f}: U must have more columns than V (U = [U_id ; U_c] with "
+                         f"d_id = {d_id}), got {U.shape[1]}")
+    if U.shape[0] < 1 or V.shape[0] < 1:
+        raise ValueError(f"{f}: U and V must not be empty, got shapes {U.shape} and {V.shape}")
+    return U, V
+
+
+def _mask_env(env, shape, n_envs, f: str) -> Tuple[np.ndarray, int]:
+    """The environment labels (int64, in [0, n_envs)) and n_envs."""
     env_arr = np.asarray(env)
     if env_arr.dtype.kind not in "iu":
         raise TypeError(f"{f}: env must hold integer labels, got dtype {env_arr.dtype}")
-    if env_arr.shape != users.shape:
-        raise ValueError(f"{f}: env must have one label per pair, shape {users.shape}, "
+    if env_arr.shape != shape:
+        raise ValueError(f"{f}: env must have one label per pair, shape {shape}, "
                          f"got {env_arr.shape}")
     if n_envs is None:
         if env_arr.min() < 0:
             raise ValueError(f"{f}: env must be >= 0, got labels down to {env_arr.min()}")
         n_envs = int(env_arr.max()) + 1
     n_envs = check_int(n_envs, "n_envs", minimum=1, func=f)
-    env_arr = _id_array(env_arr, "env", 1, n_envs, f)
-    if beta_u is None or beta_i is None:
-        if beta_u is not None or beta_i is not None:
-            raise ValueError(f"{f}: beta_u and beta_i must be given both, or neither")
-        beta_u, beta_i = ultragcn_betas(users, items, n_users, n_items)
+    return _id_array(env_arr, "env", 1, n_envs, f), n_envs
+
+
+def _mask_betas(beta_u, beta_i, n_users: int, n_items: int,
+                f: str) -> Tuple[np.ndarray, np.ndarray]:
     beta_u = _float_array(beta_u, "beta_u", np.float32, 1, f)
     beta_i = _float_array(beta_i, "beta_i", np.float32, 1, f)
     if beta_u.shape != (n_users,):
         raise ValueError(f"{f}: beta_u must have shape ({n_users},), got {beta_u.shape}")
     if beta_i.shape != (n_items,):
         raise ValueError(f"{f}: beta_i must have shape ({n_items},), got {beta_i.shape}")
-    d_c, D = U.shape[1] - d_id, X.shape[1]
+    return beta_u, beta_i
+
+
+def _mask_fit(users, items, env_arr, n_envs: int, U, V, X, beta_u, beta_i, *, func: str,
+              epochs, batch_size, n_neg, sigma, lr, lr_mu, lam, weighting, normalize,
+              mgda_apply, grad_scope, alpha, preference, pair_eps, wd2, w, seed,
+              n_threads) -> MaskResult:
+    """Check the hyperparameters, run the C core on checked arrays, wrap the result."""
+    f = func
+    d_c, D = U.shape[1] - V.shape[1], X.shape[1]
     wargs = _weighting_args(weighting, normalize, mgda_apply, grad_scope, alpha, preference,
                             pair_eps, func=f, d_c=d_c, D=D)
     hyper = dict(

@@ -28,9 +28,10 @@ from .._util.modelfile import load_model_file, save_model_file
 from .._util.validation import check_choice, check_positive_int
 from ..models.backbone import Backbone
 from ..models.base import NotFittedError, _RecommenderMixin
-from .convert import convert_item_vectors
+from ..data.dataset import Dataset
+from .convert import _item_vectors
 from .environments import EnvironmentSplit, identify_environments
-from .mask import MaskResult, learn_mask
+from .mask import MaskResult, _learn_mask_dataset
 
 __all__ = ["InvRL", "PaInvRL"]
 
@@ -164,7 +165,23 @@ class InvRL(_RecommenderMixin):
 
         An interrupt (KeyboardInterrupt) leaves the completed stages in place and
         the model unfitted until the final stage ends.
+
+        The dataset was validated when it was built: no stage (pre-training,
+        identification, mask learning, final training, their validation checks)
+        scans its pairs or features again.
+
+        Raises
+        ------
+        TypeError
+            ``dataset`` is not a :class:`~painvrl.data.Dataset`, or ``pretrained``
+            is not a :class:`~painvrl.Backbone`.
+        ValueError
+            A setting out of range, a ``pretrained`` model that does not fit the
+            dataset or the pipeline, or ``resume`` without an earlier fit.
         """
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"{type(self).__name__}.fit: dataset must be a painvrl.Dataset, "
+                            f"got {type(dataset).__name__}")
         check_positive_int(self.n_outer, "n_outer", minimum=0)
         check_positive_int(self.n_envs, "n_envs")
         check_choice(self.weighting, "weighting", ("fixed", "mgda", "pair"))
@@ -188,7 +205,6 @@ class InvRL(_RecommenderMixin):
                        callback, checkpoint)
 
         U, V = self.pretrained_.user_embeddings_, self.pretrained_.item_embeddings_
-        users, items = dataset.train[:, 0], dataset.train[:, 1]
         for outer in range(len(self.mask_results_), self.n_outer):
             lam, alpha = self._weights_at(outer)
             mask = (self.mask_results_[-1].mask if self.mask_results_
@@ -205,11 +221,12 @@ class InvRL(_RecommenderMixin):
                 self._mark("environments", outer, time.perf_counter() - start, split,
                            callback, checkpoint)
             start = time.perf_counter()
-            result = learn_mask(users, items, self.environments_[outer].labels, U, V,
-                                dataset.features, n_envs=self.n_envs, epochs=self.mask_epochs,
-                                batch_size=self.batch_size, n_neg=self.n_neg, lam=lam,
-                                alpha=alpha, weighting=self.weighting, seed=self.seed + outer,
-                                n_threads=self.n_threads, **(self.mask_params or {}))
+            # learn_mask on the trusted dataset: its pairs and features are not re-checked
+            result = _learn_mask_dataset(
+                dataset, self.environments_[outer].labels, U, V, n_envs=self.n_envs,
+                epochs=self.mask_epochs, batch_size=self.batch_size, n_neg=self.n_neg,
+                lam=lam, alpha=alpha, weighting=self.weighting, seed=self.seed + outer,
+                n_threads=self.n_threads, **(self.mask_params or {}))
             self.mask_results_.append(result)
             self._mark("mask", outer, time.perf_counter() - start, result, callback,
                        checkpoint)
@@ -384,11 +401,13 @@ class PaInvRL(InvRL):
         """Weight of the invariant representation per item (1 - that is the variant's)."""
         self._check_fitted()
         f = self.final_
-        _, a_inv = convert_item_vectors(f.projection_, f.bias_, f.attention_matrix_,
-                                        f.attention_bias_, f.attention_query_,
-                                        np.ascontiguousarray(f.mask, dtype=np.float32),
-                                        dataset.features, fusion=f.fusion,
-                                        omega=f.fusion_logits_, n_threads=self.n_threads)
+        # a Dataset's features are trusted; anything else with a .features is checked
+        _, a_inv = _item_vectors(f.projection_, f.bias_, f.attention_matrix_,
+                                 f.attention_bias_, f.attention_query_,
+                                 np.ascontiguousarray(f.mask, dtype=np.float32),
+                                 dataset.features, fusion=f.fusion, omega=f.fusion_logits_,
+                                 n_threads=self.n_threads, func="convert_item_vectors",
+                                 trusted_X=isinstance(dataset, Dataset))
         return a_inv
 
 

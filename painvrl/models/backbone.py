@@ -19,9 +19,10 @@ from .._util.progress import progress_bar
 from .._util.validation import (as_float_array, as_mask, check_choice, check_nonneg_float,
                                 check_positive_int, check_seed, check_weights, resolve_threads)
 from ..data.csr import UserItemCSR
+from ..data.dataset import Dataset
 from ..evaluation.metrics import evaluate as evaluate_vectors
 from .base import _parse_monitor, _RecommenderMixin
-from .functional import loss_weights
+from .functional import _loss_weights
 
 __all__ = ["Backbone"]
 
@@ -231,7 +232,24 @@ class Backbone(_RecommenderMixin):
         Returns
         -------
         self
+
+        Raises
+        ------
+        TypeError
+            ``dataset`` is not a :class:`~painvrl.data.Dataset`, or a hyperparameter
+            of the wrong kind.
+        ValueError
+            A hyperparameter out of range, or ``resume=True`` on another dataset.
+
+        Notes
+        -----
+        The dataset was validated when it was built: its arrays (pairs, degrees,
+        features, validation split) go to the C core as they are, without being
+        scanned again.
         """
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"{type(self).__name__}.fit: dataset must be a painvrl.Dataset, "
+                            f"got {type(dataset).__name__}")
         features = dataset.features
         p = self._validated(features.shape[1])
         if resume:
@@ -244,9 +262,9 @@ class Backbone(_RecommenderMixin):
         self._features = features
         self._show(self._live)  # during training the public attributes are the live tensors
         self._dataset_val = dataset.val if dataset.val.nnz else None
-        beta_u, beta_i = loss_weights(dataset.user_degree, dataset.item_degree)
-        users = np.ascontiguousarray(dataset.train[:, 0])
-        items = np.ascontiguousarray(dataset.train[:, 1])
+        # A Dataset is trusted (validated when built, read-only): no re-checks here.
+        beta_u, beta_i = _loss_weights(dataset.user_degree, dataset.item_degree)
+        users, items = dataset._train_columns()
         metric, k = p["monitor"]
         bar = progress_bar(self.progress, total=p["max_epochs"], initial=self.n_epochs_,
                            desc=type(self).__name__, leave=False)
@@ -349,7 +367,8 @@ class Backbone(_RecommenderMixin):
 
     def _validation_score(self, dataset, metric: str, k: int) -> float:
         table = evaluate_vectors(self._live["U"],
-                                 self._item_vectors_from(self._live, dataset.features),
+                                 self._item_vectors_from(self._live, dataset.features,
+                                                         trusted=True),
                                  dataset.val,
                                  exclude=dataset.train_csr, ks=(k,), metrics=(metric,),
                                  n_threads=self.n_threads)
@@ -396,21 +415,23 @@ class Backbone(_RecommenderMixin):
     def item_vectors(self, features: Optional[np.ndarray] = None) -> np.ndarray:
         """Items as scoring vectors ``[V_i ; W (g * x_i) + b]`` (n_items, d_id + d_content)."""
         self._check_fitted()
+        trusted = features is None  # the fitted dataset's own (validated) features
         if features is None:
             features = getattr(self, "_features", None)
             if features is None:  # a loaded model: the vectors saved with it
                 return self.item_vectors_
         return self._item_vectors_from({n: getattr(self, a) for n, a in _PUBLIC.items()},
-                                       features)
+                                       features, trusted=trusted)
 
-    def _item_vectors_from(self, t, features) -> np.ndarray:
+    def _item_vectors_from(self, t, features, *, trusted: bool = False) -> np.ndarray:
+        """``trusted``: ``features`` is a Dataset's table (not checked again)."""
         if self.fusion is not None:
             # imported here, not at the top: painvrl.invariance imports painvrl.models
-            from ..invariance.convert import convert_item_vectors
+            from ..invariance.convert import _item_vectors
             mask = np.ascontiguousarray(self.mask, dtype=np.float32)
-            content, _ = convert_item_vectors(t["W"], t["b"], t["A"], t["c"], t["q"], mask,
-                                              features, fusion=self.fusion, omega=t["omega"],
-                                              n_threads=self.n_threads)
+            content, _ = _item_vectors(t["W"], t["b"], t["A"], t["c"], t["q"], mask,
+                                       features, fusion=self.fusion, omega=t["omega"],
+                                       n_threads=self.n_threads, trusted_X=trusted)
         else:
             X = features if self.gate is None else features * np.asarray(self.gate, np.float32)
             content = X @ t["W"].T

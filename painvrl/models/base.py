@@ -15,6 +15,7 @@ import pandas as pd
 
 from .._util.validation import as_index_array, check_choice
 from ..data.csr import UserItemCSR
+from ..data.dataset import Dataset
 from ..evaluation.metrics import evaluate as evaluate_vectors
 from ..evaluation.metrics import topk
 
@@ -91,9 +92,12 @@ class _RecommenderMixin:
         if exclude == "train":
             mask = dataset.train_csr
         elif exclude == "train+val":
-            pairs = np.concatenate([dataset.train, dataset.val.to_pairs()])
-            mask = UserItemCSR.from_pairs(pairs[:, 0], pairs[:, 1], dataset.n_users,
-                                          dataset.n_items)
+            if isinstance(dataset, Dataset):  # trusted: its pairs are not checked again
+                mask = dataset._train_val_csr()
+            else:
+                pairs = np.concatenate([dataset.train, dataset.val.to_pairs()])
+                mask = UserItemCSR.from_pairs(pairs[:, 0], pairs[:, 1], dataset.n_users,
+                                              dataset.n_items)
         return evaluate_vectors(self.user_vectors(), self.item_vectors(), truth, exclude=mask,
                                 ks=ks, per_user=per_user, **kwargs)
 

@@ -59,7 +59,14 @@ def loss_weights(user_degree, item_degree, dtype=np.float32):
     for name, d in (("user_degree", du), ("item_degree", di)):
         if d.size and d.min() < 0:
             raise ValueError(f"{f}: {name} must be >= 0, got values down to {d.min()}")
-    du = np.maximum(du, 1e-10)
+    return _loss_weights(du, di, dtype)
+
+
+def _loss_weights(user_degree: np.ndarray, item_degree: np.ndarray, dtype=np.float32):
+    """:func:`loss_weights` without the checks, for degrees known to be valid (a
+    Dataset's ``user_degree`` / ``item_degree``: non-negative integers)."""
+    du = np.maximum(np.asarray(user_degree, dtype=np.float64), 1e-10)
+    di = np.asarray(item_degree, dtype=np.float64)
     return (np.sqrt(du + 1.0) / du).astype(dtype), (1.0 / np.sqrt(di + 1.0)).astype(dtype)
 
 
