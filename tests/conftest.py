@@ -46,5 +46,17 @@ def _single_blas_thread():
 
 
 @pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler (KeyboardInterrupt) for the test, whatever the process
+    inherited: a runner started in the background without job control has SIGINT
+    ignored, and Python then keeps it ignored."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(12345)

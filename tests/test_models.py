@@ -145,7 +145,7 @@ def test_lastfm_real_features_beat_popularity():
     assert recall["model"] > recall["pop"] + 0.03, recall
 
 
-def test_ctrl_c_during_the_c_epoch_keeps_parameters_and_counters_together(small, monkeypatch):
+def test_ctrl_c_during_the_c_epoch_keeps_parameters_and_counters_together(small, monkeypatch, python_sigint):
     """A real Ctrl-C arrives while the C trainer runs (GIL released) and is raised when
     it returns, after the tables moved on: the epoch must still be recorded."""
     import signal

@@ -161,7 +161,8 @@ def test_interrupted_pipeline_resumes_from_its_checkpoint(planted, tmp_path, sto
     assert list(resumed.stage_seconds_["stage"]) == list(full.stage_seconds_["stage"])
 
 
-def test_ctrl_c_inside_final_training_resumes_to_the_same_result(planted, monkeypatch):
+def test_ctrl_c_inside_final_training_resumes_to_the_same_result(planted, monkeypatch,
+                                                               python_sigint):
     import signal
 
     from painvrl.models import backbone as models
