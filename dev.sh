@@ -58,7 +58,9 @@ installed_package() {
 }
 
 # pytest against painvrl._core built with -fsanitize=address,undefined into build/asan/lib.
-# - CPython is not instrumented, so libasan is preloaded (it must come first).
+# - CPython is not instrumented, so libasan is preloaded (it must come first), and libstdc++
+#   with it: a C++ extension loaded later (matplotlib's kiwisolver) that throws would
+#   otherwise find ASan's __cxa_throw interceptor unresolved and abort the run.
 # - The console script pytest, not `python -m pytest`, whose sys.path[0] would be the
 #   repository's own painvrl/; PAINVRL_EXPECT_CORE makes conftest.py check the build.
 # - PYTHONMALLOC=malloc: ASan sees Python's small allocations too, not only NumPy's.
@@ -74,7 +76,7 @@ asan_pytest() {
     PAINVRL_SANITIZE=1 PAINVRL_WERROR=1 "$VENV/bin/python" setup.py -q build \
         --build-base build/asan --build-lib "$lib" >/dev/null
     PYTHONPATH="$lib" PAINVRL_EXPECT_CORE="$lib/painvrl" PYTHONMALLOC=malloc \
-        LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
+        LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)" \
         ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:abort_on_error=1 \
         "$TEST_VENV/bin/pytest" -p no:cacheprovider --capture=sys -m "not slow" "$@"
