@@ -42,14 +42,21 @@ def _running_threads():
     return n
 
 
-def _busy_during(call, settle=0.05):
-    """The most threads in state R while `call` runs in another thread, this one excluded.
+def _busy_during(call, settle=0.05, duration=0.5):
+    """The most threads in state R while `call` runs, repeatedly for at least `duration`
+    seconds, in another thread, this one excluded (a fast machine finishes one call early).
 
     The first `settle` seconds are not sampled: OpenMP threads of an earlier call
     may still spin there before they sleep.
     """
     done = threading.Event()
-    worker = threading.Thread(target=lambda: (call(), done.set()))
+    def repeat():
+        end = time.perf_counter() + duration
+        while time.perf_counter() < end:
+            call()
+        done.set()
+
+    worker = threading.Thread(target=repeat)
     worker.start()
     start, most, samples = time.perf_counter(), 0, 0
     while not done.is_set():
