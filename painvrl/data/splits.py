@@ -96,7 +96,7 @@ def _rebuild(ds: Dataset, train: np.ndarray, val: np.ndarray, test: np.ndarray,
              if ds.modalities else None)
     return Dataset(train, val, test, feats, n_users=ds.n_users, n_items=ds.n_items,
                    user_ids=ds.user_ids, item_ids=ds.item_ids, name=_suffix(ds.name, tag),
-                   normalize=False)
+                   normalize=False, feature_names=ds.feature_names)
 
 
 def pooled_pairs(dataset: Dataset, *, return_source: bool = False):
