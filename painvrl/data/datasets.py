@@ -14,11 +14,17 @@ This is the public namespace ``painvrl.datasets``; the code lives in
 * :func:`make_spurious` generates data with planted invariant, spurious and noise
   feature columns and planted environments (:class:`SpuriousTruth`), to check
   the mask and environment identification against a known answer.
+* :func:`planted_ood_split`, :func:`coat_ood_split`, :func:`lastfm_ood_split`
+  (``ood_cases.py``): the three OOD cases, each with an OOD validation set
+  distinct from its OOD test.
 """
 from .coat import COAT_ATTRIBUTES, COAT_FOLDER, find_coat, load_coat
 from .lastfm import LASTFM_FOLDER, find_lastfm, load_lastfm
+from .ood_cases import (LASTFM_IDENTIFY, PLANTED_OOD, coat_ood_split, lastfm_ood_split,
+                        planted_ood_split)
 from .synthetic import (DEFAULT_MODALITIES, SpuriousTruth, make_multimodal, make_spurious,
                         make_tiktok_like)
 
-__all__ = ["SpuriousTruth", "find_coat", "find_lastfm", "load_coat", "load_lastfm", "make_multimodal", "make_spurious",
+__all__ = ["SpuriousTruth", "coat_ood_split", "find_coat", "find_lastfm", "lastfm_ood_split",
+           "load_coat", "load_lastfm", "planted_ood_split", "make_multimodal", "make_spurious",
            "make_tiktok_like"]
