@@ -10,6 +10,7 @@ import pytest
 from conftest import shared_data_dir
 from painvrl import datasets, splits
 from painvrl.data import Dataset
+from painvrl.data._find import data_candidates, find_data_folder
 
 COAT = Path(shared_data_dir()) / "coat"
 needs_coat = pytest.mark.skipif(not (COAT / "train.ascii").is_file(),
@@ -86,9 +87,11 @@ def test_load_coat_missing_folder_names_the_path(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="Coat data") as exc:
         datasets.load_coat(tmp_path / "nowhere")
     assert str(tmp_path / "nowhere") in str(exc.value)
+    with pytest.raises(FileNotFoundError, match="PAINVRL_DATA"):   # the hint without a path
+        find_data_folder(None, "coat-nowhere", "train.ascii", "Coat")
     monkeypatch.setenv("PAINVRL_DATA", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="PAINVRL_DATA"):
-        datasets.load_coat()
+    # $PAINVRL_DATA is looked at first, before ../shared/data beside the repository
+    assert data_candidates(None, "coat")[:2] == [tmp_path / "coat", tmp_path]
 
 
 @needs_coat
