@@ -32,13 +32,8 @@ COAT_ATTRIBUTES = tuple(m for _, m, _ in _BLOCKS)
 
 
 def find_coat(path: Optional[Union[str, os.PathLike]] = None) -> Path:
-    """The Coat folder (holding ``train.ascii``), searched as :func:`load_coat` does.
-
-    Raises
-    ------
-    FileNotFoundError
-        Naming every place that was looked at.
-    """
+    """The Coat folder (holding ``train.ascii``), searched as :func:`load_coat` does
+    (a ``FileNotFoundError`` names every place looked at)."""
     return find_data_folder(path, COAT_FOLDER, "train.ascii", "Coat")
 
 
