@@ -666,7 +666,8 @@ def _pick_envs(spec, param: str, envs: np.ndarray, env_counts: np.ndarray, taken
                          f"sequence), got {spec!r}")
     if np.unique(ids).size != ids.size:
         raise ValueError(f"{f}: {param} must list each environment once, got {ids.tolist()}")
-    missing = [int(e) for e in ids.tolist() if int(e) not in set(envs.tolist())]
+    present = set(envs.tolist())
+    missing = [int(e) for e in ids.tolist() if int(e) not in present]
     if missing:
         raise ValueError(f"{f}: {param} names environment(s) {missing} that have no pairs; "
                          f"non-empty environments are {envs.tolist()}")
