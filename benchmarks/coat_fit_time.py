@@ -76,10 +76,10 @@ def main(argv=None):
         fit_wall=("wall", "median"), fit_cpu=("cpu", "median"),
         fit_wall_min=("wall", "min"), fit_wall_max=("wall", "max"))
     print(summary.round(4).to_string())
-    first_check = runs[(runs.model == "backbone") & (runs.best == BACKBONE["eval_every"])]
-    print(f"\nbackbones whose best check is the first one (epoch {BACKBONE['eval_every']}): "
-          f"{len(first_check)} of {int((runs.model == 'backbone').sum())} "
-          f"(seeds {sorted(set(first_check.seed))})")
+    backbones = runs[runs.model == "backbone"]
+    first = sorted(set(backbones[backbones.best == BACKBONE["eval_every"]].seed))
+    print(f"\nseeds whose backbone's best check is its first (epoch {BACKBONE['eval_every']}; "
+          f"the same at every thread count): {first}, {len(first)} of {backbones.seed.nunique()}")
 
 
 if __name__ == "__main__":
