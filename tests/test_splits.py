@@ -322,6 +322,15 @@ def test_hold_out_environments_ood_validation_errors(sp):
         splits.hold_out_environments(ds, env, holdout=1, val_holdout=-1)
 
 
+def test_lastfm_ood_split_holds_out_the_next_farthest_for_validation(sp):
+    ds, truth, env = sp
+    h = datasets.lastfm_ood_split(ds, env, seed=2)
+    by_distance = sorted(h.distance, key=lambda e: -h.distance[e])
+    assert h.held_out == tuple(sorted(by_distance[:2])) and h.val_held_out == (by_distance[2],)
+    plain = splits.hold_out_environments(ds, env, holdout=2, which="farthest", seed=2)
+    assert plain.held_out == h.held_out        # the test of benchmarks/lastfm_results.py
+
+
 def test_planted_ood_split_distinct_validation_and_test_environments():
     small = dict(n_users=80, n_items=60, n_interactions=2400)
     h, truth = datasets.planted_ood_split(3, return_truth=True, **small)
