@@ -51,15 +51,15 @@ def test_hypervolume_hand_computed():
 @pytest.fixture(scope="module")
 def front(planted):
     ds, split = planted
-    return pareto_front(ds, split, preferences=(0.25, 0.5), alphas=(1.0,), seeds=(0, 1),
-                        progress=False, **SMALL)
+    return pareto_front(ds, split, preferences=(0.25, 0.5), alphas=(1.0,), seeds=(0, 1, 2),
+                        per_user=True, progress=False, **SMALL)
 
 
 def test_front_frame_has_every_point_and_seed(front):
     f = front.frame
     # backbone + 2 PaInvRL preferences (0.5 is the default point) + 1 InvRL alpha, x 2 seeds
-    assert len(f) == 4 * 2 and f.point.nunique() == 4
-    assert sorted(f.seed.unique()) == [0, 1]
+    assert len(f) == 4 * 3 and f.point.nunique() == 4
+    assert sorted(f.seed.unique()) == [0, 1, 2]
     assert f[f.adaptive].preference.unique().tolist() == [0.5]
     for col in ("iid_val_recall@20", "ood_val_recall@20", "iid_test_ndcg@10",
                 "ood_test_recall@10", "gamma_mean", "pareto", "fit_seconds"):
@@ -85,6 +85,25 @@ def test_front_hypervolume_defaults_to_the_backbone_reference(front):
                           (base.iid, base.ood))
     assert hv["PaInvRL"] == pytest.approx(want)
     assert hv["all"] >= max(hv["PaInvRL"], hv["InvRL"]) - 1e-15
+
+
+def test_front_paired_tests_over_seeds_and_users(front):
+    stats = pytest.importorskip("scipy.stats")
+    res = front.paired_test("adaptive", "backbone", split="ood_test")
+    f = front.frame
+    a = f[f.point == front.point_id("adaptive")].sort_values("seed")["ood_test_recall@20"]
+    b = f[f.model == "backbone"].sort_values("seed")["ood_test_recall@20"]
+    assert res.p_seeds == pytest.approx(stats.ttest_rel(a.to_numpy(), b.to_numpy()).pvalue,
+                                        rel=1e-6)
+    pu = front.per_user[front.per_user.split == "ood_test"]
+    ua = pu[pu.point == front.point_id("adaptive")].sort_values(["seed", "user"])
+    ub = pu[pu.point == 0].sort_values(["seed", "user"])
+    want = stats.wilcoxon(ua["recall@20"].to_numpy(), ub["recall@20"].to_numpy(),
+                          zero_method="wilcox", correction=False, method="approx").pvalue
+    assert res.p_users == pytest.approx(want, rel=1e-6)
+    assert res.n_user_seeds == len(ua)
+    with pytest.raises(ValueError, match="no point"):
+        front.paired_test("nonsense", "backbone")
 
 
 def test_front_plot_draws(front):

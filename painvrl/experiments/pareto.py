@@ -22,7 +22,8 @@ from .._util.validation import check_choice, check_real, check_seed
 from ..invariance.pipeline import PRETRAIN, InvRL, PaInvRL
 from ..models.backbone import Backbone
 from .front import hypervolume_2d, non_dominated
-from .targets import TARGETS, evaluation_splits, gamma_summary, score
+from ..evaluation.stats import paired_test
+from .targets import evaluation_splits, gamma_summary, score, score_per_user
 
 __all__ = ["ParetoFront", "pareto_front"]
 
@@ -50,10 +51,51 @@ class ParetoFront:
         (``iid_val_recall@20``, ``ood_val_recall@20`` by default) by any other point.
     objectives : (str, str)
         The two validation columns the ``pareto`` flag was computed on.
+    per_user : pandas.DataFrame or None
+        With ``pareto_front(..., per_user=True)``: per-user test values, one row per
+        (point, seed, split, user), for :meth:`paired_test`.
     """
 
     frame: pd.DataFrame
     objectives: tuple = ("iid_val_recall@20", "ood_val_recall@20")
+    per_user: Optional[pd.DataFrame] = None
+
+    def point_id(self, which) -> int:
+        """A point's id: an int, or "backbone", "adaptive" (PaInvRL's default
+        weighting) or "InvRL" (InvRL at its default alpha, 1)."""
+        f = self.frame
+        if isinstance(which, (int, np.integer)) and which in set(f.point):
+            return int(which)
+        sel = {"backbone": f.model == "backbone", "adaptive": f.adaptive,
+               "InvRL": (f.model == "InvRL") & (f.alpha == 1.0)}.get(which)
+        if sel is None or not sel.any():
+            raise ValueError(f"ParetoFront: no point {which!r}; give a point id "
+                             f"{sorted(set(f.point))} or 'backbone', 'adaptive', 'InvRL' "
+                             f"(InvRL needs alpha 1 in the sweep)")
+        return int(f.point[sel].iloc[0])
+
+    def paired_test(self, a, b, *, split: str = "ood_test", metric: str = "recall@20",
+                    alternative: str = "two-sided") -> pd.Series:
+        """Point ``a`` against point ``b`` on a test split, paired two ways: over
+        seeds (paired t-test on the per-seed means) and over users (Wilcoxon
+        signed-rank on per-user values, each user of each seed one pair, as
+        :func:`painvrl.compare.paired_test`).  Needs ``per_user=True``."""
+        if self.per_user is None:
+            raise ValueError("ParetoFront.paired_test needs pareto_front(..., per_user=True)")
+        check_choice(split, "split", ("iid_test", "ood_test"), func="ParetoFront.paired_test")
+        ia, ib = self.point_id(a), self.point_id(b)
+        col = f"{split}_{metric}"
+        fa = self.frame[self.frame.point == ia].set_index("seed")[col]
+        fb = self.frame[self.frame.point == ib].set_index("seed")[col]
+        seeds = paired_test(fa, fb, test="t", alternative=alternative)
+        pu = self.per_user[self.per_user.split == split]
+        key = lambda d: d.assign(user=d.seed.astype(np.int64) * 10**9 + d.user)
+        users = paired_test(key(pu[pu.point == ia]), key(pu[pu.point == ib]), metric=metric,
+                            alternative=alternative)
+        return pd.Series({"a": ia, "b": ib, "mean_a": seeds.mean_a, "mean_b": seeds.mean_b,
+                          "diff": seeds.mean_diff, "p_seeds": seeds.pvalue,
+                          "n_seeds": seeds.n, "p_users": users.pvalue, "n_user_seeds": users.n},
+                         name=f"{split} {metric}")
 
     def points(self, split: str = "test", metric: str = "recall@20") -> pd.DataFrame:
         """Mean and std over seeds of the (IID, OOD) pair per point, with its flags."""
@@ -173,7 +215,8 @@ def _flag_pareto(frame: pd.DataFrame, objectives) -> pd.Series:
 def pareto_front(dataset, split, *, preferences: Sequence[float] = DEFAULT_PREFERENCES,
                  alphas: Sequence[float] = DEFAULT_ALPHAS, seeds: Sequence[int] = (0, 1, 2, 3, 4),
                  weighting: str = "mgda", adaptive: bool = True, ks: Sequence[int] = (10, 20),
-                 metrics: Sequence[str] = ("recall", "ndcg"), progress: bool = True, **pipeline_params) -> ParetoFront:
+                 metrics: Sequence[str] = ("recall", "ndcg"), per_user: bool = False,
+                 progress: bool = True, **pipeline_params) -> ParetoFront:
     """Trace the IID/OOD trade-off of the ERM/IRM weighting, over seeds.
 
     Parameters
@@ -197,6 +240,9 @@ def pareto_front(dataset, split, *, preferences: Sequence[float] = DEFAULT_PREFE
         operating point a user gets without sweeping.
     ks, metrics
         Scored on all four targets (IID/OOD x val/test).
+    per_user : bool
+        Keep per-user test values (:attr:`ParetoFront.per_user`) for
+        :meth:`ParetoFront.paired_test`.
     progress : bool
         A bar over the fits.
     **pipeline_params
@@ -224,32 +270,37 @@ def pareto_front(dataset, split, *, preferences: Sequence[float] = DEFAULT_PREFE
     if unknown:
         raise TypeError(f"{f}: unknown pipeline parameters {unknown}")
     points = _points(preferences, alphas, weighting, adaptive, pipeline_params)
-    rows = []
+    rows, users = [], []
+
+    def record(index, point, seed, model, start):
+        rows.append(dict(point=index, **point, seed=seed, **gamma_summary(model),
+                         fit_seconds=time.perf_counter() - start,
+                         **score(model, targets, ks, metrics)))
+        if per_user:
+            users.append(score_per_user(model, targets, ks, metrics).assign(point=index,
+                                                                            seed=seed))
+
     with progress_bar(progress, total=len(seeds) * (len(points) + 1), desc=f) as bar:
         for seed in seeds:
             start = time.perf_counter()
             backbone = pretraining_backbone(pipeline_params, seed).fit(dataset)
-            rows.append(dict(point=0, model="backbone", weighting=None, preference=np.nan,
-                             alpha=np.nan, adaptive=False, seed=seed,
-                             gamma_mean=np.nan, gamma_last=np.nan,
-                             fit_seconds=time.perf_counter() - start,
-                             **score(backbone, targets, ks, metrics)))
+            record(0, dict(model="backbone", weighting=None, preference=np.nan, alpha=np.nan,
+                           adaptive=False), seed, backbone, start)
             bar.update()
             environments = None
             for index, point in enumerate(points, start=1):
                 start = time.perf_counter()
                 model = _fit_point(point, dataset, seed, backbone, environments, pipeline_params)
                 environments = environments or model.environments_[:1]
-                rows.append(dict(point=index, **point, seed=seed, **gamma_summary(model),
-                                 fit_seconds=time.perf_counter() - start,
-                                 **score(model, targets, ks, metrics)))
+                record(index, point, seed, model, start)
                 bar.update()
     frame = pd.DataFrame(rows)
     objectives = ("iid_val_recall@20", "ood_val_recall@20")
     if not all(c in frame.columns for c in objectives):
         objectives = tuple(c for c in frame.columns if c.startswith(("iid_val_", "ood_val_")))[:2]
     frame["pareto"] = _flag_pareto(frame, objectives)
-    return ParetoFront(frame=frame, objectives=objectives)
+    return ParetoFront(frame=frame, objectives=objectives,
+                       per_user=pd.concat(users, ignore_index=True) if per_user else None)
 
 
 def pretraining_backbone(pipeline_params, seed: int) -> Backbone:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Dict, Mapping, Sequence, Tuple
 
 import numpy as np
+import pandas as pd
 
 from ..data.csr import UserItemCSR
 from ..data.dataset import Dataset
@@ -63,6 +64,15 @@ def score(model, targets: Dict[str, Tuple[Dataset, Any]], ks: Sequence[int],
     df = compare({"m": model}, targets, ks=ks, metrics=metrics, n_threads=n_threads)
     return {f"{row.split}_{row.metric}@{row.k}": float(row.value)
             for row in df.itertuples(index=False)}
+
+
+def score_per_user(model, targets: Dict[str, Tuple[Dataset, Any]], ks: Sequence[int],
+                   metrics: Sequence[str], n_threads=None) -> pd.DataFrame:
+    """Per-user values on the two test targets (columns split, user, metric@k...)."""
+    tests = {k: v for k, v in targets.items() if k.endswith("_test")}
+    df = compare({"m": model}, tests, ks=ks, metrics=metrics, per_user=True,
+                 n_threads=n_threads)
+    return df.drop(columns="model")
 
 
 def gamma_summary(model) -> Dict[str, float]:
