@@ -5,7 +5,10 @@
   fitted model on all four (IID/OOD x validation/test).
 * ``front.py``: non-dominated points and the two-objective hypervolume.
 * ``pareto.py``: :func:`pareto_front` and :class:`ParetoFront`.
-* ``ablations.py``: :func:`ablations`.
+* ``settings.py``: :func:`compare_settings`, several pipeline settings from one backbone
+  per seed.
+* ``ablations.py``: :func:`ablations` (method.md §6.5), settings that each switch one
+  component off.
 
 Every choice these functions make (the ``pareto`` flag, early stopping) uses validation
 data only; test metrics are reported, never used to choose.
@@ -13,6 +16,7 @@ data only; test metrics are reported, never used to choose.
 from .ablations import ABLATIONS, ablations
 from .front import hypervolume_2d, non_dominated
 from .pareto import ParetoFront, pareto_front
+from .settings import compare_settings
 
-__all__ = ["ABLATIONS", "ParetoFront", "ablations", "hypervolume_2d", "non_dominated",
-           "pareto_front"]
+__all__ = ["ABLATIONS", "ParetoFront", "ablations", "compare_settings", "hypervolume_2d",
+           "non_dominated", "pareto_front"]

@@ -2,16 +2,12 @@
 turn, from one shared backbone per seed, scored IID and OOD on validation and test."""
 from __future__ import annotations
 
-import time
-from typing import Any, Dict, Sequence
+from typing import Dict, Sequence
 
 import pandas as pd
 
-from .._util.progress import progress_bar
-from .._util.validation import check_seed
 from ..invariance.pipeline import InvRL, PaInvRL
-from .pareto import pretraining_backbone
-from .targets import evaluation_splits, gamma_summary, score
+from .settings import compare_settings
 
 __all__ = ["ABLATIONS", "ablations"]
 
@@ -47,53 +43,31 @@ def ablations(dataset, split, *, seeds: Sequence[int] = (0, 1, 2, 3, 4),
     seeds : sequence of int
     variants : sequence of str
         A subset of ``ABLATIONS``' names.
-    ks, metrics
-        Scored on IID/OOD validation and test.
+    ks, metrics, progress
     **pipeline_params
-        Passed to every pipeline (schedule, sizes, ``n_threads``, ...).
+        Passed to every pipeline (schedule, sizes, ``n_threads``, ...); PaInvRL-only
+        parameters are not given to InvRL.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (variant, seed): ``variant``, ``seed``, ``gamma_mean``,
-        ``gamma_last``, ``fit_seconds`` and one column per
-        ``{iid,ood}_{val,test}_{metric}@{k}``.
+        As :func:`painvrl.experiments.compare_settings`: one row per (variant,
+        seed), the backbone first.
     """
     f = "ablations"
-    targets = evaluation_splits(dataset, split, f)
-    seeds = [check_seed(s, f"seeds[{i}]", func=f) for i, s in enumerate(seeds)]
-    if not seeds:
-        raise ValueError(f"{f}: seeds must name at least one seed")
     variants = list(variants)
     unknown = [v for v in variants if v not in ABLATIONS]
     if unknown or not variants:
-        raise ValueError(f"{f}: variants must be a non-empty subset of {list(ABLATIONS)}, "
-                         f"got unknown {unknown}" if unknown else f"{f}: variants is empty")
-    fixed = sorted(set(pipeline_params) & {"seed", "progress", "identification", "fusion"})
+        raise ValueError(f"{f}: variants must be a non-empty subset of {list(ABLATIONS)}"
+                         + (f", got unknown {unknown}" if unknown else ", got none"))
+    fixed = sorted(set(pipeline_params) & {"identification", "fusion", "weighting"})
     if fixed:
         raise ValueError(f"{f}: {fixed} are set per variant; remove them")
-    unknown = sorted(set(pipeline_params) - set(PaInvRL._param_names()))
-    if unknown:
-        raise TypeError(f"{f}: unknown pipeline parameters {unknown}")
-    rows = []
-    with progress_bar(progress, total=len(seeds) * (len(variants) + 1), desc=f) as bar:
-        for seed in seeds:
-            start = time.perf_counter()
-            backbone = pretraining_backbone(pipeline_params, seed).fit(dataset)
-            rows.append(_row("backbone", seed, backbone, start, targets, ks, metrics))
-            bar.update()
-            for name in variants:
-                cls, switch = ABLATIONS[name]
-                params = dict(pipeline_params, **switch, seed=seed, progress=False)
-                if cls is InvRL:
-                    params = {k: v for k, v in params.items() if k in InvRL._param_names()}
-                start = time.perf_counter()
-                model = cls(**params).fit(dataset, pretrained=backbone)
-                rows.append(_row(name, seed, model, start, targets, ks, metrics))
-                bar.update()
-    return pd.DataFrame(rows)
-
-
-def _row(name: str, seed: int, model, start: float, targets, ks, metrics) -> Dict[str, Any]:
-    return dict(variant=name, seed=seed, **gamma_summary(model),
-                fit_seconds=time.perf_counter() - start, **score(model, targets, ks, metrics))
+    shared = {k: v for k, v in pipeline_params.items() if k in InvRL._param_names()}
+    own = {k: v for k, v in pipeline_params.items() if k not in shared}
+    settings = {}
+    for name in variants:
+        cls, switch = ABLATIONS[name]
+        settings[name] = (cls, dict(own, **switch) if cls is PaInvRL else dict(switch))
+    return compare_settings(dataset, split, settings, seeds=seeds, ks=ks, metrics=metrics,
+                            progress=progress, func=f, **shared)
