@@ -66,6 +66,8 @@ def test_front_frame_has_every_point_and_seed(front):
         assert col in f.columns
     assert f[f.model == "InvRL"].gamma_mean.unique().tolist() == [0.5]   # alpha 1: 1/(1+1)
     assert f[f.model == "backbone"].gamma_mean.isna().all()
+    # a mask per pipeline fit, none for the backbone
+    assert len(front.masks) == 3 * 3 and all(k[0] != 0 for k in front.masks)
 
 
 def test_front_flag_is_non_domination_on_validation_means(front):

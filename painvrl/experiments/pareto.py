@@ -11,8 +11,8 @@ dominates on VALIDATION Recall@20 (IID, OOD); test metrics are only reported.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -54,11 +54,14 @@ class ParetoFront:
     per_user : pandas.DataFrame or None
         With ``pareto_front(..., per_user=True)``: per-user test values, one row per
         (point, seed, split, user), for :meth:`paired_test`.
+    masks : dict (point, seed) -> ndarray (D,)
+        The final mask of every pipeline fit, e.g. to read per named feature.
     """
 
     frame: pd.DataFrame
     objectives: tuple = ("iid_val_recall@20", "ood_val_recall@20")
     per_user: Optional[pd.DataFrame] = None
+    masks: Dict[Tuple[int, int], np.ndarray] = field(default_factory=dict)
 
     def point_id(self, which) -> int:
         """A point's id: an int, or "backbone", "adaptive" (PaInvRL's default
@@ -270,12 +273,14 @@ def pareto_front(dataset, split, *, preferences: Sequence[float] = DEFAULT_PREFE
     if unknown:
         raise TypeError(f"{f}: unknown pipeline parameters {unknown}")
     points = _points(preferences, alphas, weighting, adaptive, pipeline_params)
-    rows, users = [], []
+    rows, users, masks = [], [], {}
 
     def record(index, point, seed, model, start):
         rows.append(dict(point=index, **point, seed=seed, **gamma_summary(model),
                          fit_seconds=time.perf_counter() - start,
                          **score(model, targets, ks, metrics)))
+        if hasattr(model, "mask_"):
+            masks[index, seed] = np.array(model.mask_)
         if per_user:
             users.append(score_per_user(model, targets, ks, metrics).assign(point=index,
                                                                             seed=seed))
@@ -300,7 +305,8 @@ def pareto_front(dataset, split, *, preferences: Sequence[float] = DEFAULT_PREFE
         objectives = tuple(c for c in frame.columns if c.startswith(("iid_val_", "ood_val_")))[:2]
     frame["pareto"] = _flag_pareto(frame, objectives)
     return ParetoFront(frame=frame, objectives=objectives,
-                       per_user=pd.concat(users, ignore_index=True) if per_user else None)
+                       per_user=pd.concat(users, ignore_index=True) if per_user else None,
+                       masks=masks)
 
 
 def pretraining_backbone(pipeline_params, seed: int) -> Backbone:
