@@ -312,7 +312,7 @@ def pareto_front(dataset, split, *, preferences: Sequence[float] = DEFAULT_PREFE
 def pretraining_backbone(pipeline_params, seed: int) -> Backbone:
     """The (unfitted) backbone a pipeline with these parameters would pre-train: the
     backbone baseline of a comparison, shared by every pipeline of the seed."""
-    own = set(InvRL._param_names())   # PaInvRL's own parameters do not touch stage 0
+    own = set(InvRL._param_names()) - {"seed", "progress"}   # PaInvRL's own do not touch it
     pipe = InvRL(**{k: v for k, v in pipeline_params.items() if k in own}, seed=seed,
                  progress=False)
     return pipe._backbone(pipe.patience, PRETRAIN)
