@@ -1,15 +1,16 @@
 """painvrl: Pareto Invariant Representation Learning for multimedia recommendation.
 
 Heavy computation runs in the C extension ``painvrl._core``; this package is
-its Python API, in four subpackages: ``data`` (the Dataset, readers, datasets,
+its Python API, in five subpackages: ``data`` (the Dataset, readers, datasets,
 splits), ``models`` (the estimators), ``invariance`` (PaInvRL's modules and
-pipelines) and ``evaluation`` (metrics, comparison, significance tests).
+pipelines), ``evaluation`` (metrics, comparison, significance tests) and
+``sweep`` (grids of runs on Dask; Dask and pyarrow are imported only when used).
 """
 from ._blas import import_core
 
 _core = import_core()  # first: a missing build or BLAS fails here, clearly
 
-from . import data, evaluation, invariance, models
+from . import data, evaluation, invariance, models, sweep
 from ._util.modelfile import ModelFileError
 from .data import Dataset, UserItemCSR, datasets, load_mmgcn, load_mmrec, splits
 from .evaluation import compare, evaluate, metrics, ranking_metrics, topk
@@ -18,6 +19,7 @@ from .invariance import (ConvertGradient, EnvironmentSplit, InvRL, MaskResult, M
                          environments, identify_environments, learn_mask, mask_step, mgda_weight,
                          pair_weight, pipeline)
 from .models import Backbone, NotFittedError, Popularity, functional
+from .sweep import load_sweep, run_sweep, summarise
 
 __version__ = "0.1.0"
 __all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL",
@@ -26,4 +28,4 @@ __all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL"
            "convert_loss_grad", "data", "datasets", "environments", "evaluate", "functional",
            "identify_environments", "invariance", "learn_mask", "load_mmgcn", "load_mmrec",
            "mask_step", "metrics", "mgda_weight", "pair_weight", "pipeline", "ranking_metrics",
-           "splits", "topk", "__version__"]
+           "splits", "topk", "sweep", "run_sweep", "load_sweep", "summarise", "__version__"]

@@ -16,13 +16,14 @@ from .entries import fit_and_score
 from .grid import Cell
 from .sources import load
 
-__all__ = ["run_cell", "RUNNER_COLUMNS", "MEASURED_COLUMNS"]
+__all__ = ["run_cell", "RUNNER_COLUMNS", "MEASURED_COLUMNS", "PROVENANCE_COLUMNS"]
 
 #: Columns the runner puts first in every row.
 RUNNER_COLUMNS = ("cell", "dataset", "model", "params", "seed")
 #: Columns that measure the run rather than its result (they differ between runs).
 MEASURED_COLUMNS = ("fit_seconds", "peak_rss_mb")
-_PROVENANCE = ("painvrl_version", "git_hash")
+#: Columns naming the code that produced the rows.
+PROVENANCE_COLUMNS = ("painvrl_version", "git_hash")
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,7 +75,7 @@ def _label(frame: pd.DataFrame, cell: Cell) -> pd.DataFrame:
     frame = frame.copy()
     if "seed" in frame.columns and (frame["seed"] == cell.seed).all():
         frame = frame.drop(columns="seed")
-    taken = set(RUNNER_COLUMNS) | set(MEASURED_COLUMNS) | set(_PROVENANCE)
+    taken = set(RUNNER_COLUMNS) | set(MEASURED_COLUMNS) | set(PROVENANCE_COLUMNS)
     frame = frame.rename(columns={c: ("variant" if c == "model" else f"entry_{c}")
                                   for c in frame.columns if c in taken})
     for i, (name, value) in enumerate((("cell", cell.key), ("dataset", cell.dataset.name),

@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from .cell import MEASURED_COLUMNS, PROVENANCE_COLUMNS
 from .store import SweepStore
 
 __all__ = ["load_sweep", "summarise", "PARAM_PREFIX"]
@@ -30,10 +31,12 @@ def load_sweep(store="results.parquet") -> pd.DataFrame:
     -------
     pandas.DataFrame
         The rows of :func:`painvrl.sweep.run_cell` for every stored cell (sorted by
-        cell key), plus one ``param_<name>`` column per parameter found in the
+        cell key; the measured and provenance columns last), plus one ``param_<name>`` column per parameter found in the
         ``params`` JSON (NaN/None where a cell does not set it).
     """
     df = SweepStore(store).read()
+    tail = [c for c in (*MEASURED_COLUMNS, *PROVENANCE_COLUMNS) if c in df.columns]
+    df = df[[c for c in df.columns if c not in tail] + tail]  # cells may add their own columns
     parsed = [json.loads(p) for p in df["params"]]
     names = sorted({k for p in parsed for k in p})
     for name in names:

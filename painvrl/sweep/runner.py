@@ -71,7 +71,7 @@ def _connect(client: Any, n_threads_per_task: int):
     # n_threads_per_task threads: workers x threads <= cores.  No dashboard: it needs
     # bokeh and a free port; pass your own Client to get one.
     cluster = LocalCluster(n_workers=local_cluster_size(n_threads_per_task),
-                           threads_per_worker=1, processes=True, dashboard_address=None)
+                           threads_per_worker=1, processes=True, dashboard_address=":0")
     c = Client(cluster)
     return c, [c, cluster]
 
