@@ -29,14 +29,6 @@ from painvrl.sweep import runner  # noqa: E402
 from painvrl.sweep.cell import MEASURED_COLUMNS  # noqa: E402
 from painvrl.sweep.store import SweepStore  # noqa: E402
 
-# Dask's worker processes are spawned with libasan preloaded in the ASan run, where
-# they inherit an interpreter that ASan slows several-fold and whose start-up Dask
-# times out; the C core is the ASan target, and the serial tests below cover it.
-needs_workers = pytest.mark.skipif(
-    "libasan" in os.environ.get("LD_PRELOAD", ""),
-    reason="Dask worker processes are not started under the ASan preload (dev.sh asan_pytest); "
-           "the C core they would run is covered there by the serial tests")
-
 SMALL = ("planted", {"n_users": 200, "n_items": 150, "n_interactions": 6000})
 
 
@@ -84,7 +76,6 @@ def _kill_first_started(markers, killed, timeout=60.0):
 
 # --------------------------------------------------------------------------- Dask
 
-@needs_workers
 def test_killed_worker_every_cell_stored_once_then_nothing_new_and_equal_to_serial(
         client, tmp_path):
     markers = tmp_path / "markers"
@@ -131,7 +122,6 @@ def test_killed_worker_every_cell_stored_once_then_nothing_new_and_equal_to_seri
     pd.testing.assert_frame_equal(stored, _values(serial)[list(stored.columns)], check_exact=True)
 
 
-@needs_workers
 def test_auto_cluster_sized_to_cores(tmp_path, monkeypatch):
     """client=None starts a LocalCluster of cores // n_threads_per_task one-thread workers."""
     seen = {}
