@@ -122,6 +122,14 @@ def test_killed_worker_every_cell_stored_once_then_nothing_new_and_equal_to_seri
     pd.testing.assert_frame_equal(stored, _values(serial)[list(stored.columns)], check_exact=True)
 
 
+def test_scheduler_address(client, tmp_path):
+    """A str client is a scheduler address: connected to, used, and disconnected from."""
+    grid = {"datasets": {"small": SMALL}, "models": ["Popularity"], "seeds": [0, 1]}
+    run = run_sweep(grid, client=client.scheduler.address, store=tmp_path / "s")
+    assert len(run.written) == 2
+    assert client.status == "running"  # the test's own client is left alone
+
+
 def test_auto_cluster_sized_to_cores(tmp_path, monkeypatch):
     """client=None starts a LocalCluster of cores // n_threads_per_task one-thread workers."""
     seen = {}
