@@ -5,7 +5,7 @@ table; files starting with ``_`` or ``.`` are skipped by all of them)::
 
     _sweep.json              the sweep's identity (its grid's digest) and cell count
     cell-<key>.parquet       one cell's rows, <key> the cell's 16-hex-digit hash
-    .tmp-<key>-<random>      a file being written (never read)
+    .tmp-<random>            a file being written (never read)
 
 Each cell file is written to a temporary file in the same directory, flushed to
 disk (fsync), then renamed over its final name (``os.replace``, atomic on POSIX), and
@@ -21,20 +21,14 @@ from typing import Dict, Iterable, Set
 
 import pandas as pd
 
+from .._util.atomic import write_atomic
+
 __all__ = ["SweepStore"]
 
 _MANIFEST = "_sweep.json"
 _PREFIX, _SUFFIX = "cell-", ".parquet"
 _TMP = ".tmp-"
 _FORMAT = 1
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SweepStore:
@@ -96,9 +90,9 @@ class SweepStore:
             if foreign:
                 raise ValueError(f"{where} is not empty and holds no sweep ({_MANIFEST} missing): "
                                  f"{foreign[:3]}{' ...' if len(foreign) > 3 else ''}")
-            self._write_atomic(manifest, json.dumps(
-                {"format": _FORMAT, "sweep_id": sweep_id, "n_cells": len(keys)},
-                indent=1).encode())
+            text = json.dumps({"format": _FORMAT, "sweep_id": sweep_id, "n_cells": len(keys)},
+                              indent=1).encode()
+            write_atomic(manifest, lambda fh: fh.write(text), prefix=_TMP)
         strangers = sorted(self.stored() - keys)
         if strangers:
             raise ValueError(f"{where} holds {len(strangers)} cell file(s) that are not of this "
@@ -106,28 +100,13 @@ class SweepStore:
 
     # -- writing
 
-    def _write_atomic(self, final: str, data: bytes) -> None:
-        tmp = os.path.join(self.path, f"{_TMP}{uuid.uuid4().hex}")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-        _fsync_dir(self.path)
-
     def write(self, key: str, frame: pd.DataFrame) -> None:
         """Store one cell's rows atomically (a second write of the same cell replaces it whole)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        sink = pa.BufferOutputStream()
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
-        self._write_atomic(self.cell_path(key), sink.getvalue().to_pybytes())
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        write_atomic(self.cell_path(key), lambda fh: pq.write_table(table, fh), prefix=_TMP)
 
     def remove_temporary(self) -> int:
         """Delete temporary files left by an interrupted write; returns how many."""
