@@ -41,3 +41,12 @@ def front_of_seeds(dataset, split, *, seeds, preference=0.5):
     return Front(pd.DataFrame({"seed": seeds * 2, "model": ["a", "b"],
                                "preference": [preference] * 2,
                                "value": [float(dataset.n_users), preference]}))
+
+
+def fails_on_flag(dataset, split, *, seed, flags):
+    """Raises while the file ``flags/fail-<seed>`` exists; else one row."""
+    import pandas as pd
+
+    if os.path.exists(os.path.join(flags, f"fail-{seed}")):
+        raise RuntimeError(f"flagged to fail for seed {seed}")
+    return pd.DataFrame({"value": [float(seed)]})

@@ -19,7 +19,7 @@ import pytest
 pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 
-from _sweep_entries import TINY, front_of_seeds, held_backbone  # noqa: E402
+from _sweep_entries import TINY, fails_on_flag, front_of_seeds, held_backbone  # noqa: E402
 from painvrl import Backbone, Popularity  # noqa: E402
 from painvrl.evaluation.compare import summarize  # noqa: E402
 from painvrl.evaluation.stats import paired_test  # noqa: E402
@@ -120,6 +120,23 @@ def test_killed_worker_every_cell_stored_once_then_nothing_new_and_equal_to_seri
     serial = pd.concat([run_cell(c) for c in cells], ignore_index=True)
     stored = _values(df.drop(columns=[c for c in df if c.startswith("param_")]))
     pd.testing.assert_frame_equal(stored, _values(serial)[list(stored.columns)], check_exact=True)
+
+
+def test_failed_cell_reported_others_stored_rerun_runs_only_it(client, tmp_path):
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    (flags / "fail-1").write_text("")
+    grid = {"datasets": {"small": SMALL}, "models": {"f": fails_on_flag}, "seeds": [0, 1, 2],
+            "params": {"f": {"flags": str(flags)}}}
+    keys = {c.seed: c.key for c in parse_grid(grid).cells}
+    with pytest.raises(RuntimeError, match=r"1 of 3 cell\(s\) failed .* seed 1: RuntimeError: "
+                                           r"flagged to fail for seed 1"):
+        run_sweep(grid, client=client, store=tmp_path / "s")
+    assert SweepStore(tmp_path / "s").stored() == {keys[0], keys[2]}
+    (flags / "fail-1").unlink()
+    run = run_sweep(grid, client=client, store=tmp_path / "s")
+    assert run.written == (keys[1],) and sorted(run.skipped) == sorted([keys[0], keys[2]])
+    assert sorted(load_sweep(tmp_path / "s")["value"]) == [0.0, 1.0, 2.0]
 
 
 def test_scheduler_address(client, tmp_path):

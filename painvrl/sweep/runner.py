@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, List, Tuple
 
@@ -139,9 +140,10 @@ def _run(cells, client, n_threads: int, st: SweepStore, written: List[str]) -> N
 
     c, to_close = _connect(client, n_threads)
     futures = {}
+    run = uuid.uuid4().hex[:8]  # task keys unique to this call: a cluster may remember old ones
     try:
         for cell in cells:
-            fut = c.submit(run_cell, cell, n_threads, key=f"painvrl-cell-{cell.key}", pure=False)
+            fut = c.submit(run_cell, cell, n_threads, key=f"painvrl-cell-{cell.key}-{run}")
             futures[fut.key] = (fut, cell)
         failures = []
         for fut in as_completed([f for f, _ in futures.values()]):
@@ -151,7 +153,6 @@ def _run(cells, client, n_threads: int, st: SweepStore, written: List[str]) -> N
                 continue
             st.write(cell.key, fut.result())
             written.append(cell.key)
-            fut.release()
         if failures:
             cell, exc = failures[0]
             raise RuntimeError(
@@ -163,5 +164,6 @@ def _run(cells, client, n_threads: int, st: SweepStore, written: List[str]) -> N
         for fut, _ in futures.values():
             if not fut.done():
                 fut.cancel()
+            fut.release()
         for thing in to_close:
             thing.close()
