@@ -34,8 +34,10 @@ class Front:
         self.frame = frame
 
 
-def front_of_seeds(dataset, split, *, seeds, preference=0.5):
-    """Takes ``seeds`` (a list), returns an object with ``.frame`` holding a seed column."""
+def front_of_seeds(dataset, split, *, seeds, preference=0.5, **pipeline_params):
+    """Takes ``seeds`` (a list) and **kwargs (as ``pareto_front``), returns an object with
+    ``.frame`` holding a seed column."""
+    assert not pipeline_params, pipeline_params
     import pandas as pd
 
     return Front(pd.DataFrame({"seed": seeds * 2, "model": ["a", "b"],

@@ -174,10 +174,10 @@ def fit_and_score(model: ModelEntry, dataset, split, *, seed: int, params: Dict[
         seconds = time.perf_counter() - start
         frame = compare({model.name: fitted}, splits, n_threads=n_threads)
         return frame.drop(columns="model"), seconds
-    if "seed" in model.named or model.accepted is None:
-        kwargs["seed"] = seed
+    if "seed" not in model.named and "seeds" in model.named:
+        kwargs["seeds"] = [seed]  # e.g. pareto_front(dataset, split, *, seeds, **params)
     else:
-        kwargs["seeds"] = [seed]
+        kwargs["seed"] = seed
     start = time.perf_counter()
     out = model.obj(dataset, split, **kwargs)
     seconds = time.perf_counter() - start
