@@ -142,7 +142,9 @@ def _run(cells, client, n_threads: int, st: SweepStore, written: List[str]) -> N
     futures = {}
     run = uuid.uuid4().hex[:8]  # task keys unique to this call: a cluster may remember old ones
     try:
-        for cell in cells:
+        # Seed-major order: a worker's next task often needs the split it has just built
+        # (sources.py keeps the last few), as the scheduler hands out tasks in this order.
+        for cell in sorted(cells, key=lambda x: (x.dataset.name, x.seed)):
             fut = c.submit(run_cell, cell, n_threads, key=f"painvrl-cell-{cell.key}-{run}")
             futures[fut.key] = (fut, cell)
         failures = []
