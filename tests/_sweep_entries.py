@@ -52,3 +52,12 @@ def fails_on_flag(dataset, split, *, seed, flags):
     if os.path.exists(os.path.join(flags, f"fail-{seed}")):
         raise RuntimeError(f"flagged to fail for seed {seed}")
     return pd.DataFrame({"value": [float(seed)]})
+
+
+def threads_seen(dataset, split, *, seed, n_threads):
+    """The C-core threads it was given and the BLAS threads threadpoolctl reports inside."""
+    import pandas as pd
+    from threadpoolctl import threadpool_info
+
+    blas = {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+    return pd.DataFrame({"what": ["n_threads", "blas"], "value": [n_threads, max(blas)]})

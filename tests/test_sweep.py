@@ -19,7 +19,8 @@ import pytest
 pytest.importorskip("distributed")
 pytest.importorskip("pyarrow")
 
-from _sweep_entries import TINY, fails_on_flag, front_of_seeds, held_backbone  # noqa: E402
+from _sweep_entries import (TINY, fails_on_flag, front_of_seeds, held_backbone,  # noqa: E402
+                            threads_seen)
 from painvrl import Backbone, Popularity  # noqa: E402
 from painvrl.evaluation.compare import summarize  # noqa: E402
 from painvrl.evaluation.stats import paired_test  # noqa: E402
@@ -137,6 +138,14 @@ def test_failed_cell_reported_others_stored_rerun_runs_only_it(client, tmp_path)
     run = run_sweep(grid, client=client, store=tmp_path / "s")
     assert run.written == (keys[1],) and sorted(run.skipped) == sorted([keys[0], keys[2]])
     assert sorted(load_sweep(tmp_path / "s")["value"]) == [0.0, 1.0, 2.0]
+
+
+def test_threads_pinned_in_each_task(client, tmp_path):
+    """The worker's task gets n_threads_per_task for the C core and BLAS held to as many."""
+    grid = {"datasets": {"small": SMALL}, "models": {"t": threads_seen}, "seeds": [0]}
+    run_sweep(grid, client=client, store=tmp_path / "s", n_threads_per_task=2)
+    df = load_sweep(tmp_path / "s")
+    assert df.set_index("what")["value"].to_dict() == {"n_threads": 2, "blas": 2}
 
 
 def test_scheduler_address(client, tmp_path):
