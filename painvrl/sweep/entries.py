@@ -144,7 +144,8 @@ class ModelEntry:
                                  f"{self.name!r} ({self.obj_id}); it accepts "
                                  f"{sorted(self.accepted - set(RESERVED))}")
 
-    def _takes(self, name: str) -> bool:
+    def takes(self, name: str) -> bool:
+        """Whether the class or function accepts the keyword ``name``."""
         if self.estimator:
             return self.accepted is None or name in self.accepted
         return name in self.named
@@ -158,16 +159,16 @@ def fit_and_score(model: ModelEntry, dataset, split, *, seed: int, params: Dict[
     :func:`painvrl.sweep.sources.scoring_splits`); an entry point gets ``split`` as it is.
     """
     kwargs = dict(params)
-    if model._takes("n_threads"):
+    if model.takes("n_threads"):
         kwargs["n_threads"] = n_threads
-    if model._takes("progress"):
+    if model.takes("progress"):
         kwargs.setdefault("progress", False)
     if model.estimator:
         from ..evaluation.compare import compare
         from .sources import scoring_splits
 
         splits = scoring_splits(split, loader_id)
-        if model._takes("seed"):
+        if model.takes("seed"):
             kwargs["seed"] = seed
         start = time.perf_counter()
         fitted = model.obj(**kwargs).fit(dataset)
