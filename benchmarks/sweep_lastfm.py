@@ -3,6 +3,7 @@ backbone, InvRL and PaInvRL x 5 seeds on Last.fm 2K (IID and held-out-environmen
 
     .venv/bin/python benchmarks/sweep_lastfm.py                      # lastfm_results.py's schedule
     .venv/bin/python benchmarks/sweep_lastfm.py --schedule demo --seeds 0 1
+    .venv/bin/python benchmarks/sweep_lastfm.py --dataset planted    # the demo's planted data
     .venv/bin/python benchmarks/sweep_lastfm.py --quick              # small planted data, seconds
     .venv/bin/python benchmarks/sweep_lastfm.py --address tcp://scheduler:8786 --no-serial
 
@@ -12,7 +13,8 @@ farthest from the rest held out; ``benchmarks/lastfm_results.py``'s construction
 model's fit, and scoring.  Unlike lastfm_results.py, InvRL and PaInvRL each pre-train
 their own backbone (a cell does not share a stage with another cell).  ``--schedule
 results`` is lastfm_results.py's reduced schedule, ``--schedule demo`` the demo's
-shorter one.  The reference printed beside the sweep's wall time is the same cells run
+shorter one; ``--dataset planted`` runs the demo's planted data and schedule
+(``benchmarks/planted_pareto.py``'s) instead of Last.fm.  The reference printed beside the sweep's wall time is the same cells run
 with ``painvrl.sweep.run_cell`` one after another in this process (which keeps each
 seed's split for the seed's next models, as a worker does).  Not in ``./dev.sh bench``
 (it runs bench_*.py): tests/test_sweep.py runs this code path in CI.
@@ -41,6 +43,9 @@ def grid(args):
     """The sweep's grid for the chosen mode and schedule."""
     if args.quick:
         dataset, backbone, pipeline = ("planted", QUICK_DATA), QUICK_FIT, QUICK_PIPELINE
+    elif args.dataset == "planted":
+        planted = SCHEDULES["planted"]
+        dataset, backbone, pipeline = "planted", planted.backbone, planted.pipeline
     else:
         lastfm = SCHEDULES["lastfm"]
         split_envs = SPLIT_ENVS if args.schedule == "results" else lastfm.data
@@ -49,7 +54,7 @@ def grid(args):
         kwargs = {k: v for k, v in split_envs.items() if k != "progress"}
         dataset = ("lastfm", dict(kwargs, **({"path": args.data} if args.data else {})))
     strip = lambda p: {k: v for k, v in p.items() if k != "progress"}  # noqa: E731
-    return {"datasets": {"lastfm" if not args.quick else "planted": dataset},
+    return {"datasets": {"planted" if args.quick else args.dataset: dataset},
             "models": {"backbone": "Backbone", "InvRL": "InvRL", "PaInvRL": "PaInvRL"},
             "seeds": args.seeds if not args.quick else args.seeds[:2],
             "params": {"backbone": strip(backbone), "InvRL": strip(pipeline),
@@ -58,9 +63,11 @@ def grid(args):
 
 def where_time_goes(df, wall, workers, label):
     """Per-cell seconds summed, and the share of workers x wall they fill."""
-    cells = df.groupby("cell")[["load_seconds", "fit_seconds", "cell_seconds"]].first()
+    cells = df.groupby("cell")[["load_seconds", "fit_seconds", "cell_seconds",
+                                "cpu_seconds"]].first()
     busy = cells["cell_seconds"].sum()
-    print(f"  {label}: wall {wall:.1f} s; cells {busy:.1f} s in all (data + split "
+    print(f"  {label}: wall {wall:.1f} s; cells {busy:.1f} s wall, {cells['cpu_seconds'].sum():.1f} "
+          f"s CPU in all (data + split "
           f"{cells['load_seconds'].sum():.1f} s, fits {cells['fit_seconds'].sum():.1f} s, "
           f"scoring {busy - cells['load_seconds'].sum() - cells['fit_seconds'].sum():.1f} s); "
           f"{workers} worker(s) busy {100 * busy / (workers * wall):.0f} % of the wall time")
@@ -70,7 +77,9 @@ def main(argv=None):
     p = parser(__doc__)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                    help="default 0 1 2 3 4 (the first two with --quick)")
-    p.add_argument("--schedule", choices=("results", "demo"), default="results")
+    p.add_argument("--dataset", choices=("lastfm", "planted"), default="lastfm")
+    p.add_argument("--schedule", choices=("results", "demo"), default="results",
+                   help="Last.fm: lastfm_results.py's schedule or the demo's shorter one")
     p.add_argument("--data", default=None, help="folder holding lastfm2k-multimodal")
     p.add_argument("--address", default=None, help="a Dask scheduler to use instead of a "
                    "LocalCluster")
@@ -81,9 +90,9 @@ def main(argv=None):
     header("sweep_lastfm", quick=args.quick)
     g = grid(args)
     cells = parse_grid(g).cells
+    schedule = "quick" if args.quick else args.schedule if args.dataset == "lastfm" else "demo"
     print(f"{len(cells)} cells: {list(g['models'])} x seeds {g['seeds']} on "
-          f"{list(g['datasets'])} ({args.schedule if not args.quick else 'quick'} schedule)",
-          flush=True)
+          f"{list(g['datasets'])} ({schedule} schedule)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         store = args.store or os.path.join(tmp, "results.parquet")
         cpu0 = time.process_time()

@@ -22,7 +22,7 @@ __all__ = ["run_cell", "RUNNER_COLUMNS", "MEASURED_COLUMNS", "PROVENANCE_COLUMNS
 #: Columns the runner puts first in every row.
 RUNNER_COLUMNS = ("cell", "dataset", "model", "params", "seed")
 #: Columns that measure the run rather than its result (they differ between runs).
-MEASURED_COLUMNS = ("fit_seconds", "load_seconds", "cell_seconds", "peak_rss_mb")
+MEASURED_COLUMNS = ("fit_seconds", "load_seconds", "cell_seconds", "cpu_seconds", "peak_rss_mb")
 #: Columns naming the code that produced the rows.
 PROVENANCE_COLUMNS = ("painvrl_version", "git_hash")
 
@@ -105,14 +105,15 @@ def run_cell(cell: Cell, n_threads: int = 1) -> pd.DataFrame:
         model's tidy result (``split``, ``metric``, ``k``, ``value``, ``n_users`` for
         an estimator), then ``fit_seconds`` (the fit, or the entry point's call),
         ``load_seconds`` (the data and split: ~0 when this process had them cached),
-        ``cell_seconds`` (all of it, scoring included), ``peak_rss_mb`` (this cell's
+        ``cell_seconds`` (all of it, scoring included), ``cpu_seconds`` (CPU time of
+        this process over the cell, every thread), ``peak_rss_mb`` (this cell's
         peak on Linux), ``painvrl_version`` and ``git_hash``.
     """
     from threadpoolctl import threadpool_limits
 
     from .. import __version__
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with threadpool_limits(limits=n_threads, user_api="blas"):
         _reset_peak_rss()
         dataset, split = load(cell.dataset, cell.seed, n_threads)
@@ -125,6 +126,7 @@ def run_cell(cell: Cell, n_threads: int = 1) -> pd.DataFrame:
     frame["fit_seconds"] = seconds
     frame["load_seconds"] = loaded
     frame["cell_seconds"] = time.perf_counter() - start
+    frame["cpu_seconds"] = time.process_time() - cpu
     frame["peak_rss_mb"] = peak
     frame["painvrl_version"] = __version__
     frame["git_hash"] = git_hash()
