@@ -14,10 +14,11 @@ model's fit, and scoring.  Unlike lastfm_results.py, InvRL and PaInvRL each pre-
 their own backbone (a cell does not share a stage with another cell).  ``--schedule
 results`` is lastfm_results.py's reduced schedule, ``--schedule demo`` the demo's
 shorter one; ``--dataset planted`` runs the demo's planted data and schedule
-(``benchmarks/planted_pareto.py``'s) instead of Last.fm.  The reference printed beside the sweep's wall time is the same cells run
-with ``painvrl.sweep.run_cell`` one after another in this process (which keeps each
-seed's split for the seed's next models, as a worker does).  Not in ``./dev.sh bench``
-(it runs bench_*.py): tests/test_sweep.py runs this code path in CI.
+(``benchmarks/planted_pareto.py``'s) instead of Last.fm.  The reference printed beside
+the sweep's wall time is the same cells run with ``painvrl.sweep.run_cell`` one after
+another in this process (which keeps each seed's split for the seed's next models, as a
+worker does).  Not in ``./dev.sh bench`` (it runs bench_*.py): tests/test_sweep.py runs
+this code path in CI.
 """
 import os
 import sys
@@ -54,11 +55,12 @@ def grid(args):
         kwargs = {k: v for k, v in split_envs.items() if k != "progress"}
         dataset = ("lastfm", dict(kwargs, **({"path": args.data} if args.data else {})))
     strip = lambda p: {k: v for k, v in p.items() if k != "progress"}  # noqa: E731
+    classes = {"backbone": "Backbone", "InvRL": "InvRL", "PaInvRL": "PaInvRL"}
+    params = {"backbone": strip(backbone), "InvRL": strip(pipeline), "PaInvRL": strip(pipeline)}
     return {"datasets": {"planted" if args.quick else args.dataset: dataset},
-            "models": {"backbone": "Backbone", "InvRL": "InvRL", "PaInvRL": "PaInvRL"},
+            "models": {m: classes[m] for m in args.models},
             "seeds": args.seeds if not args.quick else args.seeds[:2],
-            "params": {"backbone": strip(backbone), "InvRL": strip(pipeline),
-                       "PaInvRL": strip(pipeline)}}
+            "params": {m: params[m] for m in args.models}}
 
 
 def where_time_goes(df, wall, workers, label):
@@ -66,10 +68,9 @@ def where_time_goes(df, wall, workers, label):
     cells = df.groupby("cell")[["load_seconds", "fit_seconds", "cell_seconds",
                                 "cpu_seconds"]].first()
     busy = cells["cell_seconds"].sum()
-    print(f"  {label}: wall {wall:.1f} s; cells {busy:.1f} s wall, {cells['cpu_seconds'].sum():.1f} "
-          f"s CPU in all (data + split "
-          f"{cells['load_seconds'].sum():.1f} s, fits {cells['fit_seconds'].sum():.1f} s, "
-          f"scoring {busy - cells['load_seconds'].sum() - cells['fit_seconds'].sum():.1f} s); "
+    load, fit, cpu = (cells[c].sum() for c in ("load_seconds", "fit_seconds", "cpu_seconds"))
+    print(f"  {label}: wall {wall:.1f} s; cells {busy:.1f} s wall, {cpu:.1f} s CPU in all "
+          f"(data + split {load:.1f} s, fits {fit:.1f} s, scoring {busy - load - fit:.1f} s); "
           f"{workers} worker(s) busy {100 * busy / (workers * wall):.0f} % of the wall time")
 
 
@@ -77,6 +78,8 @@ def main(argv=None):
     p = parser(__doc__)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                    help="default 0 1 2 3 4 (the first two with --quick)")
+    p.add_argument("--models", nargs="+", choices=("backbone", "InvRL", "PaInvRL"),
+                   default=["backbone", "InvRL", "PaInvRL"], help="default: all three")
     p.add_argument("--dataset", choices=("lastfm", "planted"), default="lastfm")
     p.add_argument("--schedule", choices=("results", "demo"), default="results",
                    help="Last.fm: lastfm_results.py's schedule or the demo's shorter one")
@@ -114,9 +117,12 @@ def main(argv=None):
             same = (serial.sort_values(["cell", "split", "metric", "k"])["value"].to_numpy()
                     == df.sort_values(["cell", "split", "metric", "k"])["value"].to_numpy())
             print(f"  stored values equal the serial run's bit for bit: {bool(same.all())}")
-        print("\nmean ± std over seeds, paired t-test against the backbone over seeds:")
-        table = summarise(df, reference="backbone")
-        table = table[table.k == 20][["model", "split", "metric", "text", "diff", "pvalue"]]
+        reference = "backbone" if "backbone" in args.models else None
+        tests = ", paired t-test against the backbone over seeds" if reference else ""
+        print(f"\nmean ± std over seeds{tests}:")
+        table = summarise(df, reference=reference)
+        table = table[table.k == 20][[c for c in ("model", "split", "metric", "text", "diff",
+                                                  "pvalue") if c in table]]
         print(table.round(4).to_string(index=False))
     return 0
 

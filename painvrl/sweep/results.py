@@ -30,9 +30,10 @@ def load_sweep(store="results.parquet") -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The rows of :func:`painvrl.sweep.run_cell` for every stored cell (sorted by
-        cell key; the measured and provenance columns last), plus one ``param_<name>`` column per parameter found in the
-        ``params`` JSON (NaN/None where a cell does not set it).
+        The rows of :func:`painvrl.sweep.run_cell` for every stored cell (sorted
+        by cell key; the measured and provenance columns last), plus one
+        ``param_<name>`` column per parameter found in the ``params`` JSON (None
+        where a cell does not set it).
     """
     df = SweepStore(store).read()
     tail = [c for c in (*MEASURED_COLUMNS, *PROVENANCE_COLUMNS) if c in df.columns]

@@ -167,7 +167,7 @@ _SPLITS_KEPT = 4  # (dataset, seed) splits kept per worker process
 
 
 def load(entry: DatasetEntry, seed: int, n_threads: int):
-    """``(dataset, split)`` of ``entry`` for ``seed``, from this process's cache when it holds it."""
+    """``(dataset, split)`` of ``entry`` for ``seed``, from this process's cache if it is there."""
     from ..data.dataset import Dataset
 
     key = (repr(sorted(entry.spec.items())), seed)
