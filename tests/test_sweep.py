@@ -327,6 +327,27 @@ def test_entry_point_contract_seeds_frame_and_clashing_columns():
     assert (df["painvrl_version"] == "0.1.0").all()
 
 
+def test_registered_names(monkeypatch):
+    """register_model / register_dataset make names usable in a grid (as pareto_front will be)."""
+    from painvrl.sweep import LOADERS, MODELS, register_dataset, register_model
+    from painvrl.sweep.sources import planted
+
+    monkeypatch.setattr("painvrl.sweep.entries.MODELS", dict(MODELS))
+    monkeypatch.setattr("painvrl.sweep.sources.LOADERS", dict(LOADERS))
+
+    def tiny(*, seed, n_users=120):
+        return planted(seed=seed, n_users=n_users, n_items=90, n_interactions=3000)
+
+    register_model("front", front_of_seeds)
+    register_dataset("tiny", tiny)
+    cell, = parse_grid({"datasets": [("tiny", {"n_users": 100})], "models": ["front"],
+                        "seeds": [1]}).cells
+    assert cell.model.obj is front_of_seeds and cell.dataset.name == "tiny"
+    assert run_cell(cell)["value"].tolist() == [100.0, 0.5]
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['n_items'\]"):
+        parse_grid({"datasets": [("tiny", {"n_items": 5})], "models": ["front"], "seeds": [1]})
+
+
 def test_estimator_cell_equals_compare_of_the_same_fit():
     cell, = parse_grid({"datasets": {"small": SMALL}, "models": ["Popularity"],
                         "seeds": [2]}).cells
