@@ -282,6 +282,9 @@ def test_interrupted_write_leaves_no_half_file(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(st.read(), frame)
     assert st.remove_temporary() == 1
     assert sorted(os.listdir(st.path)) == ["_sweep.json", f"cell-{key}.parquet"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert os.stat(st.cell_path(key)).st_mode & 0o777 == 0o666 & ~umask  # as open() would
 
 
 def test_cell_keys_are_stable_across_processes():
