@@ -1,15 +1,18 @@
 """painvrl: Pareto Invariant Representation Learning for multimedia recommendation.
 
 Heavy computation runs in the C extension ``painvrl._core``; this package is
-its Python API, in four subpackages: ``data`` (the Dataset, readers, datasets,
+its Python API, in six subpackages: ``data`` (the Dataset, readers, datasets,
 splits), ``models`` (the estimators), ``invariance`` (PaInvRL's modules and
-pipelines) and ``evaluation`` (metrics, comparison, significance tests).
+pipelines), ``evaluation`` (metrics, comparison, significance tests),
+``experiments`` (the IID/OOD Pareto front, ablations) and ``sweep`` (grids of runs
+on Dask; Dask and pyarrow are imported only when used).
 """
 from ._blas import import_core
 
 _core = import_core()  # first: a missing build or BLAS fails here, clearly
 
-from . import data, evaluation, experiments, invariance, models
+<<<<<<< HEAD
+from . import data, evaluation, experiments, invariance, models, sweep
 from ._util.modelfile import ModelFileError
 from .data import Dataset, UserItemCSR, datasets, load_mmgcn, load_mmrec, splits
 from .evaluation import compare, evaluate, metrics, ranking_metrics, topk
@@ -19,12 +22,14 @@ from .invariance import (ConvertGradient, EnvironmentSplit, InvRL, MaskResult, M
                          pair_weight, pipeline)
 from .experiments import ParetoFront, ablations, pareto_front
 from .models import Backbone, NotFittedError, Popularity, functional
+from .sweep import load_sweep, run_sweep, summarise
 
 __version__ = "0.1.0"
-__all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL",
-           "MaskResult", "MaskStep", "ModelFileError", "NotFittedError", "PaInvRL", "ParetoFront",
-           "Popularity", "UserItemCSR", "ablations", "attention_weights", "compare", "convert", "convert_item_vectors",
-           "convert_loss_grad", "data", "datasets", "environments", "evaluate", "experiments", "functional",
-           "identify_environments", "invariance", "learn_mask", "load_mmgcn", "load_mmrec",
-           "mask_step", "metrics", "mgda_weight", "pair_weight", "pareto_front", "pipeline", "ranking_metrics",
-           "splits", "topk", "__version__"]
+__all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL", "MaskResult",
+           "MaskStep", "ModelFileError", "NotFittedError", "PaInvRL", "ParetoFront", "Popularity",
+           "UserItemCSR", "ablations", "attention_weights", "compare", "convert",
+           "convert_item_vectors", "convert_loss_grad", "data", "datasets", "environments",
+           "evaluate", "experiments", "functional", "identify_environments", "invariance",
+           "learn_mask", "load_mmgcn", "load_mmrec", "load_sweep", "mask_step", "metrics",
+           "mgda_weight", "pair_weight", "pareto_front", "pipeline", "ranking_metrics",
+           "run_sweep", "splits", "summarise", "sweep", "topk", "__version__"]

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from typing import Any, Dict, Tuple
 
 import numpy as np
+
+from .atomic import write_atomic
 
 FORMAT_NAME = "painvrl-model"
 FORMAT_VERSION = 1
@@ -38,28 +39,12 @@ def save_model_file(path, meta: Dict[str, Any], arrays: Dict[str, np.ndarray]) -
     path = os.fspath(path)
     doc = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **meta,
            "sha256": {k: _digest(v) for k, v in arrays.items()}}
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".painvrl-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            payload = dict(arrays)
-            payload["__meta__"] = np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8)
-            np.savez(fh, **payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    def write(fh) -> None:
+        payload = dict(arrays)
+        payload["__meta__"] = np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8)
+        np.savez(fh, **payload)
+
+    write_atomic(path, write, prefix=".painvrl-", suffix=".tmp")
 
 
 def load_model_file(path) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
