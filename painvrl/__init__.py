@@ -11,7 +11,6 @@ from ._blas import import_core
 
 _core = import_core()  # first: a missing build or BLAS fails here, clearly
 
-<<<<<<< HEAD
 from . import data, evaluation, experiments, invariance, models, sweep
 from ._util.modelfile import ModelFileError
 from .data import Dataset, UserItemCSR, datasets, load_mmgcn, load_mmrec, splits
