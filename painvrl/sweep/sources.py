@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from .spec import canonical, qualified_name
@@ -134,9 +134,9 @@ class DatasetEntry:
     """One dataset of a grid: its name, loader and fixed keyword arguments."""
 
     name: str
-    loader: Callable = dataclasses.field(compare=False)
+    loader: Callable = field(compare=False)
     loader_id: str
-    kwargs: Dict[str, Any] = dataclasses.field(compare=False, hash=False)
+    kwargs: Dict[str, Any] = field(compare=False, hash=False)
 
     @property
     def spec(self) -> Dict[str, Any]:
