@@ -4,6 +4,9 @@ with paired p-values; the hypervolume per method; the front as a PNG.
 
     .venv/bin/python benchmarks/pareto_evidence.py --case planted    # or coat, lastfm
     .venv/bin/python benchmarks/pareto_evidence.py --case coat --plot front.png
+    # one process per seed, then one report (a 2-core machine shared with other work):
+    .venv/bin/python benchmarks/pareto_evidence.py --case lastfm --seeds 0 --save s0.pkl
+    .venv/bin/python benchmarks/pareto_evidence.py --case lastfm --combine s0.pkl s1.pkl ...
 
 Every model of a seed starts from that seed's backbone and first identification
 (``painvrl.pareto_front``).  PaInvRL's default point is PaInvRL with its default
@@ -13,6 +16,7 @@ backbone on each test, paired over seeds (t-test on per-seed means) and over use
 flag and every choice use validation data; the test columns are only reported.
 Coat also prints the learned mask per named attribute.
 """
+import pickle
 import time
 
 import numpy as np
@@ -21,7 +25,7 @@ import pandas as pd
 from _cases import CASES, build_case
 from _common import header, parser
 from _evidence import TEST_COLS, mean_std
-from painvrl import pareto_front
+from painvrl import ParetoFront, pareto_front
 
 
 def report(front, case, extra):
@@ -30,7 +34,7 @@ def report(front, case, extra):
                                      (f.model == "InvRL") & (f.alpha == 1.0)],
                                     ["backbone", "PaInvRL (default)", "InvRL (alpha 1)"], ""))
     table = named[named.name != ""]
-    print(f"\nIID and OOD test, mean ± std over seeds {sorted(f.seed.unique())}:")
+    print(f"\nIID and OOD test, mean ± std over seeds {sorted(int(x) for x in f.seed.unique())}:")
     print(mean_std(table, "name", TEST_COLS).T.to_string())
     print("\npaired tests, PaInvRL (default) minus the other, two-sided:")
     rows = []
@@ -67,13 +71,27 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--plot", default=None, help="write the front plot to this PNG")
     p.add_argument("--out", default=None, help="write the front's frame to this CSV")
+    p.add_argument("--save", default=None, help="pickle the front here (for --combine)")
+    p.add_argument("--combine", nargs="+", default=None,
+                   help="report the fronts pickled by --save runs instead of fitting")
     args = p.parse_args(argv)
     header(f"pareto_evidence --case {args.case}", args.quick)
     start = time.perf_counter()
     ds, split, params, extra = build_case(args.case, quick=args.quick)
     print(ds)
-    front = pareto_front(ds, split, seeds=args.seeds, per_user=True, progress=False,
-                         **extra.get("front", {}), **params)
+    if args.combine:
+        fronts = []
+        for path in args.combine:
+            with open(path, "rb") as fh:
+                fronts.append(pickle.load(fh))
+        front = ParetoFront.combine(fronts)
+    else:
+        front = pareto_front(ds, split, seeds=args.seeds, per_user=True, progress=False,
+                             **extra.get("front", {}), **params)
+    if args.save:
+        with open(args.save, "wb") as fh:
+            pickle.dump(front, fh)
+    print(f"\nseeds {sorted(front.frame.seed.unique())}, {len(front.frame)} fits")
     report(front, args.case, extra)
     if args.out:
         front.frame.to_csv(args.out, index=False)

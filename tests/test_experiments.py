@@ -108,6 +108,21 @@ def test_front_paired_tests_over_seeds_and_users(front):
         front.paired_test("nonsense", "backbone")
 
 
+def test_fronts_of_other_seeds_combine(planted, front):
+    ds, split = planted
+    more = pareto_front(ds, split, preferences=(0.25, 0.5), alphas=(1.0,), seeds=(5,),
+                        per_user=True, progress=False, **SMALL)
+    both = type(front).combine([front, more])
+    assert sorted(both.frame.seed.unique()) == [0, 1, 2, 5]
+    assert len(both.per_user) == len(front.per_user) + len(more.per_user)
+    assert len(both.masks) == len(front.masks) + len(more.masks)
+    means = both.frame.groupby("point")[list(both.objectives)].mean()
+    np.testing.assert_array_equal(both.frame.groupby("point").pareto.first().to_numpy(),
+                                  non_dominated(means.to_numpy()))
+    with pytest.raises(ValueError, match="more than one front"):
+        type(front).combine([front, front])
+
+
 def test_front_plot_draws(front):
     mpl = pytest.importorskip("matplotlib")
     mpl.use("Agg")

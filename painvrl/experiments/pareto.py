@@ -63,6 +63,32 @@ class ParetoFront:
     per_user: Optional[pd.DataFrame] = None
     masks: Dict[Tuple[int, int], np.ndarray] = field(default_factory=dict)
 
+    @classmethod
+    def combine(cls, fronts: Sequence["ParetoFront"]) -> "ParetoFront":
+        """One front from fronts of the same sweep run on other seeds (e.g. one process
+        or machine per seed); the ``pareto`` flag is recomputed over all seeds."""
+        fronts = list(fronts)
+        if not fronts or not all(isinstance(f, ParetoFront) for f in fronts):
+            raise TypeError("ParetoFront.combine: give a non-empty sequence of ParetoFront")
+        keys = ["point", "model", "weighting", "preference", "alpha", "adaptive"]
+        first = fronts[0].frame[keys].drop_duplicates().reset_index(drop=True)
+        seeds = set()
+        for f in fronts:
+            same = f.frame[keys].drop_duplicates().reset_index(drop=True)
+            if not same.equals(first) or f.objectives != fronts[0].objectives:
+                raise ValueError("ParetoFront.combine: the fronts sweep different points")
+            if seeds & set(f.frame.seed):
+                raise ValueError(f"ParetoFront.combine: seeds {sorted(seeds & set(f.frame.seed))} "
+                                 f"appear in more than one front")
+            seeds |= set(f.frame.seed)
+        frame = pd.concat([f.frame for f in fronts], ignore_index=True)
+        frame["pareto"] = _flag_pareto(frame, fronts[0].objectives)
+        users = [f.per_user for f in fronts]
+        per_user = (pd.concat(users, ignore_index=True) if all(u is not None for u in users)
+                    else None)
+        masks = {k: v for f in fronts for k, v in f.masks.items()}
+        return cls(frame=frame, objectives=fronts[0].objectives, per_user=per_user, masks=masks)
+
     def point_id(self, which) -> int:
         """A point's id: an int, or "backbone", "adaptive" (PaInvRL's default
         weighting) or "InvRL" (InvRL at its default alpha, 1)."""
