@@ -3,6 +3,9 @@ method.md §3.5 / §8 on the three cases, over seeds, chosen on VALIDATION data 
 
     .venv/bin/python benchmarks/weighting_evidence.py                 # 5 seeds, 3 cases
     .venv/bin/python benchmarks/weighting_evidence.py --cases planted coat --seeds 0 1 2
+    # one process per case, then the choice from their rows:
+    .venv/bin/python benchmarks/weighting_evidence.py --cases coat --out coat.csv
+    .venv/bin/python benchmarks/weighting_evidence.py --combine planted.csv coat.csv ...
 
 Candidates (``_evidence.CANDIDATES``): raw MGDA; MGDA after loss normalisation
 (a / L_ERM, b / L_IRM); MGDA on unit vectors (equal angle: gamma 0.5, not adaptive);
@@ -30,10 +33,16 @@ def main(argv=None):
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--out", default=None, help="write every row to this CSV")
+    p.add_argument("--combine", nargs="+", default=None,
+                   help="choose from the rows of earlier --out runs instead of fitting")
     args = p.parse_args(argv)
     header("weighting_evidence", args.quick)
     start = time.perf_counter()
     tables = {}
+    if args.combine:
+        rows = pd.concat([pd.read_csv(path) for path in args.combine], ignore_index=True)
+        tables = {case: df for case, df in rows.groupby("case", sort=False)}
+        args.cases = []
     for case in args.cases:
         ds, split, params, _ = build_case(case, quick=args.quick)
         df = compare_settings(ds, split, candidate_settings(), seeds=args.seeds,
@@ -42,6 +51,11 @@ def main(argv=None):
         print(f"\n== {case}: {ds}  ({time.perf_counter() - start:.0f} s so far)")
         cols = list(VAL) + ["ood_test_recall@20", "iid_test_recall@20", "gamma_mean"]
         print(mean_std(df, "variant", cols).to_string())
+    for case, df in tables.items():
+        if args.combine:
+            print(f"\n== {case}, seeds {sorted(int(x) for x in df.seed.unique())}")
+            cols = list(VAL) + ["ood_test_recall@20", "iid_test_recall@20", "gamma_mean"]
+            print(mean_std(df, "variant", cols).to_string())
     best, table, score = choose_default(tables)
     print("\nper case, validation only (gain relative to the backbone):")
     print(table.round(4).to_string(index=False))
