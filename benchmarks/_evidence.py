@@ -6,13 +6,18 @@ import pandas as pd
 
 from painvrl import InvRL, PaInvRL
 
-# The weighting rules compared for PaInvRL's default (method.md §3.5, §8 rows 2-3).
+# The weighting rules compared for PaInvRL's default (method.md §3.5, §8 rows 2-3), and
+# two convert-module starts (§4.2: warm start from the pre-trained projection, the
+# default, against a fresh final model; separate against shared projections).
 CANDIDATES = {
     "mgda": dict(weighting="mgda"),                        # raw gradients
     "mgda-loss": dict(weighting="mgda", normalize="loss"),  # a / L_ERM, b / L_IRM
     "mgda-l2": dict(weighting="mgda", normalize="l2"),      # unit vectors (equal angle)
     "mgda-ub": dict(weighting="mgda", grad_scope="mu"),     # gate gradients only
     "pair": dict(weighting="pair"),                         # EPO, PAIR's preference
+    # the convert module's start and projection, with raw MGDA (method.md §4.2)
+    "mgda, fresh final model": dict(weighting="mgda", warm_start="none"),
+    "mgda, shared projection": dict(weighting="mgda", warm_start="none", projection="shared"),
 }
 
 VAL = ("iid_val_recall@20", "ood_val_recall@20")
