@@ -8,7 +8,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from painvrl import _core
-from _convert_ref import convert_items_ref, convert_loss_ref
+from _convert_ref import convert_items_ref, convert_loss_ref, projections_ref
 from reference import adam, finite_difference, sigmoid
 from test_train import epoch_batches, fresh_state
 from test_train import setup as backbone_setup
@@ -33,13 +33,14 @@ def setup(rng, d_a=3, **kw):
 
 
 def convert_grad_ref(U, V, W, b, A, c, q, mask, X, users, items, beta_u, beta_i,
-                     w=(1, 1, 1, 1), fusion="attention", omega=None):
-    """Exact gradient of convert_loss_ref, float64, all items projected (dense)."""
-    U, V, W, X, m = (np.asarray(t, np.float64) for t in (U, V, W, X, mask))
-    bias = np.zeros(W.shape[0]) if b is None else np.asarray(b, np.float64)
+                     w=(1, 1, 1, 1), fusion="attention", omega=None, W_var=None, b_var=None):
+    """Exact gradient of convert_loss_ref, float64, all items projected (dense); with
+    W_var the invariant and variant projections' gradients are W, b and W_var, b_var,
+    without it W, b get both (shared)."""
+    U, V, X, m = (np.asarray(t, np.float64) for t in (U, V, X, mask))
     Xi, Xv = X * m, X * (1.0 - m)
-    h_inv, h_var = Xi @ W.T + bias, Xv @ W.T + bias
-    H, a = convert_items_ref(W, b, A, c, q, mask, X, fusion, omega)
+    h_inv, h_var = projections_ref(W, b, mask, X, W_var, b_var)
+    H, a = convert_items_ref(W, b, A, c, q, mask, X, fusion, omega, W_var, b_var)
     d_id = V.shape[1]
     E = np.concatenate([V, H], axis=1)
     s = np.einsum("bk,bck->bc", U[users], E[items])
@@ -73,8 +74,13 @@ def convert_grad_ref(U, V, W, b, A, c, q, mask, X, users, items, beta_u, beta_i,
                 g["A"] += dZ.T @ h
                 g["c"] += dZ.sum(axis=0)
                 dh += dZ @ A
-    g["W"] = dh_inv.T @ Xi + dh_var.T @ Xv
-    g["b"] = None if b is None else (dh_inv + dh_var).sum(axis=0)
+    if W_var is None:
+        g["W"] = dh_inv.T @ Xi + dh_var.T @ Xv
+        g["b"] = None if b is None else (dh_inv + dh_var).sum(axis=0)
+    else:
+        g["W"], g["W_var"] = dh_inv.T @ Xi, dh_var.T @ Xv
+        g["b"] = None if b is None else dh_inv.sum(axis=0)
+        g["b_var"] = None if b is None else dh_var.sum(axis=0)
     return g
 
 
