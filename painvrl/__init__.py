@@ -13,17 +13,18 @@ from . import data, evaluation, invariance, models
 from ._util.modelfile import ModelFileError
 from .data import Dataset, UserItemCSR, datasets, load_mmgcn, load_mmrec, splits
 from .evaluation import compare, evaluate, metrics, ranking_metrics, topk
-from .invariance import (ConvertGradient, EnvironmentSplit, InvRL, MaskResult, MaskStep, PaInvRL,
-                         attention_weights, convert, convert_item_vectors, convert_loss_grad,
-                         environments, identify_environments, learn_mask, mask_step, mgda_weight,
-                         pair_weight, pipeline)
+from .invariance import (ConvertGradient, EnvironmentSplit, InvRL, MaskCancelledWarning,
+                         MaskResult, MaskStep, PaInvRL, attention_weights, convert,
+                         convert_item_vectors, convert_loss_grad, environments,
+                         identify_environments, learn_mask, mask_cancellation, mask_step,
+                         mgda_weight, pair_weight, pipeline)
 from .models import Backbone, NotFittedError, Popularity, functional
 
 __version__ = "0.1.0"
 __all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL",
-           "MaskResult", "MaskStep", "ModelFileError", "NotFittedError", "PaInvRL", "Popularity",
+           "MaskCancelledWarning", "MaskResult", "MaskStep", "ModelFileError", "NotFittedError", "PaInvRL", "Popularity",
            "UserItemCSR", "attention_weights", "compare", "convert", "convert_item_vectors",
            "convert_loss_grad", "data", "datasets", "environments", "evaluate", "functional",
            "identify_environments", "invariance", "learn_mask", "load_mmgcn", "load_mmrec",
-           "mask_step", "metrics", "mgda_weight", "pair_weight", "pipeline", "ranking_metrics",
+           "mask_cancellation", "mask_step", "metrics", "mgda_weight", "pair_weight", "pipeline", "ranking_metrics",
            "splits", "topk", "__version__"]

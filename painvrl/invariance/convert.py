@@ -25,9 +25,25 @@ from .. import _core
 from .._util.validation import (as_float_array, as_index_array, as_mask, check_choice, check_dtype,
                                 check_weights, resolve_threads)
 
-__all__ = ["ConvertGradient", "attention_weights", "convert_item_vectors", "convert_loss_grad"]
+__all__ = ["ConvertGradient", "MaskCancelledWarning", "attention_weights",
+           "convert_item_vectors", "convert_loss_grad", "mask_cancellation"]
 
 FUSIONS = ("attention", "global", "invariant")
+# |a_inv - 1/2| at most this for every item counts as the symmetric point: the effective
+# per-feature gate a_inv m + a_var (1 - m) of a shared projection then differs from the
+# constant 1/2 by at most this much, whatever the mask.
+SYMMETRIC_TOL = 1e-3
+
+
+class MaskCancelledWarning(UserWarning):
+    """The convert module's output does not depend on the mask (method.md §4.2 erratum).
+
+    With equal invariant and variant projections (``projection="shared"``, or separate
+    ones that are still identical) ``h = a_inv W (m x) + a_var W ((1 - m) x) + b``; at
+    ``a_inv = a_var = 1/2`` (attention or global weights at their symmetric point) or with
+    ``m = 1/2`` everywhere this is ``W x / 2 + b`` for every mask: the final model is the
+    backbone at half scale.  See :func:`mask_cancellation`.
+    """
 
 
 class ConvertGradient(NamedTuple):
@@ -260,3 +276,49 @@ def attention_weights(W, b, A, c, q, mask, X, *, fusion: str = "attention", omeg
     return convert_item_vectors(W, b, A, c, q, mask, X, fusion=fusion, omega=omega,
                                 W_var=W_var, b_var=b_var, items=items, dtype=dtype,
                                 n_threads=n_threads, _func="attention_weights")[1]
+
+
+def mask_cancellation(mask, *, fusion: str, W, b=None, W_var=None, b_var=None, a_inv=None,
+                      tol: float = SYMMETRIC_TOL) -> Optional[str]:
+    """Why the convert module's item vectors cannot depend on the mask, or None.
+
+    The mask provably cancels (method.md §4.2 erratum) when the invariant and variant
+    projections are equal (``W_var`` None, or equal to ``W`` with ``b_var`` equal to
+    ``b``) and either the mask is 1/2 in every column (then ``x_inv = x_var``), or every
+    item's invariant weight ``a_inv`` is within ``tol`` of 1/2 (then ``h = W x / 2 + b``
+    up to a gate that differs from 1/2 by at most ``tol``).  ``fusion="invariant"`` never
+    reads the variant part, so its mask never cancels.
+
+    Parameters
+    ----------
+    mask : array (D,)
+    fusion : {"attention", "global", "invariant"}
+    W, b, W_var, b_var : arrays
+        The projections (``W_var=None``: shared).
+    a_inv : array, optional
+        The invariant weight of every item (not checked when None).
+    tol : float
+
+    Returns
+    -------
+    str or None
+        The reason, worded for a warning.
+    """
+    if fusion == "invariant":
+        return None
+    same = W_var is None or (np.array_equal(W, W_var) and
+                             (b is None or b_var is None or np.array_equal(b, b_var)))
+    if not same:
+        return None
+    what = ("the projection is shared" if W_var is None else
+            "the invariant and variant projections are equal")
+    mask = np.asarray(mask)
+    if mask.size and np.all(mask == 0.5):
+        return (f"{what} and the mask is 1/2 in every column, so x_inv = x_var and "
+                f"h = W x / 2 + b whatever the fusion: the final model is the backbone")
+    if a_inv is not None and np.size(a_inv) and np.max(np.abs(np.asarray(a_inv) - 0.5)) <= tol:
+        return (f"{what} and every item's invariant weight a_inv is within {tol:g} of 1/2 "
+                f"(the fusion's symmetric point), so h = W x / 2 + b up to {tol:g}: the mask "
+                f"cancels (method.md §4.2 erratum); use projection='separate' and a small "
+                f"attention_l2")
+    return None
