@@ -4,7 +4,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from painvrl import _core
-from painvrl.invariance import attention_weights, convert_item_vectors, convert_loss_grad
+from painvrl.invariance import (attention_weights, convert_item_vectors, convert_loss_grad,
+                                mask_cancellation)
 from painvrl.models.functional import loss_weights, rec_loss_grad
 from _convert_ref import convert_items_ref, convert_loss_ref
 from reference import finite_difference
@@ -663,3 +664,62 @@ def test_float32_tanh_is_accurate_over_its_whole_range():
     assert a.dtype == np.float32
     want = 1 / (1 + np.exp(-np.tanh(X[:, 0].astype(np.float64))))
     assert np.max(np.abs(a - want)) < 3e-7
+
+
+# ---- the mask must survive the convert module (method.md §4.2 erratum) ----
+
+SYMMETRIC = {  # (projection, attention at its symmetric point q = 0)
+    "separate": ("separate", True),
+    "separate-trained": ("separate", False),
+    "shared-trained": ("shared", False),
+    # the earlier default after the reference L2 had decayed the attention (issue #11)
+    "shared-symmetric": pytest.param(("shared", True), marks=pytest.mark.xfail(
+        strict=True, reason="the mask cancels: h = W x / 2 + b")),
+}
+
+
+@pytest.mark.parametrize("config", list(SYMMETRIC.values()), ids=list(SYMMETRIC))
+@pytest.mark.parametrize("fusion", ["attention", "global"])
+def test_predictions_change_when_the_mask_changes(rng, fusion, config):
+    """Scores under two masks differ by more than rounding, except (xfail) with the shared
+    projection at the symmetric point, where h = W x / 2 + b whatever the mask."""
+    projection, symmetric = config
+    p = problem(rng, ni=40, projection=projection)
+    omega = np.zeros(2) if symmetric else OMEGA
+    if symmetric:
+        p["q"] = np.zeros_like(p["q"])
+    other = rng.uniform(0.0, 1.0, p["mask"].shape)
+    scores = []
+    for mask in (p["mask"], other):
+        h, a = convert_item_vectors(p["W"], p["b"], p["A"], p["c"], p["q"], mask, p["X"],
+                                    fusion=fusion, omega=omega, **variant(p))
+        assert symmetric == np.all(a == 0.5)
+        E = np.concatenate([p["V"], h], axis=1)
+        scores.append(p["U"] @ E.T)
+    # float64: anything above 1e-9 of the score scale is not rounding
+    scale = np.max(np.abs(scores[0]))
+    assert np.max(np.abs(scores[0] - scores[1])) > 1e-9 * scale
+
+
+def test_mask_cancellation_names_the_cases_that_cancel(rng):
+    p = problem(rng, projection="separate")
+    W, b, Wv, bv, m = p["W"], p["b"], p["W_var"], p["b_var"], p["mask"]
+    half = np.full_like(m, 0.5)
+    sym = np.full(13, 0.5 + 1e-4)
+    # shared projection: a mask of 1/2, or every a_inv within tol of 1/2
+    assert "1/2 in every column" in mask_cancellation(half, fusion="attention", W=W, b=b)
+    assert "within 0.001 of 1/2" in mask_cancellation(m, fusion="global", W=W, b=b, a_inv=sym)
+    assert mask_cancellation(m, fusion="attention", W=W, b=b, a_inv=sym + 2e-3) is None
+    assert mask_cancellation(m, fusion="attention", W=W, b=b) is None
+    # separate projections that are equal (e.g. both just started from one W) cancel too
+    assert "projections are equal" in mask_cancellation(half, fusion="attention", W=W, b=b,
+                                                        W_var=W.copy(), b_var=b.copy())
+    # ... and do not once they differ, nor does InvRL's invariant fusion ever
+    assert mask_cancellation(half, fusion="attention", W=W, b=b, W_var=Wv, b_var=bv,
+                             a_inv=sym) is None
+    assert mask_cancellation(half, fusion="invariant", W=W, b=b, a_inv=sym) is None
+    # the cases it names do cancel: the item vectors do not depend on the mask
+    q0 = np.zeros_like(p["q"])
+    h1, _ = convert_item_vectors(W, b, p["A"], p["c"], q0, m, p["X"])
+    h2, _ = convert_item_vectors(W, b, p["A"], p["c"], q0, 1 - m, p["X"])
+    np.testing.assert_allclose(h1, h2, rtol=1e-12, atol=1e-12)
