@@ -445,9 +445,7 @@ class PaInvRL(InvRL):
     def attention_weights(self, dataset) -> np.ndarray:
         """Weight of the invariant representation per item (1 - that is the variant's)."""
         self._check_fitted()
-        # a Dataset's features are trusted; anything else with a .features is checked
-        return self.final_._attention_of(dataset.features, trusted=isinstance(dataset, Dataset),
-                                         func="convert_item_vectors")
+        return self.final_.attention_weights(dataset)
 
 
 def _check_pretrained(model, dataset, pipeline) -> Backbone:

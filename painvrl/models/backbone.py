@@ -546,6 +546,27 @@ class Backbone(_RecommenderMixin):
                              b_var=t["bv"] if separate else None, n_threads=self.n_threads,
                              trusted_X=trusted, **({} if func is None else {"func": func}))
 
+    def attention_weights(self, dataset) -> np.ndarray:
+        """Invariant weight ``a_inv`` of every item of ``dataset`` (``a_var = 1 - a_inv``)
+        under the fitted convert module (``fusion`` set; 1 for ``"invariant"``).
+
+        Parameters
+        ----------
+        dataset : Dataset, or anything with a ``features`` array (n_items, D)
+            A :class:`~painvrl.data.Dataset`'s features are used as they are; others are
+            checked.
+
+        Returns
+        -------
+        ndarray (n_items,)
+        """
+        self._check_fitted()
+        if self.fusion is None:
+            raise ValueError(f"{type(self).__name__}.attention_weights: the model has no "
+                             f"convert module (fusion=None)")
+        return self._attention_of(dataset.features, trusted=isinstance(dataset, Dataset),
+                                  func="convert_item_vectors")
+
     def _attention_of(self, features, *, trusted: bool = False, func=None) -> np.ndarray:
         """``a_inv`` of every item under the published parameters (``fusion`` set)."""
         t = {n: getattr(self, a) for n, a in _PUBLIC.items()}
