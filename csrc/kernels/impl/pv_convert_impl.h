@@ -317,6 +317,22 @@ PV_FN(pv_convert_workspace)(pv_index B, pv_index C, pv_index S, pv_convert_dims 
     return own > lin ? own : lin;
 }
 
+/* The outputs of a fusion with one weight for every item: gomega (for GLOBAL, from
+ * dL/d(a_inv - a_var) scaled: domega_inv = -domega_var = a_inv a_var dsum) and attn. */
+static void
+PV_FN(cv_put_global)(PV_FN(pv_convert_grad) *g, int global, PV_T ai, PV_T av, PV_T dsum)
+{
+    if (global && g->gomega != NULL) {
+        g->gomega[0] = ai * av * dsum;
+        g->gomega[1] = -g->gomega[0];
+    }
+    if (g->attn != NULL) {
+        for (pv_index s = 0; s < g->n_item_slots; s++) {
+            g->attn[s] = ai;
+        }
+    }
+}
+
 /*
  * GLOBAL and INVARIANT fusion are linear in x: h = W (g o x) + b with the gate
  * g = a_inv m + a_var (1 - m) (INVARIANT: g = m; b enters once since a_inv + a_var = 1).
@@ -363,19 +379,11 @@ PV_FN(cv_linear_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C,
             g->gmask[k] = m->fusion == PV_FUSE_GLOBAL ? (ai - av) * dgate[k] : dgate[k];
         }
     }
-    if (m->fusion == PV_FUSE_GLOBAL && g->gomega != NULL) {
-        PV_T acc = 0;
-        for (pv_index k = 0; k < D; k++) {
-            acc += dgate[k] * (2 * m->mask[k] - 1);
-        }
-        g->gomega[0] = ai * av * acc;
-        g->gomega[1] = -g->gomega[0];
+    PV_T acc = 0;
+    for (pv_index k = 0; m->fusion == PV_FUSE_GLOBAL && k < D; k++) {
+        acc += dgate[k] * (2 * m->mask[k] - 1);
     }
-    if (g->attn != NULL) {
-        for (pv_index s = 0; s < g->n_item_slots; s++) {
-            g->attn[s] = ai;
-        }
-    }
+    PV_FN(cv_put_global)(g, m->fusion == PV_FUSE_GLOBAL, ai, av, acc);
     return PV_OK;
 }
 
@@ -442,15 +450,7 @@ PV_FN(cv_effective_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index
             }
         }
     }
-    if (g->gomega != NULL) {
-        g->gomega[0] = ai * av * dom;
-        g->gomega[1] = -g->gomega[0];
-    }
-    if (g->attn != NULL) {
-        for (pv_index s = 0; s < g->n_item_slots; s++) {
-            g->attn[s] = ai;
-        }
-    }
+    PV_FN(cv_put_global)(g, 1, ai, av, dom);
     return PV_OK;
 }
 
