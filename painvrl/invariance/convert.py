@@ -304,11 +304,7 @@ def mask_cancellation(mask, *, fusion: str, W, b=None, W_var=None, b_var=None, a
     str or None
         The reason, worded for a warning.
     """
-    if fusion == "invariant":
-        return None
-    same = W_var is None or (np.array_equal(W, W_var) and
-                             (b is None or b_var is None or np.array_equal(b, b_var)))
-    if not same:
+    if fusion == "invariant" or not _projections_equal(W, b, W_var, b_var):
         return None
     what = ("the projection is shared" if W_var is None else
             "the invariant and variant projections are equal")
@@ -322,3 +318,9 @@ def mask_cancellation(mask, *, fusion: str, W, b=None, W_var=None, b_var=None, a
                 f"cancels (method.md §4.2 erratum); use projection='separate' and a small "
                 f"attention_l2")
     return None
+
+
+def _projections_equal(W, b, W_var, b_var) -> bool:
+    """The invariant and variant projections are one map (shared, or equal arrays)."""
+    return W_var is None or (np.array_equal(W, W_var) and
+                             (b is None or b_var is None or np.array_equal(b, b_var)))

@@ -346,15 +346,14 @@ class Backbone(_RecommenderMixin):
         given (computed only when the projections are equal, the only case it matters)."""
         if p["fusion"] not in ("attention", "global"):
             return
-        from ..invariance.convert import MaskCancelledWarning, mask_cancellation
+        from ..invariance.convert import (MaskCancelledWarning, _projections_equal,
+                                          mask_cancellation)
         W, b, Wv, bv = self.projection_, self.bias_, self.variant_projection_, self.variant_bias_
-        reason = mask_cancellation(p["mask"], fusion=p["fusion"], W=W, b=b, W_var=Wv, b_var=bv)
-        if reason is None and features is not None and mask_cancellation(
-                p["mask"], fusion=p["fusion"], W=W, b=b, W_var=Wv, b_var=bv,
-                a_inv=np.array([0.5])) is not None:
+        a_inv = None
+        if features is not None and _projections_equal(W, b, Wv, bv):
             a_inv = self._attention_of(features, trusted=True)
-            reason = mask_cancellation(p["mask"], fusion=p["fusion"], W=W, b=b, W_var=Wv,
-                                       b_var=bv, a_inv=a_inv)
+        reason = mask_cancellation(p["mask"], fusion=p["fusion"], W=W, b=b, W_var=Wv, b_var=bv,
+                                   a_inv=a_inv)
         if reason is not None:
             warnings.warn(f"{type(self).__name__}: {reason}", MaskCancelledWarning,
                           stacklevel=3)
