@@ -311,3 +311,21 @@ def test_model_file_from_before_separate_projections_loads_as_shared(planted, tm
     old = Backbone.load(tmp_path / "old")
     assert old.projection == "shared" and old.attention_l2 == old.wd2
     np.testing.assert_array_equal(old.item_vectors(ds.features), model.item_vectors(ds.features))
+
+
+def test_pipeline_file_from_before_separate_projections_keeps_its_final_model(planted, tmp_path):
+    """A PaInvRL checkpoint written before separate projections resumes as it was then."""
+    from painvrl import PaInvRL
+    from painvrl._util.modelfile import load_model_file, save_model_file
+
+    ds, _ = planted
+    model = small_painvrl(n_outer=0, max_epochs=1)
+    model.fit(ds, callback=lambda stage, info: None)
+    model.save(tmp_path / "new")
+    meta, arrays = load_model_file(tmp_path / "new")
+    for key in ("projection", "attention_l2", "warm_start"):
+        del meta["params"][key]
+    save_model_file(tmp_path / "old", meta, arrays)
+    old = PaInvRL.load(tmp_path / "old")
+    assert (old.projection, old.attention_l2, old.warm_start) == ("shared", 0.1, "none")
+    assert PaInvRL.load(tmp_path / "new").get_params() == model.get_params()

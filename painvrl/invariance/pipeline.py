@@ -322,7 +322,7 @@ class InvRL(_RecommenderMixin):
         meta, arrays = load_model_file(path)
         if meta.get("class") != cls.__name__:
             raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
-        model = cls(**meta["params"])
+        model = cls(**cls._params_of_file(meta["params"]))
         model._reset()
         model._done = list(meta["done"])
         model._seconds = list(meta["seconds"])
@@ -345,6 +345,11 @@ class InvRL(_RecommenderMixin):
         if "final" in model._done:
             model.seen_ = model.final_.seen_
         return model
+
+    @classmethod
+    def _params_of_file(cls, params: Dict[str, Any]) -> Dict[str, Any]:
+        """The constructor arguments of a saved pipeline (files of earlier versions too)."""
+        return dict(params)
 
     def user_vectors(self) -> np.ndarray:
         self._check_fitted()
@@ -423,6 +428,13 @@ class PaInvRL(InvRL):
         return self._backbone(self.final_patience, FINAL, fusion=self.fusion, mask=mask,
                               attention_size=self.attention_size, projection=self.projection,
                               attention_l2=self.attention_l2)
+
+    @classmethod
+    def _params_of_file(cls, params: Dict[str, Any]) -> Dict[str, Any]:
+        params = dict(params)
+        if "projection" not in params:  # saved before separate projections: as it was then
+            params.update(projection="shared", attention_l2=FINAL["wd2"], warm_start="none")
+        return params
 
     def _final_init(self) -> Optional[Dict[str, np.ndarray]]:
         """The pre-trained tensors the final model starts from (``warm_start``)."""
