@@ -466,6 +466,11 @@ def test_extreme_scores_stay_finite(rng):
     (dict(fusion="global"), ValueError, "omega .the two logits. must be given with "
                                         "fusion=.global."),
     (dict(omega=np.zeros(3), fusion="global"), ValueError, "omega must have 2 entries"),
+    (dict(W_var=np.ones((4, 5)), b_var=np.zeros(4)), ValueError,
+     "W_var must have 6 entries on axis 1"),
+    (dict(W_var=np.ones((4, 6))), ValueError, "b_var must be given exactly when b is"),
+    (dict(b_var=np.zeros(4)), ValueError, "b_var needs W_var"),
+    (dict(W_var=np.ones((4, 6)), b_var=np.zeros(3)), ValueError, "b_var must have 4 entries"),
 ])
 def test_bad_input_raises_naming_the_parameter(rng, change, exc, match):
     p = problem(rng)
@@ -484,6 +489,11 @@ def test_bad_input_raises_naming_the_parameter(rng, change, exc, match):
 
 def test_core_checks_again_without_the_python_layer(rng):
     p = problem(rng)
+    core_args = [p[k] for k in ("W", "b", "A", "c", "q")] + [None, p["mask"], p["X"]]
+    with pytest.raises(ValueError, match="convert_items.*'W_var' has length"):
+        _core.convert_items(*core_args, W_var=np.ones((4, 5)), b_var=np.zeros(4))
+    with pytest.raises(ValueError, match="convert_items.*'b_var' must be given exactly"):
+        _core.convert_items(*core_args, W_var=np.ones((4, 6)))
     args = [p[k] for k in ("U", "V", "W", "b", "A", "c", "q")] + [None] + [
         p[k] for k in ("mask", "X", "users", "items", "beta_u", "beta_i")]
     bad = list(args)

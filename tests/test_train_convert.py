@@ -316,6 +316,22 @@ def test_trainer_rejects_bad_convert_input(rng):
                           mask=mask)
     with pytest.raises(ValueError, match="need 'fusion'"):
         _core.train_epoch(U, V, W, b, None, X, bu, bi, users, items, state, mask=mask)
+    Wv, bv = params["W_var"], params["b_var"]
+    sst = convert_state(params, "attention", separate=True)
+    with pytest.raises(TypeError, match="'convert_state' must be a tuple of 12 .*W_var_m"):
+        call(W_var=Wv, b_var=bv)
+    with pytest.raises(ValueError, match="'W_var' has length"):
+        call(W_var=Wv[:, :-1].copy(), b_var=bv, convert_state=sst)
+    with pytest.raises(ValueError, match="'b_var' must be given exactly when 'b' is"):
+        call(W_var=Wv, convert_state=sst)
+    with pytest.raises(ValueError, match="'b_var' needs 'W_var'"):
+        call(b_var=bv)
+    with pytest.raises(ValueError, match=r"convert_state\[9\] \(W_var_v\)"):
+        call(W_var=Wv, b_var=bv, convert_state=sst[:9] + (None,) + sst[10:])
+    with pytest.raises(ValueError, match="'fusion_l2' must be a finite number >= 0"):
+        call(fusion_l2=-1.0)
+    with pytest.raises(ValueError, match="need 'fusion'"):
+        _core.train_epoch(U, V, W, b, None, X, bu, bi, users, items, state, W_var=Wv)
     # Parameters the fusion does not train are ignored, and 'invariant' needs no state.
     call(fusion="invariant", A=_DROP, c=_DROP, q=_DROP, omega=_DROP, convert_state=_DROP)
 
