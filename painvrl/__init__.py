@@ -15,20 +15,22 @@ from . import data, evaluation, experiments, invariance, models, sweep
 from ._util.modelfile import ModelFileError
 from .data import Dataset, UserItemCSR, datasets, load_mmgcn, load_mmrec, splits
 from .evaluation import compare, evaluate, metrics, ranking_metrics, topk
-from .invariance import (ConvertGradient, EnvironmentSplit, InvRL, MaskResult, MaskStep, PaInvRL,
-                         attention_weights, convert, convert_item_vectors, convert_loss_grad,
-                         environments, identify_environments, learn_mask, mask_step, mgda_weight,
-                         pair_weight, pipeline)
+from .invariance import (ConvertGradient, EnvironmentSplit, InvRL, MaskCancelledWarning,
+                         MaskResult, MaskStep, PaInvRL, attention_weights, convert,
+                         convert_item_vectors, convert_loss_grad, environments,
+                         identify_environments, learn_mask, mask_cancellation, mask_step,
+                         mgda_weight, pair_weight, pipeline)
 from .experiments import ParetoFront, ablations, pareto_front
 from .models import Backbone, NotFittedError, Popularity, functional
 from .sweep import load_sweep, run_sweep, summarise
 
 __version__ = "0.1.0"
-__all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL", "MaskResult",
-           "MaskStep", "ModelFileError", "NotFittedError", "PaInvRL", "ParetoFront", "Popularity",
-           "UserItemCSR", "ablations", "attention_weights", "compare", "convert",
-           "convert_item_vectors", "convert_loss_grad", "data", "datasets", "environments",
-           "evaluate", "experiments", "functional", "identify_environments", "invariance",
-           "learn_mask", "load_mmgcn", "load_mmrec", "load_sweep", "mask_step", "metrics",
-           "mgda_weight", "pair_weight", "pareto_front", "pipeline", "ranking_metrics",
-           "run_sweep", "splits", "summarise", "sweep", "topk", "__version__"]
+__all__ = ["ablations", "attention_weights", "Backbone", "compare", "convert",
+           "convert_item_vectors", "convert_loss_grad", "ConvertGradient", "data", "Dataset",
+           "datasets", "environments", "EnvironmentSplit", "evaluate", "experiments",
+           "functional", "identify_environments", "invariance", "InvRL", "learn_mask",
+           "load_mmgcn", "load_mmrec", "load_sweep", "mask_cancellation", "mask_step",
+           "MaskCancelledWarning", "MaskResult", "MaskStep", "metrics", "mgda_weight",
+           "ModelFileError", "NotFittedError", "PaInvRL", "pair_weight", "pareto_front",
+           "ParetoFront", "pipeline", "Popularity", "ranking_metrics", "run_sweep", "splits",
+           "summarise", "sweep", "topk", "UserItemCSR", "__version__"]

@@ -8,12 +8,20 @@ import numpy as np
 from reference import softplus
 
 
-def convert_items_ref(W, b, A, c, q, mask, X, fusion="attention", omega=None):
-    """h (n_items, d_c) and a_inv (n_items,) of every item."""
+def projections_ref(W, b, mask, X, W_var=None, b_var=None):
+    """h_inv = W (m x) + b and h_var = W_var ((1 - m) x) + b_var (W, b when W_var is None)."""
     W, X, m = (np.asarray(a, np.float64) for a in (W, X, mask))
     bias = np.zeros(W.shape[0]) if b is None else np.asarray(b, np.float64)
-    h_inv = (X * m) @ W.T + bias
-    h_var = (X * (1.0 - m)) @ W.T + bias
+    Wv = W if W_var is None else np.asarray(W_var, np.float64)
+    bias_v = bias if W_var is None or b_var is None else np.asarray(b_var, np.float64)
+    return (X * m) @ W.T + bias, (X * (1.0 - m)) @ Wv.T + bias_v
+
+
+def convert_items_ref(W, b, A, c, q, mask, X, fusion="attention", omega=None, W_var=None,
+                      b_var=None):
+    """h (n_items, d_c) and a_inv (n_items,) of every item."""
+    X = np.asarray(X, np.float64)
+    h_inv, h_var = projections_ref(W, b, mask, X, W_var, b_var)
     if fusion == "invariant":
         return h_inv, np.ones(X.shape[0])
     if fusion == "global":
@@ -31,10 +39,10 @@ def convert_items_ref(W, b, A, c, q, mask, X, fusion="attention", omega=None):
 
 
 def convert_loss_ref(U, V, W, b, A, c, q, mask, X, users, items, beta_u, beta_i,
-                     w=(1, 1, 1, 1), fusion="attention", omega=None):
+                     w=(1, 1, 1, 1), fusion="attention", omega=None, W_var=None, b_var=None):
     """The UltraGCN-weighted BCE of one batch with e_i = [V_i ; h_i]."""
     U, V = np.asarray(U, np.float64), np.asarray(V, np.float64)
-    H, _ = convert_items_ref(W, b, A, c, q, mask, X, fusion, omega)
+    H, _ = convert_items_ref(W, b, A, c, q, mask, X, fusion, omega, W_var, b_var)
     E = np.concatenate([V, H], axis=1)
     s = np.einsum("bk,bck->bc", U[users], E[items])
     bu = np.asarray(beta_u, np.float64)[users][:, None]

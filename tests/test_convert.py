@@ -4,17 +4,21 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from painvrl import _core
-from painvrl.invariance import attention_weights, convert_item_vectors, convert_loss_grad
+from painvrl.invariance import (attention_weights, convert_item_vectors, convert_loss_grad,
+                                mask_cancellation)
 from painvrl.models.functional import loss_weights, rec_loss_grad
 from _convert_ref import convert_items_ref, convert_loss_ref
 from reference import finite_difference
 from test_train_convert import convert_grad_ref
 
 FUSIONS = ["attention", "global", "invariant"]
+PROJECTIONS = ["separate", "shared"]
 PARAMS = ["U", "V", "W", "b", "A", "c", "q", "mask"]
 
 
-def problem(rng, nu=9, ni=13, d_id=3, d_c=4, d_a=5, D=6, B=7, n_neg=4, bias=True):
+def problem(rng, nu=9, ni=13, d_id=3, d_c=4, d_a=5, D=6, B=7, n_neg=4, bias=True,
+            projection="shared"):
+    """A small random batch; projection="separate" adds the variant W_var, b_var."""
     U = rng.normal(size=(nu, d_id + d_c))
     V = rng.normal(size=(ni, d_id))
     W = rng.normal(size=(d_c, D)) * 0.7
@@ -27,8 +31,12 @@ def problem(rng, nu=9, ni=13, d_id=3, d_c=4, d_a=5, D=6, B=7, n_neg=4, bias=True
     users = rng.integers(0, nu, B)
     items = rng.integers(0, ni, (B, 1 + n_neg))
     beta_u, beta_i = loss_weights(rng.integers(1, 9, nu), rng.integers(0, 9, ni), np.float64)
-    return dict(U=U, V=V, W=W, b=b, A=A, c=c, q=q, mask=mask, X=X, users=users, items=items,
-                beta_u=beta_u, beta_i=beta_i)
+    p = dict(U=U, V=V, W=W, b=b, A=A, c=c, q=q, mask=mask, X=X, users=users, items=items,
+             beta_u=beta_u, beta_i=beta_i)
+    if projection == "separate":
+        p["W_var"] = rng.normal(size=(d_c, D)) * 0.7
+        p["b_var"] = rng.normal(size=d_c) if bias else None
+    return p
 
 
 OMEGA = np.array([0.4, -0.3])
@@ -39,25 +47,39 @@ def items_args(p):
     return [p[k] for k in ("W", "b", "A", "c", "q", "mask", "X")]
 
 
+def variant(p):
+    """The variant projection's keyword arguments of a problem (empty when shared)."""
+    return {k: p[k] for k in ("W_var", "b_var") if k in p}
+
+
+@pytest.mark.parametrize("projection", PROJECTIONS)
 @pytest.mark.parametrize("fusion", FUSIONS)
 @pytest.mark.parametrize("w", W_SETS)
 @pytest.mark.parametrize("bias", [True, False])
-def test_loss_matches_numpy_float64(rng, fusion, w, bias):
-    p = problem(rng, bias=bias)
+def test_loss_matches_numpy_float64(rng, fusion, w, bias, projection):
+    p = problem(rng, bias=bias, projection=projection)
     out = convert_loss_grad(**p, w=w, fusion=fusion, omega=OMEGA)
     assert out.loss == pytest.approx(convert_loss_ref(**p, w=w, fusion=fusion, omega=OMEGA),
                                      rel=1e-12)
-    h_ref, a_ref = convert_items_ref(*items_args(p), fusion, OMEGA)
+    h_ref, a_ref = convert_items_ref(*items_args(p), fusion, OMEGA, **variant(p))
+    h, a = convert_item_vectors(*items_args(p), fusion=fusion, omega=OMEGA, **variant(p))
+    np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a, a_ref, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(out.attention, a_ref[p["items"]], rtol=1e-12, atol=1e-14)
     assert out.attention.shape == p["items"].shape
     assert (out.db is None) == (not bias)
     assert (out.dA is None) == (fusion != "attention")
     assert (out.domega is None) == (fusion != "global")
+    assert (out.dW_var is None) == (projection == "shared")
+    assert (out.db_var is None) == (projection == "shared" or not bias)
 
 
+@pytest.mark.parametrize("projection", PROJECTIONS)
 @pytest.mark.parametrize("fusion", FUSIONS)
-def test_gradient_matches_central_finite_differences(rng, fusion):
-    p = problem(rng)
+def test_gradient_matches_central_finite_differences(rng, fusion, projection):
+    """Every gradient (W, W_var, b, b_var, A, c, q, omega, mask, U, V) against central
+    differences of the float64 reference loss."""
+    p = problem(rng, projection=projection)
     omega = OMEGA.copy()
     kw = dict(w=(1.0, 0.7, 1.3, 0.4), fusion=fusion)
     out = convert_loss_grad(**p, omega=omega, **kw)
@@ -65,7 +87,7 @@ def test_gradient_matches_central_finite_differences(rng, fusion):
     def loss():
         return convert_loss_ref(**p, omega=omega, **kw)
 
-    names = PARAMS + (["omega"] if fusion == "global" else [])
+    names = PARAMS + (["omega"] if fusion == "global" else []) + list(variant(p))
     for name in names:
         got = getattr(out, "d" + name)
         if fusion != "attention" and name in ("A", "c", "q"):
@@ -117,10 +139,14 @@ def test_invariant_fusion_is_the_backbone_with_the_mask_as_gate(rng, bias):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("projection", PROJECTIONS)
 @pytest.mark.parametrize("fusion", FUSIONS)
-def test_float32_agrees_with_float64(rng, fusion):
-    p = problem(rng, nu=30, ni=50, d_id=8, d_c=8, d_a=6, D=40, B=32, n_neg=10)
+def test_float32_agrees_with_float64(rng, fusion, projection):
+    p = problem(rng, nu=30, ni=50, d_id=8, d_c=8, d_a=6, D=40, B=32, n_neg=10,
+                projection=projection)
     p["W"] *= 0.3
+    if projection == "separate":
+        p["W_var"] *= 0.3
     p64 = convert_loss_grad(**p, fusion=fusion, omega=OMEGA)
     p32 = convert_loss_grad(**p, fusion=fusion, omega=OMEGA, dtype=np.float32)
     assert p32.dU.dtype == np.float32
@@ -133,27 +159,31 @@ def test_float32_agrees_with_float64(rng, fusion):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5 * scale, err_msg=name)
 
 
+@pytest.mark.parametrize("projection", PROJECTIONS)
 @pytest.mark.parametrize("fusion", ["attention", "global"])
-def test_result_does_not_depend_on_thread_count(rng, fusion):
+def test_result_does_not_depend_on_thread_count(rng, fusion, projection):
     # several slot tiles (S > 64), feature tiles (D > 64) and d_c tiles (d_c > 64)
-    p = problem(rng, nu=80, ni=400, d_id=8, d_c=70, d_a=16, D=150, B=48, n_neg=12)
-    for k in ("W", "A", "U"):
-        p[k] = p[k] * 0.2
+    p = problem(rng, nu=80, ni=400, d_id=8, d_c=70, d_a=16, D=150, B=48, n_neg=12,
+                projection=projection)
+    for k in ("W", "A", "U", "W_var"):
+        if k in p:
+            p[k] = p[k] * 0.2
     runs = []
-    for n in (1, 2):
+    for n in (1, 2, 4):
         with threadpool_limits(n, "blas"):
             runs.append((convert_loss_grad(**p, fusion=fusion, omega=OMEGA, dtype=np.float32,
                                            n_threads=n),
                          convert_item_vectors(*items_args(p), fusion=fusion, omega=OMEGA,
-                                              dtype=np.float32, n_threads=n)))
-    (one, h1), (two, h2) = runs
+                                              dtype=np.float32, n_threads=n, **variant(p))))
     assert len(np.unique(p["items"])) > 64
-    assert one.loss == two.loss
-    for name, a, b in zip(one._fields[1:], one[1:], two[1:]):
-        if a is not None:
-            np.testing.assert_array_equal(a, b, err_msg=name)
-    for a, b in zip(h1, h2):
-        np.testing.assert_array_equal(a, b)
+    (one, h1) = runs[0]
+    for other, h_other in runs[1:]:
+        assert one.loss == other.loss
+        for name, a, b in zip(one._fields[1:], one[1:], other[1:]):
+            if a is not None:
+                np.testing.assert_array_equal(a, b, err_msg=name)
+        for a, b in zip(h1, h_other):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_many_segments_of_several_chunks(rng):
@@ -436,6 +466,11 @@ def test_extreme_scores_stay_finite(rng):
     (dict(fusion="global"), ValueError, "omega .the two logits. must be given with "
                                         "fusion=.global."),
     (dict(omega=np.zeros(3), fusion="global"), ValueError, "omega must have 2 entries"),
+    (dict(W_var=np.ones((4, 5)), b_var=np.zeros(4)), ValueError,
+     "W_var must have 6 entries on axis 1"),
+    (dict(W_var=np.ones((4, 6))), ValueError, "b_var must be given exactly when b is"),
+    (dict(b_var=np.zeros(4)), ValueError, "b_var needs W_var"),
+    (dict(W_var=np.ones((4, 6)), b_var=np.zeros(3)), ValueError, "b_var must have 4 entries"),
 ])
 def test_bad_input_raises_naming_the_parameter(rng, change, exc, match):
     p = problem(rng)
@@ -454,6 +489,11 @@ def test_bad_input_raises_naming_the_parameter(rng, change, exc, match):
 
 def test_core_checks_again_without_the_python_layer(rng):
     p = problem(rng)
+    core_args = [p[k] for k in ("W", "b", "A", "c", "q")] + [None, p["mask"], p["X"]]
+    with pytest.raises(ValueError, match="convert_items.*'W_var' has length"):
+        _core.convert_items(*core_args, W_var=np.ones((4, 5)), b_var=np.zeros(4))
+    with pytest.raises(ValueError, match="convert_items.*'b_var' must be given exactly"):
+        _core.convert_items(*core_args, W_var=np.ones((4, 6)))
     args = [p[k] for k in ("U", "V", "W", "b", "A", "c", "q")] + [None] + [
         p[k] for k in ("mask", "X", "users", "items", "beta_u", "beta_i")]
     bad = list(args)
@@ -531,14 +571,14 @@ def _c_api():
         _fields_ = ([("dims", Dims), ("fusion", ct.c_int)]
                     + [(n, P) for n in ("U", "V", "W", "b", "A", "c", "q", "omega", "mask", "X",
                                         "beta_u", "beta_i")]
-                    + [("w", ct.c_double * 4)])
+                    + [("w", ct.c_double * 4), ("W_var", P), ("b_var", P)])
 
     class Grad(ct.Structure):
         _fields_ = ([(n, P) for n in ("gU", "gV", "gW", "gb", "gA", "gc", "gq", "gomega",
                                       "gmask", "attn")]
                     + [("user_slot", ct.POINTER(ct.c_int32)), ("item_slot", ct.POINTER(ct.c_int32)),
                        ("item_list", ct.POINTER(ct.c_int64)), ("n_user_slots", idx),
-                       ("n_item_slots", idx)])
+                       ("n_item_slots", idx), ("gW_var", P), ("gb_var", P)])
 
     lib.pv_convert_workspace_f64.restype = idx
     lib.pv_convert_workspace_f64.argtypes = [idx, idx, idx, Dims]
@@ -549,11 +589,12 @@ def _c_api():
     return ct, lib, Dims, Model, Grad
 
 
+@pytest.mark.parametrize("projection", PROJECTIONS)
 @pytest.mark.parametrize("fusion", FUSIONS)
-def test_compact_slot_api_matches_the_dense_gradients(rng, fusion):
+def test_compact_slot_api_matches_the_dense_gradients(rng, fusion, projection):
     """Slots in first-appearance order plus an unused slot, gU/gV rows ADDED to."""
     ct, lib, Dims, Model, Grad = _c_api()
-    p = problem(rng)
+    p = problem(rng, projection=projection)
     dense = convert_loss_grad(**p, fusion=fusion, omega=OMEGA)
     users, items = p["users"], p["items"].ravel()
     nu, ni = p["U"].shape[0], p["V"].shape[0]
@@ -577,7 +618,7 @@ def test_compact_slot_api_matches_the_dense_gradients(rng, fusion):
     gV = np.full((S, d_id), -0.5)
     outs = {k: np.full(shape, np.nan) for k, shape in
             [("gW", (d_c, D)), ("gb", d_c), ("gA", (d_a, d_c)), ("gc", d_a), ("gq", d_a),
-             ("gomega", 2), ("gmask", D), ("attn", S)]}
+             ("gomega", 2), ("gmask", D), ("attn", S), ("gW_var", (d_c, D)), ("gb_var", d_c)]}
     P = ct.POINTER(ct.c_double)
 
     def ptr(a):
@@ -586,11 +627,13 @@ def test_compact_slot_api_matches_the_dense_gradients(rng, fusion):
     dims = Dims(nu, ni, d_id, d_c, d_a, D)
     model = Model(dims, FUSIONS.index(fusion), *[ptr(p[k]) for k in (
         "U", "V", "W", "b", "A", "c", "q")], ptr(OMEGA), ptr(p["mask"]), ptr(p["X"]),
-        ptr(p["beta_u"]), ptr(p["beta_i"]), (ct.c_double * 4)(1, 1, 1, 1))
+        ptr(p["beta_u"]), ptr(p["beta_i"]), (ct.c_double * 4)(1, 1, 1, 1), ptr(p.get("W_var")),
+        ptr(p.get("b_var")))
     grad = Grad(ptr(gU), ptr(gV), *[ptr(outs[k]) for k in (
         "gW", "gb", "gA", "gc", "gq", "gomega", "gmask", "attn")],
         uslot.ctypes.data_as(ct.POINTER(ct.c_int32)), islot.ctypes.data_as(ct.POINTER(ct.c_int32)),
-        ilist.ctypes.data_as(ct.POINTER(ct.c_int64)), len(ulist), S)
+        ilist.ctypes.data_as(ct.POINTER(ct.c_int64)), len(ulist), S, ptr(outs["gW_var"]),
+        ptr(outs["gb_var"]))
     work = np.empty(lib.pv_convert_workspace_f64(len(users), p["items"].shape[1], S, dims))
     loss = ct.c_double()
     users64, items64 = np.ascontiguousarray(users, np.int64), np.ascontiguousarray(items, np.int64)
@@ -604,7 +647,8 @@ def test_compact_slot_api_matches_the_dense_gradients(rng, fusion):
     np.testing.assert_allclose(gV + 0.5, dense.dV[ilist], rtol=1e-12, atol=1e-13)
     assert np.all(gV[islot[spare]] == -0.5)
     for key, name in [("gW", "dW"), ("gb", "db"), ("gA", "dA"), ("gc", "dc"), ("gq", "dq"),
-                      ("gomega", "domega"), ("gmask", "dmask")]:
+                      ("gomega", "domega"), ("gmask", "dmask"), ("gW_var", "dW_var"),
+                      ("gb_var", "db_var")]:
         want = getattr(dense, name)
         if want is not None:
             np.testing.assert_allclose(outs[key], want, rtol=1e-12, atol=1e-13, err_msg=key)
@@ -630,3 +674,62 @@ def test_float32_tanh_is_accurate_over_its_whole_range():
     assert a.dtype == np.float32
     want = 1 / (1 + np.exp(-np.tanh(X[:, 0].astype(np.float64))))
     assert np.max(np.abs(a - want)) < 3e-7
+
+
+# ---- the mask must survive the convert module (method.md §4.2 erratum) ----
+
+SYMMETRIC = {  # (projection, attention at its symmetric point q = 0)
+    "separate": ("separate", True),
+    "separate-trained": ("separate", False),
+    "shared-trained": ("shared", False),
+    # the earlier default after the reference L2 had decayed the attention (issue #11)
+    "shared-symmetric": pytest.param(("shared", True), marks=pytest.mark.xfail(
+        strict=True, reason="the mask cancels: h = W x / 2 + b")),
+}
+
+
+@pytest.mark.parametrize("config", list(SYMMETRIC.values()), ids=list(SYMMETRIC))
+@pytest.mark.parametrize("fusion", ["attention", "global"])
+def test_predictions_change_when_the_mask_changes(rng, fusion, config):
+    """Scores under two masks differ by more than rounding, except (xfail) with the shared
+    projection at the symmetric point, where h = W x / 2 + b whatever the mask."""
+    projection, symmetric = config
+    p = problem(rng, ni=40, projection=projection)
+    omega = np.zeros(2) if symmetric else OMEGA
+    if symmetric:
+        p["q"] = np.zeros_like(p["q"])
+    other = rng.uniform(0.0, 1.0, p["mask"].shape)
+    scores = []
+    for mask in (p["mask"], other):
+        h, a = convert_item_vectors(p["W"], p["b"], p["A"], p["c"], p["q"], mask, p["X"],
+                                    fusion=fusion, omega=omega, **variant(p))
+        assert symmetric == np.all(a == 0.5)
+        E = np.concatenate([p["V"], h], axis=1)
+        scores.append(p["U"] @ E.T)
+    # float64: anything above 1e-9 of the score scale is not rounding
+    scale = np.max(np.abs(scores[0]))
+    assert np.max(np.abs(scores[0] - scores[1])) > 1e-9 * scale
+
+
+def test_mask_cancellation_names_the_cases_that_cancel(rng):
+    p = problem(rng, projection="separate")
+    W, b, Wv, bv, m = p["W"], p["b"], p["W_var"], p["b_var"], p["mask"]
+    half = np.full_like(m, 0.5)
+    sym = np.full(13, 0.5 + 1e-4)
+    # shared projection: a mask of 1/2, or every a_inv within tol of 1/2
+    assert "1/2 in every column" in mask_cancellation(half, fusion="attention", W=W, b=b)
+    assert "within 0.001 of 1/2" in mask_cancellation(m, fusion="global", W=W, b=b, a_inv=sym)
+    assert mask_cancellation(m, fusion="attention", W=W, b=b, a_inv=sym + 2e-3) is None
+    assert mask_cancellation(m, fusion="attention", W=W, b=b) is None
+    # separate projections that are equal (e.g. both just started from one W) cancel too
+    assert "projections are equal" in mask_cancellation(half, fusion="attention", W=W, b=b,
+                                                        W_var=W.copy(), b_var=b.copy())
+    # ... and do not once they differ, nor does InvRL's invariant fusion ever
+    assert mask_cancellation(half, fusion="attention", W=W, b=b, W_var=Wv, b_var=bv,
+                             a_inv=sym) is None
+    assert mask_cancellation(half, fusion="invariant", W=W, b=b, a_inv=sym) is None
+    # the cases it names do cancel: the item vectors do not depend on the mask
+    q0 = np.zeros_like(p["q"])
+    h1, _ = convert_item_vectors(W, b, p["A"], p["c"], q0, m, p["X"])
+    h2, _ = convert_item_vectors(W, b, p["A"], p["c"], q0, 1 - m, p["X"])
+    np.testing.assert_allclose(h1, h2, rtol=1e-12, atol=1e-12)

@@ -100,7 +100,8 @@ BACKBONE = dict(d_id=32, d_content=32, n_neg=16, batch_size=1024, max_epochs=3, 
                 patience=10, emb_lr=1e-2, proj_lr=1e-2, attention_size=16, seed=7,
                 progress=False)
 LEARNED = ("user_embeddings_", "item_embeddings_", "projection_", "bias_", "attention_matrix_",
-           "attention_bias_", "attention_query_", "fusion_logits_")
+           "attention_bias_", "attention_query_", "fusion_logits_", "variant_projection_",
+           "variant_bias_")
 
 
 def backbone_state(model):

@@ -1,4 +1,6 @@
 """InvRL's whole pipeline (method.md §5.1) on planted-truth data, kept small."""
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,8 +96,11 @@ def test_convert_backbone_saves_and_resumes(planted, tmp_path):
     part.save(tmp_path / "m")
     loaded = Backbone.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.item_vectors(), part.item_vectors())
+    np.testing.assert_array_equal(loaded.variant_projection_, part.variant_projection_)
     loaded.set_params(max_epochs=4).fit(ds, resume=True)
     np.testing.assert_array_equal(loaded.attention_matrix_, full.attention_matrix_)
+    np.testing.assert_array_equal(loaded.variant_projection_, full.variant_projection_)
+    np.testing.assert_array_equal(loaded.variant_bias_, full.variant_bias_)
     np.testing.assert_array_equal(loaded.user_embeddings_, full.user_embeddings_)
     with pytest.raises(ValueError, match="needs mask"):
         Backbone(fusion="global").fit(ds)
@@ -106,8 +111,9 @@ def test_convert_backbone_saves_and_resumes(planted, tmp_path):
 def small_painvrl(**kw):
     from painvrl.invariance import PaInvRL
 
+    own = {k: kw.pop(k) for k in ("projection", "attention_l2", "warm_start") if k in kw}
     params = {k: v for k, v in small_pipeline(**kw).get_params().items() if k != "weighting"}
-    return PaInvRL(attention_size=8, **params)
+    return PaInvRL(attention_size=8, **own, **params)
 
 
 def assert_same_pipeline(a, b):
@@ -209,3 +215,117 @@ def test_pipeline_reuses_a_pretrained_backbone(planted):
     with pytest.raises(ValueError, match="resume=True needs"):
         small_pipeline().fit(ds, resume=True)
     assert isinstance(backbone, Backbone)
+
+
+def test_painvrl_attention_share_differs_across_items_and_from_half(planted):
+    """§4.2 erratum, on planted data with the small schedule: the default final model
+    (separate projections from the pre-trained one, attention L2 0) gives items different
+    invariant shares, away from 1/2; the earlier configuration (shared projection, the
+    projection's L2 of 0.1 on the attention, fresh start) decays to a_inv = 1/2 for every
+    item, where the mask cancels, and fit says so."""
+    from painvrl import MaskCancelledWarning
+
+    ds, _ = planted
+    model = small_painvrl(n_outer=1).fit(ds)
+    a_inv = model.attention_weights(ds)
+    # measured 0.74 +- 0.16 (min 0.50, max 1.00) when this test was written
+    assert a_inv.std() > 0.05
+    assert abs(a_inv.mean() - 0.5) > 0.05
+    final = model.final_
+    assert not np.array_equal(final.variant_projection_, final.projection_)
+    with pytest.warns(MaskCancelledWarning, match="within 0.001 of 1/2"):
+        old = small_painvrl(n_outer=1, projection="shared", attention_l2=0.1,
+                            warm_start="none").fit(ds)
+    assert np.max(np.abs(old.attention_weights(ds) - 0.5)) <= 1e-3
+    assert old.final_.variant_projection_ is None
+
+
+@pytest.mark.parametrize("warm_start", ["projection", "all", "none"])
+def test_final_model_starts_from_the_pretrained_backbone(planted, warm_start):
+    """warm_start: the pre-trained W, b start both projections (and U, V with "all")."""
+    ds, _ = planted
+    model = small_painvrl(n_outer=0, warm_start=warm_start,
+                          backbone_params=dict(emb_lr=1e-2, proj_lr=1e-2))
+    model.final_patience = 0
+    model.fit(ds, callback=lambda stage, info: None)
+    pre, init = model.pretrained_, model._final_init()
+    from painvrl import Backbone
+
+    from painvrl import MaskCancelledWarning
+
+    start = Backbone(**model.final_.get_params()).set_params(max_epochs=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start.fit(ds, init=init)
+    # untrained, both projections one W and the attention near 1/2: the mask cancels there
+    # (training moves them apart, as the test above shows)
+    assert any(w.category is MaskCancelledWarning for w in caught) == (warm_start != "none")
+    same = {"projection": ("W", "b"), "all": ("W", "b", "U", "V"), "none": ()}[warm_start]
+    pairs = {"W": (start.projection_, pre.projection_), "b": (start.bias_, pre.bias_),
+             "U": (start.user_embeddings_, pre.user_embeddings_),
+             "V": (start.item_embeddings_, pre.item_embeddings_)}
+    for name, (got, want) in pairs.items():
+        assert np.array_equal(got, want) == (name in same), name
+    if warm_start != "none":
+        np.testing.assert_array_equal(start.variant_projection_, pre.projection_)
+        np.testing.assert_array_equal(start.variant_bias_, pre.bias_)
+    with pytest.raises(ValueError, match="init keys must be"):
+        Backbone(**model.final_.get_params()).fit(ds, init={"A": pre.projection_})
+    with pytest.raises(ValueError, match=r"init\['W'\]"):
+        Backbone(**model.final_.get_params()).fit(ds, init={"W": pre.projection_[:, :-1]})
+    with pytest.raises(ValueError, match="warm_start must be one of"):
+        small_painvrl(n_outer=0, warm_start="some").fit(ds)
+
+
+def test_mask_of_one_half_with_equal_projections_warns_at_fit(planted):
+    from painvrl import Backbone, MaskCancelledWarning
+
+    ds, _ = planted
+    half = np.full(ds.features.shape[1], 0.5, np.float32)
+    kw = dict(fusion="attention", mask=half, attention_size=4, d_id=4, d_content=4, n_neg=2,
+              max_epochs=0, progress=False)
+    with pytest.warns(MaskCancelledWarning, match="1/2 in every column"):
+        Backbone(projection="shared", **kw).fit(ds)
+    W = np.ones((4, ds.features.shape[1]), np.float32)
+    with pytest.warns(MaskCancelledWarning, match="projections are equal"):
+        Backbone(**kw).fit(ds, init={"W": W})  # both projections start from one W
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MaskCancelledWarning)
+        Backbone(**kw).fit(ds)  # independent random starts: they differ
+
+
+def test_model_file_from_before_separate_projections_loads_as_shared(planted, tmp_path):
+    from painvrl import Backbone, MaskCancelledWarning
+    from painvrl._util.modelfile import save_model_file
+
+    ds, _ = planted
+    mask = np.linspace(0, 1, ds.features.shape[1]).astype(np.float32)
+    with pytest.warns(MaskCancelledWarning):  # one epoch: the attention is still near 1/2
+        model = Backbone(fusion="attention", mask=mask, projection="shared", attention_l2=0.01,
+                         attention_size=4, d_id=4, d_content=4, n_neg=2, max_epochs=1,
+                         progress=False).fit(ds)
+    meta, arrays = model._to_parts()
+    for key in ("projection", "attention_l2"):  # what an older file lacks
+        del meta["params"][key]
+    save_model_file(tmp_path / "old", meta, arrays)
+    old = Backbone.load(tmp_path / "old")
+    assert old.projection == "shared" and old.attention_l2 == old.wd2
+    np.testing.assert_array_equal(old.item_vectors(ds.features), model.item_vectors(ds.features))
+
+
+def test_pipeline_file_from_before_separate_projections_keeps_its_final_model(planted, tmp_path):
+    """A PaInvRL checkpoint written before separate projections resumes as it was then."""
+    from painvrl import PaInvRL
+    from painvrl._util.modelfile import load_model_file, save_model_file
+
+    ds, _ = planted
+    model = small_painvrl(n_outer=0, max_epochs=1)
+    model.fit(ds, callback=lambda stage, info: None)
+    model.save(tmp_path / "new")
+    meta, arrays = load_model_file(tmp_path / "new")
+    for key in ("projection", "attention_l2", "warm_start"):
+        del meta["params"][key]
+    save_model_file(tmp_path / "old", meta, arrays)
+    old = PaInvRL.load(tmp_path / "old")
+    assert (old.projection, old.attention_l2, old.warm_start) == ("shared", 0.1, "none")
+    assert PaInvRL.load(tmp_path / "new").get_params() == model.get_params()

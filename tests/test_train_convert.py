@@ -8,15 +8,21 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from painvrl import _core
-from _convert_ref import convert_items_ref, convert_loss_ref
+from _convert_ref import convert_items_ref, convert_loss_ref, projections_ref
 from reference import adam, finite_difference, sigmoid
 from test_train import epoch_batches, fresh_state
 from test_train import setup as backbone_setup
 
 FUSIONS = ["attention", "global", "invariant"]
-# The parameters each fusion trains besides U, V, W, b.
+# The parameters each fusion trains besides U, V, W, b (and W_var, b_var when separate).
 TRAINED = {"attention": ("A", "c", "q"), "global": ("omega",), "invariant": ()}
 CONVERT = ("A", "c", "q", "omega")
+VARIANT = ("W_var", "b_var")
+
+
+def trained(fusion, separate):
+    """The convert parameters an epoch trains."""
+    return TRAINED[fusion] + (VARIANT if separate and fusion != "invariant" else ())
 
 
 def setup(rng, d_a=3, **kw):
@@ -26,20 +32,23 @@ def setup(rng, d_a=3, **kw):
         A=(rng.normal(size=(d_a, d_c)) * 0.5).astype(np.float32),
         c=(rng.normal(size=d_a) * 0.3).astype(np.float32),
         q=(rng.normal(size=d_a)).astype(np.float32),
-        omega=np.array([0.3, -0.2], np.float32))
+        omega=np.array([0.3, -0.2], np.float32),
+        W_var=(params["W"] + rng.normal(size=(d_c, D)) * 0.1).astype(np.float32),
+        b_var=(rng.normal(size=d_c) * 0.1).astype(np.float32))
     mask = rng.uniform(0, 1, D).astype(np.float32)
     mask[0], mask[-1] = 0.0, 1.0
     return users, items, params, mask, X, beta_u, beta_i
 
 
 def convert_grad_ref(U, V, W, b, A, c, q, mask, X, users, items, beta_u, beta_i,
-                     w=(1, 1, 1, 1), fusion="attention", omega=None):
-    """Exact gradient of convert_loss_ref, float64, all items projected (dense)."""
-    U, V, W, X, m = (np.asarray(t, np.float64) for t in (U, V, W, X, mask))
-    bias = np.zeros(W.shape[0]) if b is None else np.asarray(b, np.float64)
+                     w=(1, 1, 1, 1), fusion="attention", omega=None, W_var=None, b_var=None):
+    """Exact gradient of convert_loss_ref, float64, all items projected (dense); with
+    W_var the invariant and variant projections' gradients are W, b and W_var, b_var,
+    without it W, b get both (shared)."""
+    U, V, X, m = (np.asarray(t, np.float64) for t in (U, V, X, mask))
     Xi, Xv = X * m, X * (1.0 - m)
-    h_inv, h_var = Xi @ W.T + bias, Xv @ W.T + bias
-    H, a = convert_items_ref(W, b, A, c, q, mask, X, fusion, omega)
+    h_inv, h_var = projections_ref(W, b, mask, X, W_var, b_var)
+    H, a = convert_items_ref(W, b, A, c, q, mask, X, fusion, omega, W_var, b_var)
     d_id = V.shape[1]
     E = np.concatenate([V, H], axis=1)
     s = np.einsum("bk,bck->bc", U[users], E[items])
@@ -73,8 +82,13 @@ def convert_grad_ref(U, V, W, b, A, c, q, mask, X, users, items, beta_u, beta_i,
                 g["A"] += dZ.T @ h
                 g["c"] += dZ.sum(axis=0)
                 dh += dZ @ A
-    g["W"] = dh_inv.T @ Xi + dh_var.T @ Xv
-    g["b"] = None if b is None else (dh_inv + dh_var).sum(axis=0)
+    if W_var is None:
+        g["W"] = dh_inv.T @ Xi + dh_var.T @ Xv
+        g["b"] = None if b is None else (dh_inv + dh_var).sum(axis=0)
+    else:
+        g["W"], g["W_var"] = dh_inv.T @ Xi, dh_var.T @ Xv
+        g["b"] = None if b is None else dh_inv.sum(axis=0)
+        g["b_var"] = None if b is None else dh_var.sum(axis=0)
     return g
 
 
@@ -98,21 +112,25 @@ def test_reference_gradient_matches_finite_differences(rng, fusion):
 
 
 def replay(users, items, params, mask, X, beta_u, beta_i, *, fusion, batch, n_neg, seed,
-           epoch, reg, wd1, wdi, wd2, lr=(1e-2, 2e-2), w=(1, 1, 1, 1)):
+           epoch, reg, wd1, wdi, wd2, lr=(1e-2, 2e-2), w=(1, 1, 1, 1), separate=False,
+           fusion_l2=None):
     """One epoch of the final recommender in float64 NumPy, following the trainer's contract:
     the backbone's shuffle, negatives, reg modes and Adam on U, V (see test_train.replay),
-    and a dense Adam step with L2 weight wd2 on W, b and the fusion's parameters."""
+    and a dense Adam step with L2 weight wd2 on W, b (and W_var, b_var when separate) and
+    fusion_l2 (None: wd2) on the fusion's parameters."""
     P = {k: None if v is None else v.astype(np.float64) for k, v in params.items()}
+    variant = {k: P[k] for k in VARIANT} if separate else {}
     S = {k: [np.zeros_like(v), np.zeros_like(v)] for k, v in P.items() if v is not None}
     l2u, l2v, l2p = (0.0, 0.0, 0.0) if reg == "none" else (wd1, wd1 * wdi, wd2)
+    l2f = 0.0 if reg == "none" else wd2 if fusion_l2 is None else fusion_l2
     t = 0
     total = 0.0
     for bu, bi in epoch_batches(users, items, P["V"].shape[0], batch=batch, n_neg=n_neg,
                                 seed=seed, epoch=epoch):
         args = (P["U"], P["V"], P["W"], P["b"], P["A"], P["c"], P["q"], mask, X, bu, bi,
                 beta_u, beta_i, w, fusion, P["omega"])
-        total += convert_loss_ref(*args)
-        g = convert_grad_ref(*args)
+        total += convert_loss_ref(*args, **variant)
+        g = convert_grad_ref(*args, **variant)
         t += 1
         if reg == "full":
             sel = {"U": slice(None), "V": slice(None)}
@@ -124,59 +142,69 @@ def replay(users, items, params, mask, X, beta_u, beta_i, *, fusion, batch, n_ne
             sub_p, sub_m, sub_v = p[rows_k], m[rows_k], v[rows_k]
             adam(sub_p, g[name][rows_k] + 2 * l2 * sub_p, sub_m, sub_v, t, lr[0])
             p[rows_k], m[rows_k], v[rows_k] = sub_p, sub_m, sub_v
-        for name in ("W", "b") + TRAINED[fusion]:
+        for name in ("W", "b") + trained(fusion, separate):
             if P[name] is not None:
-                adam(P[name], g[name] + 2 * l2p * P[name], *S[name], t, lr[1])
+                l2 = l2f if name in CONVERT else l2p
+                adam(P[name], g[name] + 2 * l2 * P[name], *S[name], t, lr[1])
     return P, S, total, t
 
 
-def convert_state(params, fusion):
+def convert_state(params, fusion, separate=False):
     z = np.zeros_like
     if fusion == "invariant":
         return None
-    st = [None] * 8
-    for k, name in enumerate(CONVERT):
-        if name in TRAINED[fusion]:
+    names = CONVERT + (VARIANT if separate else ())
+    st = [None] * (2 * len(names))
+    for k, name in enumerate(names):
+        if name in trained(fusion, separate) and params[name] is not None:
             st[2 * k], st[2 * k + 1] = z(params[name]), z(params[name])
     return tuple(st)
 
 
-def run_c(users, items, params, mask, X, beta_u, beta_i, *, fusion, n_threads=1, **kw):
+def run_c(users, items, params, mask, X, beta_u, beta_i, *, fusion, n_threads=1,
+          separate=False, **kw):
     params = {k: None if v is None else v.copy() for k, v in params.items()}
     state = fresh_state(params)
-    cstate = convert_state(params, fusion)
+    cstate = convert_state(params, fusion, separate)
     lr = kw.pop("lr", (1e-2, 2e-2))
+    variant = dict(W_var=params["W_var"], b_var=params["b_var"]) if separate else {}
     out = _core.train_epoch(params["U"], params["V"], params["W"], params["b"], None, X, beta_u,
                             beta_i, users, items, state, emb_lr=lr[0], proj_lr=lr[1],
                             n_threads=n_threads, fusion=fusion, mask=mask, A=params["A"],
                             c=params["c"], q=params["q"], omega=params["omega"],
-                            convert_state=cstate, **kw)
+                            convert_state=cstate, **variant, **kw)
     return params, out, state, cstate
 
 
-CASES = [(f, r) for f in FUSIONS for r in ("full", "batch")] + [("attention", "none")]
+CASES = ([(f, r, False) for f in FUSIONS for r in ("full", "batch")] + [("attention", "none", False)]
+         + [(f, r, True) for f in FUSIONS for r in ("full", "batch")])
 
 
-@pytest.mark.parametrize("fusion,reg", CASES)
-def test_epoch_matches_numpy_replay(rng, fusion, reg):
+@pytest.mark.parametrize("fusion,reg,separate", CASES)
+def test_epoch_matches_numpy_replay(rng, fusion, reg, separate):
+    """Shared projection with the fusion's L2 = wd2 (fusion_l2 not given: the earlier
+    behaviour); separate projections with the fusion's own L2 (0.3, apart from wd2)."""
     users, items, params, mask, X, bu, bi = setup(rng)
     kw = dict(batch_size=8, n_neg=3, seed=7, epoch=2, reg=reg, wd1=0.01, wdi=2.0, wd2=0.05)
+    if separate:
+        kw["fusion_l2"] = 0.3
     mask_before = mask.copy()
     got, (loss, n_batches, step), state, cstate = run_c(users, items, params, mask, X, bu, bi,
-                                                        fusion=fusion, **kw)
+                                                        fusion=fusion, separate=separate, **kw)
     want, want_state, want_loss, t = replay(users, items, params, mask, X, bu, bi,
-                                            fusion=fusion, **{k.replace("batch_size", "batch"):
-                                                              v for k, v in kw.items()})
+                                            fusion=fusion, separate=separate,
+                                            **{k.replace("batch_size", "batch"): v
+                                               for k, v in kw.items()})
     assert (n_batches, step) == (t, t) == (5, 5)
     assert loss == pytest.approx(want_loss, rel=1e-5)
     np.testing.assert_array_equal(mask, mask_before)
-    for k in ("U", "V", "W", "b") + TRAINED[fusion]:
+    for k in ("U", "V", "W", "b") + trained(fusion, separate):
         np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=2e-5, err_msg=k)
         assert not np.array_equal(got[k], params[k]), k
-    for k in set(CONVERT) - set(TRAINED[fusion]):
+    for k in set(CONVERT + VARIANT) - set(trained(fusion, separate)):
         np.testing.assert_array_equal(got[k], params[k], err_msg=k)  # not trained
-    for k, name in enumerate(CONVERT):
-        if name in TRAINED[fusion]:
+    for k, name in enumerate(CONVERT + (VARIANT if separate else ())):
+        if name in trained(fusion, separate):
             np.testing.assert_allclose(cstate[2 * k], want_state[name][0], rtol=1e-4,
                                        atol=1e-6, err_msg=name + "_m")
             np.testing.assert_allclose(cstate[2 * k + 1], want_state[name][1], rtol=1e-4,
@@ -199,21 +227,25 @@ def test_invariant_fusion_is_the_backbone_gated_by_the_mask(rng, reg):
         np.testing.assert_array_equal(got[k], back[k], err_msg=k)
 
 
+@pytest.mark.parametrize("separate", [False, True])
 @pytest.mark.parametrize("fusion", ["attention", "global"])
-def test_bit_identical_for_one_and_two_threads(rng, fusion):
+def test_bit_identical_for_one_two_and_four_threads(rng, fusion, separate):
     users, items, params, mask, X, bu, bi = setup(rng, d_a=8, nu=200, ni=300, d_id=8, d_c=8,
                                                   D=48, n_pairs=3000)
     results = []
-    for n in (1, 2):
+    for n in (1, 2, 4):
         with threadpool_limits(limits=n, user_api="blas"):
             results.append(run_c(users, items, params, mask, X, bu, bi, fusion=fusion,
-                                 n_threads=n, batch_size=256, n_neg=10, seed=5, reg="full"))
-    (g1, o1, s1, c1), (g2, o2, s2, c2) = results
-    assert o1 == o2
-    for k in g1:
-        np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
-    for a, b in zip(s1 + c1, s2 + c2):
-        np.testing.assert_array_equal(a, b)
+                                 n_threads=n, batch_size=256, n_neg=10, seed=5, reg="full",
+                                 separate=separate, fusion_l2=1e-3))
+    g1, o1, s1, c1 = results[0]
+    for g2, o2, s2, c2 in results[1:]:
+        assert o1 == o2
+        for k in g1:
+            if g1[k] is not None:
+                np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
+        for a, b in zip(s1 + c1, s2 + c2):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_two_epochs_continue_the_step_count(rng):
@@ -284,6 +316,22 @@ def test_trainer_rejects_bad_convert_input(rng):
                           mask=mask)
     with pytest.raises(ValueError, match="need 'fusion'"):
         _core.train_epoch(U, V, W, b, None, X, bu, bi, users, items, state, mask=mask)
+    Wv, bv = params["W_var"], params["b_var"]
+    sst = convert_state(params, "attention", separate=True)
+    with pytest.raises(TypeError, match="'convert_state' must be a tuple of 12 .*W_var_m"):
+        call(W_var=Wv, b_var=bv)
+    with pytest.raises(ValueError, match="'W_var' has length"):
+        call(W_var=Wv[:, :-1].copy(), b_var=bv, convert_state=sst)
+    with pytest.raises(ValueError, match="'b_var' must be given exactly when 'b' is"):
+        call(W_var=Wv, convert_state=sst)
+    with pytest.raises(ValueError, match="'b_var' needs 'W_var'"):
+        call(b_var=bv)
+    with pytest.raises(ValueError, match=r"convert_state\[9\] \(W_var_v\)"):
+        call(W_var=Wv, b_var=bv, convert_state=sst[:9] + (None,) + sst[10:])
+    with pytest.raises(ValueError, match="'fusion_l2' must be a finite number >= 0"):
+        call(fusion_l2=-1.0)
+    with pytest.raises(ValueError, match="need 'fusion'"):
+        _core.train_epoch(U, V, W, b, None, X, bu, bi, users, items, state, W_var=Wv)
     # Parameters the fusion does not train are ignored, and 'invariant' needs no state.
     call(fusion="invariant", A=_DROP, c=_DROP, q=_DROP, omega=_DROP, convert_state=_DROP)
 

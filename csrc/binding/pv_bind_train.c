@@ -68,7 +68,7 @@ parse_fusion(const char *name, pv_convert_fusion *out)
 
 /* The arrays of the convert part; all owned references. */
 typedef struct {
-    PyArrayObject *mask, *A, *c, *q, *omega, *st[8];
+    PyArrayObject *mask, *A, *c, *q, *omega, *Wv, *bv, *st[12];
 } convert_arrays;
 
 static void
@@ -79,24 +79,31 @@ convert_arrays_clear(convert_arrays *a)
     Py_XDECREF(a->c);
     Py_XDECREF(a->q);
     Py_XDECREF(a->omega);
-    for (int k = 0; k < 8; k++) {
+    Py_XDECREF(a->Wv);
+    Py_XDECREF(a->bv);
+    for (int k = 0; k < 12; k++) {
         Py_XDECREF(a->st[k]);
     }
 }
 
 /*
  * Check and take the convert part: mask (D,), A (d_a, d_c), c, q (d_a,) for
- * "attention", omega (2,) for "global", and convert_state = (A_m, A_v, c_m, c_v,
- * q_m, q_v, omega_m, omega_v).  Parameters the fusion does not train are ignored.
+ * "attention", omega (2,) for "global", the variant projection W_var (W's shape) and
+ * b_var (exactly when b is given) or None (shared), and convert_state = (A_m, A_v, c_m,
+ * c_v, q_m, q_v, omega_m, omega_v[, W_var_m, W_var_v, b_var_m, b_var_v]) (12 entries
+ * with W_var).  Parameters the fusion does not train are ignored.
  * Fills `cv`; 0, or -1 with an error set.
  */
 static int
 take_convert(pv_convert_fusion fusion, PyObject *omask, PyObject *oA, PyObject *oc, PyObject *oq,
-             PyObject *oomega, PyObject *ostate, npy_intp d_c, npy_intp D, PyObject *og,
-             convert_arrays *a, pv_train_convert *cv)
+             PyObject *oomega, PyObject *oWv, PyObject *obv, double l2, PyObject *ostate,
+             PyArrayObject *W, PyArrayObject *b, PyObject *og, convert_arrays *a,
+             pv_train_convert *cv)
 {
+    const npy_intp d_c = PyArray_DIM(W, 0), D = PyArray_DIM(W, 1);
     memset(cv, 0, sizeof(*cv));
     cv->fusion = fusion;
+    cv->l2 = (float)l2;
     if (og != Py_None) {
         PyErr_SetString(PyExc_ValueError,
                         FUNC "(): 'g' must be None with 'fusion' (the convert module gates the "
@@ -123,16 +130,52 @@ take_convert(pv_convert_fusion fusion, PyObject *omask, PyObject *oA, PyObject *
     if (fusion == PV_FUSE_INVARIANT) {
         return 0;
     }
-    if (!PyTuple_Check(ostate) || PyTuple_GET_SIZE(ostate) != 8) {
-        PyErr_SetString(PyExc_TypeError,
-                        FUNC "(): 'convert_state' must be a tuple of 8 entries (A_m, A_v, c_m, "
-                             "c_v, q_m, q_v, omega_m, omega_v)");
+    const int separate = oWv != Py_None;
+    const Py_ssize_t n_state = separate ? 12 : 8;
+    if (!PyTuple_Check(ostate) || PyTuple_GET_SIZE(ostate) != n_state) {
+        PyErr_Format(PyExc_TypeError,
+                     FUNC "(): 'convert_state' must be a tuple of %zd entries (A_m, A_v, c_m, "
+                          "c_v, q_m, q_v, omega_m, omega_v%s)",
+                     n_state, separate ? ", W_var_m, W_var_v, b_var_m, b_var_v" : "");
         return -1;
     }
-    static const char *names[8] = {
+    static const char *names[12] = {
         "convert_state[0] (A_m)", "convert_state[1] (A_v)", "convert_state[2] (c_m)",
         "convert_state[3] (c_v)", "convert_state[4] (q_m)", "convert_state[5] (q_v)",
-        "convert_state[6] (omega_m)", "convert_state[7] (omega_v)"};
+        "convert_state[6] (omega_m)", "convert_state[7] (omega_v)",
+        "convert_state[8] (W_var_m)", "convert_state[9] (W_var_v)",
+        "convert_state[10] (b_var_m)", "convert_state[11] (b_var_v)"};
+    if (separate) {
+        npy_intp shW[2] = {d_c, D}, shb[1] = {d_c};
+        a->Wv = pv_inout(oWv, NPY_FLOAT32, 2, shW, FUNC, "W_var");
+        if (!a->Wv) {
+            return -1;
+        }
+        if ((obv == Py_None) != (b == NULL)) {
+            PyErr_SetString(PyExc_ValueError,
+                            FUNC "(): 'b_var' must be given exactly when 'b' is (with 'W_var')");
+            return -1;
+        }
+        if (b != NULL && !(a->bv = pv_inout(obv, NPY_FLOAT32, 1, shb, FUNC, "b_var"))) {
+            return -1;
+        }
+        PyArrayObject *vowners[4] = {a->Wv, a->Wv, a->bv, a->bv};
+        for (int k = 8; k < 12; k++) {
+            if (state_array(PyTuple_GET_ITEM(ostate, k), vowners[k - 8], vowners[k - 8] != NULL,
+                            names[k], &a->st[k]) < 0) {
+                return -1;
+            }
+        }
+        cv->W_var = PV_F32(a->Wv);
+        cv->b_var = a->bv ? PV_F32(a->bv) : NULL;
+        cv->W_var1 = PV_F32(a->st[8]);
+        cv->W_var2 = PV_F32(a->st[9]);
+        cv->b_var1 = a->st[10] ? PV_F32(a->st[10]) : NULL;
+        cv->b_var2 = a->st[11] ? PV_F32(a->st[11]) : NULL;
+    } else if (obv != Py_None) {
+        PyErr_SetString(PyExc_ValueError, FUNC "(): 'b_var' needs 'W_var'");
+        return -1;
+    }
     int lo, hi;
     if (fusion == PV_FUSE_ATTENTION) {
         if (oA == Py_None || oc == Py_None || oq == Py_None) {
@@ -193,20 +236,21 @@ PyDoc_STRVAR(core_train_epoch_doc,
 "w=(1.0, 1.0, 1.0, 1.0), emb_opt='adam', emb_lr=1e-3, proj_lr=1e-3, reg='full', wd1=1e-4, "
 "wdi=1.0, wd2=0.01, l1=0.0, l1_mask=None, batch_size=512, n_neg=50, seed=0, epoch=0, step=0, "
 "n_threads=0, fusion=None, mask=None, A=None, c=None, q=None, omega=None, "
-"convert_state=None)\n--\n\n"
+"convert_state=None, W_var=None, b_var=None, fusion_l2=None)\n--\n\n"
 "One epoch of the backbone over the positives (users[k], items[k]), float32, updating U, V,\n"
 "W, b and the optimiser state in place.  state = (U_m, U_v, V_m, V_v, W_m, W_v, b_m, b_v):\n"
 "Adam moments shaped like their parameter (the second moments of U and V are None under\n"
 "Adagrad, whose first slot holds the squared-gradient sums; b's are None without b).\n"
 "Returns (loss_sum, n_batches, step): the summed batch L_rec and the new step count.\n\n"
 "With fusion ('attention', 'global' or 'invariant') it trains the final recommender of\n"
-"method.md 4.2 instead: item content h = a_inv (W (m o x) + b) + a_var (W ((1 - m) o x) + b)\n"
-"with the fixed mask (D,) (g must be None), and also updates in place, with the projection\n"
-"optimiser (Adam, proj_lr) and L2 weight wd2, A (d_a, d_c), c (d_a,), q (d_a,) for\n"
-"'attention' or omega (2,) for 'global' ('invariant' trains neither); convert_state =\n"
-"(A_m, A_v, c_m, c_v, q_m, q_v, omega_m, omega_v), Adam moments shaped like their\n"
-"parameter (None where the fusion does not use them; convert_state may be None for\n"
-"'invariant').");
+"method.md 4.2 instead: item content h = a_inv (W (m o x) + b) + a_var (W_v ((1 - m) o x) + b_v)\n"
+"with the fixed mask (D,) (g must be None), W_v, b_v = W_var, b_var (separate projections)\n"
+"or W, b (W_var None: shared), and also updates in place, with the projection optimiser\n"
+"(Adam, proj_lr): W_var, b_var (L2 weight wd2) and A (d_a, d_c), c (d_a,), q (d_a,) for\n"
+"'attention' or omega (2,) for 'global' ('invariant' trains neither) with L2 weight\n"
+"fusion_l2 (None: wd2); convert_state = (A_m, A_v, c_m, c_v, q_m, q_v, omega_m, omega_v\n"
+"[, W_var_m, W_var_v, b_var_m, b_var_v]), Adam moments shaped like their parameter (None\n"
+"where the fusion does not use them; convert_state may be None for 'invariant').");
 
 static PyObject *
 core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
@@ -215,10 +259,11 @@ core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
                              "state", "w", "emb_opt", "emb_lr", "proj_lr", "reg", "wd1", "wdi",
                              "wd2", "l1", "l1_mask", "batch_size", "n_neg", "seed", "epoch",
                              "step", "n_threads", "fusion", "mask", "A", "c", "q", "omega",
-                             "convert_state", NULL};
+                             "convert_state", "W_var", "b_var", "fusion_l2", NULL};
     PyObject *oU, *oV, *oW, *ob, *og, *oX, *obu, *obi, *ousers, *oitems, *ostate;
     PyObject *ol1_mask = Py_None, *omask = Py_None, *oA = Py_None, *oc = Py_None;
-    PyObject *oq = Py_None, *oomega = Py_None, *ocstate = Py_None;
+    PyObject *oq = Py_None, *oomega = Py_None, *ocstate = Py_None, *oWv = Py_None;
+    PyObject *obv = Py_None, *ofl2 = Py_None;
     const char *fusion_name = NULL;
     double w[4] = {1, 1, 1, 1}, emb_lr = 1e-3, proj_lr = 1e-3, wd1 = 1e-4, wdi = 1, wd2 = 0.01;
     double l1 = 0;
@@ -229,11 +274,11 @@ core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     long long step = 0;
     int n_threads = 0;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOOOOOO|$(dddd)sddsddddOnnOOLizOOOOOO:" FUNC, kwlist, &oU, &oV,
+            args, kwds, "OOOOOOOOOOO|$(dddd)sddsddddOnnOOLizOOOOOOOOO:" FUNC, kwlist, &oU, &oV,
             &oW, &ob, &og, &oX, &obu, &obi, &ousers, &oitems, &ostate, &w[0], &w[1], &w[2], &w[3],
             &emb_opt, &emb_lr, &proj_lr, &reg_name, &wd1, &wdi, &wd2, &l1, &ol1_mask, &batch,
             &n_neg, &oseed, &oepoch, &step, &n_threads, &fusion_name, &omask, &oA, &oc, &oq,
-            &oomega, &ocstate) ||
+            &oomega, &ocstate, &oWv, &obv, &ofl2) ||
         pv_counter(oseed, 64, FUNC, "seed", &seed) < 0 ||
         pv_counter(oepoch, 32, FUNC, "epoch", &epoch) < 0) {
         return NULL;
@@ -245,10 +290,22 @@ core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (fusion_name == NULL && (omask != Py_None || oA != Py_None || oc != Py_None ||
-                                oq != Py_None || oomega != Py_None || ocstate != Py_None)) {
+                                oq != Py_None || oomega != Py_None || ocstate != Py_None ||
+                                oWv != Py_None || obv != Py_None || ofl2 != Py_None)) {
         return PyErr_Format(PyExc_ValueError,
-                            FUNC "(): 'mask', 'A', 'c', 'q', 'omega' and 'convert_state' "
-                                 "need 'fusion'");
+                            FUNC "(): 'mask', 'A', 'c', 'q', 'omega', 'convert_state', "
+                                 "'W_var', 'b_var' and 'fusion_l2' need 'fusion'");
+    }
+    double fusion_l2 = wd2;
+    if (ofl2 != Py_None) {
+        fusion_l2 = PyFloat_AsDouble(ofl2);
+        if (fusion_l2 == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (!(fusion_l2 >= 0) || fusion_l2 - fusion_l2 != 0) {
+            return PyErr_Format(PyExc_ValueError,
+                                FUNC "(): 'fusion_l2' must be a finite number >= 0");
+        }
     }
     if (parse_opt(emb_opt, "emb_opt", emb_lr, &cfg.emb) < 0 ||
         parse_opt("adam", "proj_opt", proj_lr, &cfg.proj) < 0 ||
@@ -340,7 +397,8 @@ core_train_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     cfg.l1 = (float)l1;
     cfg.l1_mask = l1m ? PV_F32(l1m) : NULL;
     if (fusion_name != NULL &&
-        take_convert(fusion, omask, oA, oc, oq, oomega, ocstate, d_c, D, og, &ca, &cv) < 0) {
+        take_convert(fusion, omask, oA, oc, oq, oomega, oWv, obv, fusion_l2, ocstate, W, b, og,
+                     &ca, &cv) < 0) {
         goto done;
     }
 

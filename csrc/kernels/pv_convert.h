@@ -3,7 +3,7 @@
  * loss and exact gradient of one mini-batch, and the item vectors for scoring.
  *
  *   x_inv = m o x            x_var = (1 - m) o x          (fixed mask m in [0,1]^D)
- *   h_inv = W x_inv + b      h_var = W x_var + b          (shared W: d_c x D, b: d_c)
+ *   h_inv = W x_inv + b      h_var = W_v x_var + b_v      (W, W_v: d_c x D; b, b_v: d_c)
  *   fusion ATTENTION:  kappa_k = q . tanh(A h_k + c),  (a_inv, a_var) = softmax(kappa_inv, kappa_var)
  *   fusion GLOBAL:     (a_inv, a_var) = softmax(omega_inv, omega_var), shared by all items
  *   fusion INVARIANT:  a_inv = 1, a_var = 0 (InvRL's final model: h = W (m o x) + b)
@@ -11,20 +11,31 @@
  *   loss = sum_rows w+ softplus(-s_pos) + sum_rows sum_negs (w- / N) softplus(s_neg)
  *   w+ = w1 + w2 beta_u beta_i          w- = w3 + w4 beta_u beta_j
  *
- * GLOBAL and INVARIANT are linear in x: h = W (g o x) + b with the gate
- * g = a_inv m + a_var (1 - m) (INVARIANT: g = m), so they run the backbone batch
- * kernel (pv_rec_batch_<T>, which never projects items) with that gate, and take the
- * mask and omega gradients from the gate's: dm = (a_inv - a_var) dg,
- * domega_inv = -domega_var = a_inv a_var sum_d dg_d (2 m_d - 1).
+ * Projections: SEPARATE (W_var given: W_v = W_var, b_v = b_var, method.md §4.2 and its
+ * erratum) or SHARED (W_var NULL: W_v = W, b_v = b, the earlier reading).  With a
+ * shared projection and a_inv = a_var = 1/2 the mask cancels, h = W x / 2 + b; separate
+ * projections keep h = (W (m o x) + W_v ((1 - m) o x)) / 2 + (b + b_v) / 2 mask-dependent.
+ *
+ * GLOBAL and INVARIANT are linear in x.  INVARIANT and shared GLOBAL are h = W (g o x) + b
+ * with the gate g = a_inv m + a_var (1 - m) (INVARIANT: g = m), so they run the backbone
+ * batch kernel (pv_rec_batch_<T>, which never projects items) with that gate, and take
+ * the mask and omega gradients from the gate's: dm = (a_inv - a_var) dg,
+ * domega_inv = -domega_var = a_inv a_var sum_d dg_d (2 m_d - 1).  Separate GLOBAL is
+ * h = W_e x + b_e with the effective projection W_e = a_inv W diag(m) + a_var W_v diag(1 - m)
+ * and b_e = a_inv b + a_var b_v (built per batch, O(d_c D)); from the backbone kernel's
+ * dW_e, db_e:  dW = a_inv dW_e o m,  dW_v = a_var dW_e o (1 - m),  db = a_inv db_e,
+ * db_v = a_var db_e,  dm = sum_k dW_e,k o (a_inv W_k - a_var W_v,k),
+ * domega_inv = -domega_var = a_inv a_var (<dW_e, W diag(m) - W_v diag(1 - m)> + db_e . (b - b_v)).
  *
  * ATTENTION is nonlinear in h, so items are projected, but only the DISTINCT
  * items of a batch (the "item slots"), in chunks of slots whose feature rows are
- * gathered into a cache-sized buffer: one GEMM against [W diag(m) ; W diag(1 - m)]
+ * gathered into a cache-sized buffer: one GEMM against [W diag(m) ; W_v diag(1 - m)]
  * gives h_inv and h_var together (the variant half is not W x - W x_inv, which would
  * cancel when m ~ 1).  Each (row, item) pair then costs one (d_id + d_c)-length dot.
- * Backward, per chunk (the feature rows gathered again rather than kept):
- *   dW = (dH_inv^T X_s) o m + (dH_var^T X_s) o (1 - m)   (one GEMM, columns scaled)
- *   dm = sum_k W_k o ((dH_inv^T X_s)_k - (dH_var^T X_s)_k)
+ * Backward, per chunk (the feature rows gathered again rather than kept), with
+ * G_inv = dH_inv^T X_s and G_var = dH_var^T X_s (one GEMM):
+ *   SEPARATE: dW = G_inv o m,  dW_v = G_var o (1 - m),  dm = sum_k W_k o G_inv,k - W_v,k o G_var,k
+ *   SHARED:   dW = G_inv o m + G_var o (1 - m),         dm = sum_k W_k o (G_inv,k - G_var,k)
  *   dA = dZ^T [H_inv ; H_var],  dH += dZ A                (dZ: gradient of A h + c)
  * The chunks' dH^T X_s and dZ^T H go into the partial sums of at most 16 segments
  * of slots, added in segment order; the cut depends on the slot count only.
@@ -35,8 +46,8 @@
  * (n_user_slots x (d_id + d_c)) and gV (n_item_slots x d_id), call
  * pv_convert_batch_<T> with work of pv_convert_workspace_<T>(B, C, n_item_slots, dims)
  * elements (allocated once for the largest batch: n_item_slots <= B * C), then apply
- * the optimiser to the slot rows of U and V and to the dense gW, gb, gA, gc, gq,
- * gomega, and reset the slot maps.  The L2 term is the trainer's business (as with
+ * the optimiser to the slot rows of U and V and to the dense gW, gb, gW_var, gb_var,
+ * gA, gc, gq, gomega, and reset the slot maps.  The L2 term is the trainer's business (as with
  * pv_rec_batch).  For evaluation, pv_convert_items_<T> gives h (and a_inv) of any
  * list of items, so e_i = [V_i ; h_i] can be scored against all users.
  */
@@ -59,15 +70,19 @@ typedef struct {
 #define PV_CONVERT_DECLARE(T, SFX)                                                            \
     /* Read-only view of the parameters and data.  b may be NULL (no bias); A, c, q are    */ \
     /* read only for ATTENTION, omega (2) only for GLOBAL; U, V, beta_* only by the batch.  */ \
+    /* W_var (d_c x D) NULL: the shared projection; else the variant projection, with      */ \
+    /* b_var (d_c) given exactly when b is (INVARIANT ignores both).                         */ \
     typedef struct {                                                                          \
         pv_convert_dims dims;                                                                 \
         pv_convert_fusion fusion;                                                             \
         const T *U, *V, *W, *b, *A, *c, *q, *omega, *mask, *X, *beta_u, *beta_i;              \
         T w[4];                                                                               \
+        const T *W_var, *b_var;                                                               \
     } pv_convert_model_##SFX;                                                                 \
     /* Gradient of one batch.  gU / gV: compact, one row per slot, ADDED to.  The rest is   */ \
-    /* overwritten; every pointer but gW may be NULL (not computed); gb needs b, gA/gc/gq   */ \
-    /* need ATTENTION, gomega needs GLOBAL (otherwise they are ignored).                    */ \
+    /* overwritten; every pointer but gW (and gW_var with W_var) may be NULL (not           */ \
+    /* computed); gb needs b, gA/gc/gq need ATTENTION, gomega needs GLOBAL, gW_var / gb_var */ \
+    /* need W_var / b_var (otherwise they are ignored; INVARIANT zeroes them).              */ \
     typedef struct {                                                                          \
         T *gU;      /* n_user_slots x (d_id + d_c) */                                         \
         T *gV;      /* n_item_slots x d_id */                                                 \
@@ -83,6 +98,8 @@ typedef struct {
         const int32_t *item_slot; /* n_items: slot of each item, -1 if absent */              \
         const int64_t *item_list; /* n_item_slots: the item of each slot */                   \
         pv_index n_user_slots, n_item_slots;                                                  \
+        T *gW_var; /* d_c x n_feat */                                                         \
+        T *gb_var; /* d_c */                                                                  \
     } pv_convert_grad_##SFX;                                                                  \
     pv_index pv_convert_workspace_##SFX(pv_index n_rows, pv_index n_cols,                     \
                                         pv_index n_item_slots, pv_convert_dims dims);         \
@@ -94,9 +111,10 @@ typedef struct {
                                                   pv_convert_dims dims);                      \
     pv_status pv_convert_loss_grad_##SFX(                                                     \
         const pv_convert_model_##SFX *model, pv_index n_rows, pv_index n_cols,                \
-        const int64_t *users, const int64_t *items, T *dU, T *dV, T *dW, T *db, T *dA, T *dc, \
-        T *dq, T *domega, T *dmask, T *attn_pairs, int32_t *user_slot, int32_t *item_slot,    \
-        int64_t *item_list, T *work, double *loss, int n_threads);                            \
+        const int64_t *users, const int64_t *items, T *dU, T *dV, T *dW, T *db, T *dW_var,    \
+        T *db_var, T *dA, T *dc, T *dq, T *domega, T *dmask, T *attn_pairs,                   \
+        int32_t *user_slot, int32_t *item_slot, int64_t *item_list, T *work, double *loss,    \
+        int n_threads);                                                                       \
     pv_index pv_convert_items_workspace_##SFX(pv_convert_dims dims, int n_threads);           \
     pv_status pv_convert_items_##SFX(const pv_convert_model_##SFX *model, pv_index n,         \
                                      const int64_t *items, T *H, T *a_inv, T *work,           \
@@ -121,18 +139,19 @@ PV_CONVERT_DECLARE(double, f64)
  *   the workspace holds S rows of [h_inv, h_var], tanh(A h + c) and e, 16 segments'
  *   2 d_c x D partial sums and chunk buffers (about 256 KB each).  GLOBAL /
  *   INVARIANT: the backbone's cost (3 GEMMs of n_rows x d_c x D plus
- *   O(n_rows n_cols (D + d_id))), independent of S.
+ *   O(n_rows n_cols (D + d_id))), independent of S (separate GLOBAL adds O(d_c D)).
  * Deterministic: BLAS runs on fixed tiles inside our parallel region and every other
  *   sum has a fixed order, so no result depends on n_threads.
  * Status: PV_OK; PV_EINVAL (n_rows < 0, n_cols < 1, bad fusion, a NULL parameter the
- *   fusion needs); PV_EINDEX (an id, slot or item_list entry out of range, or a slot
+ *   fusion needs, W_var without gW_var, b_var given without b or b without it);
+ *   PV_EINDEX (an id, slot or item_list entry out of range, or a slot
  *   that does not name its item); PV_ERANGE (BLAS sizes, or n_rows n_cols >= 2^31 for
  *   ATTENTION); PV_EDOM (a non-finite score or loss; ATTENTION then leaves the
  *   gradients unwritten).
  *
  * pv_convert_loss_grad_<T>: the same batch with dense gradients (dU n_users x
- *   (d_id + d_c), dV n_items x d_id, overwritten) and optional attn_pairs
- *   (n_rows * n_cols: a_inv of each pair's item).  Scratch: user_slot (n_users),
+ *   (d_id + d_c), dV n_items x d_id, overwritten; dW_var, db_var as gW_var, gb_var)
+ *   and optional attn_pairs (n_rows * n_cols: a_inv of each pair's item).  Scratch: user_slot (n_users),
  *   item_slot (n_items), item_list (n_items) and work of
  *   pv_convert_loss_grad_workspace_<T>(n_rows, n_cols, dims) elements.
  *

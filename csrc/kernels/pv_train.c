@@ -30,6 +30,7 @@ typedef struct {
     pv_opt_coef *coefs;             /* reg FULL: Adam constants of each step of the epoch */
     float *gU, *gV, *gW, *gb, *work;
     float *gA, *gc, *gq, *gomega;   /* convert part only */
+    float *gWv, *gbv;               /* separate variant projection only */
 } epoch_space;
 
 static void
@@ -54,6 +55,8 @@ free_space(epoch_space *s)
     free(s->gc);
     free(s->gq);
     free(s->gomega);
+    free(s->gWv);
+    free(s->gbv);
 }
 
 static pv_convert_dims
@@ -89,7 +92,9 @@ alloc_space(epoch_space *s, pv_rec_dims d, const pv_train_convert *cv, pv_index 
         s->gc = malloc(sizeof(float) * (size_t)cv->d_a + 1);
         s->gq = malloc(sizeof(float) * (size_t)cv->d_a + 1);
         s->gomega = malloc(sizeof(float) * 2);
-        if (!s->gA || !s->gc || !s->gq || !s->gomega) {
+        s->gWv = malloc(sizeof(float) * (size_t)(d.d_c * d.n_feat) + 1);
+        s->gbv = malloc(sizeof(float) * (size_t)d.d_c + 1);
+        if (!s->gA || !s->gc || !s->gq || !s->gomega || !s->gWv || !s->gbv) {
             free_space(s);
             return PV_ENOMEM;
         }
@@ -207,20 +212,30 @@ optimiser_steps(const pv_train_config *cfg, pv_train_model *m, epoch_space *s,
                               n_threads);
     }
     const pv_train_convert *cv = m->convert;
+    const float l2f = cfg->reg == PV_REG_NONE || cv == NULL ? 0.0f : cv->l2;
+    const int separate = cv != NULL && cv->W_var != NULL && cv->fusion != PV_FUSE_INVARIANT;
+    if (st == PV_OK && separate) {
+        st = pv_opt_dense_f32(&cfg->proj, d.d_c * d.n_feat, cv->W_var, s->gWv, cv->W_var1,
+                              cv->W_var2, l2p, t, n_threads);
+        if (st == PV_OK && m->b != NULL) {
+            st = pv_opt_dense_f32(&cfg->proj, d.d_c, cv->b_var, s->gbv, cv->b_var1, cv->b_var2,
+                                  l2p, t, n_threads);
+        }
+    }
     if (st == PV_OK && cv != NULL && cv->fusion == PV_FUSE_ATTENTION) {
-        st = pv_opt_dense_f32(&cfg->proj, cv->d_a * d.d_c, cv->A, s->gA, cv->A1, cv->A2, l2p, t,
+        st = pv_opt_dense_f32(&cfg->proj, cv->d_a * d.d_c, cv->A, s->gA, cv->A1, cv->A2, l2f, t,
                               n_threads);
         if (st == PV_OK) {
-            st = pv_opt_dense_f32(&cfg->proj, cv->d_a, cv->c, s->gc, cv->c1, cv->c2, l2p, t,
+            st = pv_opt_dense_f32(&cfg->proj, cv->d_a, cv->c, s->gc, cv->c1, cv->c2, l2f, t,
                                   n_threads);
         }
         if (st == PV_OK) {
-            st = pv_opt_dense_f32(&cfg->proj, cv->d_a, cv->q, s->gq, cv->q1, cv->q2, l2p, t,
+            st = pv_opt_dense_f32(&cfg->proj, cv->d_a, cv->q, s->gq, cv->q1, cv->q2, l2f, t,
                                   n_threads);
         }
     }
     if (st == PV_OK && cv != NULL && cv->fusion == PV_FUSE_GLOBAL) {
-        st = pv_opt_dense_f32(&cfg->proj, 2, cv->omega, s->gomega, cv->omega1, cv->omega2, l2p,
+        st = pv_opt_dense_f32(&cfg->proj, 2, cv->omega, s->gomega, cv->omega1, cv->omega2, l2f,
                               t, n_threads);
     }
     return st;
@@ -228,13 +243,19 @@ optimiser_steps(const pv_train_config *cfg, pv_train_model *m, epoch_space *s,
 
 /* The convert part names a fusion and holds everything that fusion trains. */
 static pv_status
-check_convert(const pv_train_config *cfg, const pv_train_convert *cv)
+check_convert(const pv_train_config *cfg, const pv_train_model *m)
 {
+    const pv_train_convert *cv = m->convert;
     if (cv == NULL) {
         return PV_OK;
     }
     const int adam = cfg->proj.kind == PV_OPT_ADAM;
-    if (cv->mask == NULL || cv->d_a < 0) {
+    if (cv->mask == NULL || cv->d_a < 0 || !(cv->l2 >= 0.0f)) {
+        return PV_EINVAL;
+    }
+    if (cv->W_var != NULL && cv->fusion != PV_FUSE_INVARIANT &&
+        (!cv->W_var1 || (adam && !cv->W_var2) || (m->b == NULL) != (cv->b_var == NULL) ||
+         (m->b != NULL && (!cv->b_var1 || (adam && !cv->b_var2))))) {
         return PV_EINVAL;
     }
     switch (cv->fusion) {
@@ -270,12 +291,28 @@ batch_gradient(const pv_train_model *m, epoch_space *s, pv_index nb, pv_index C,
         return pv_rec_batch_f32(&view, nb, C, s->users, s->items, &grad, s->work, batch_loss,
                                 n_threads);
     }
-    pv_convert_model_f32 view = {convert_dims(m->dims, cv), cv->fusion, m->U, m->V, m->W, m->b,
-                                 cv->A, cv->c, cv->q, cv->omega, cv->mask, m->X, m->beta_u,
-                                 m->beta_i, {m->w[0], m->w[1], m->w[2], m->w[3]}};
-    pv_convert_grad_f32 grad = {s->gU, s->gV, s->gW, m->b ? s->gb : NULL, s->gA, s->gc, s->gq,
-                                s->gomega, NULL, NULL, s->user_slot, s->item_slot,
-                                s->item_list, n_ub, n_ib};
+    pv_convert_model_f32 view = {convert_dims(m->dims, cv),
+                                 cv->fusion,
+                                 m->U,
+                                 m->V,
+                                 m->W,
+                                 m->b,
+                                 cv->A,
+                                 cv->c,
+                                 cv->q,
+                                 cv->omega,
+                                 cv->mask,
+                                 m->X,
+                                 m->beta_u,
+                                 m->beta_i,
+                                 {m->w[0], m->w[1], m->w[2], m->w[3]},
+                                 cv->W_var,
+                                 cv->W_var != NULL ? cv->b_var : NULL};
+    pv_convert_grad_f32 grad = {s->gU,        s->gV,     s->gW, m->b ? s->gb : NULL,
+                                s->gA,        s->gc,     s->gq, s->gomega,
+                                NULL,         NULL,      s->user_slot, s->item_slot,
+                                s->item_list, n_ub,      n_ib,  s->gWv,
+                                m->b ? s->gbv : NULL};
     return pv_convert_batch_f32(&view, nb, C, s->users, s->items, &grad, s->work, batch_loss,
                                 n_threads);
 }
@@ -339,7 +376,7 @@ pv_train_epoch(const pv_train_config *cfg, pv_train_model *m, pv_index n_pairs,
     if (d.n_users > INT32_MAX || d.n_items > INT32_MAX) {
         return PV_ERANGE;
     }
-    if (check_convert(cfg, m->convert) != PV_OK) {
+    if (check_convert(cfg, m) != PV_OK) {
         return PV_EINVAL;
     }
     for (pv_index k = 0; k < n_pairs; k++) {

@@ -21,10 +21,13 @@
  *
  * Final recommender (method.md §4.2): when model->convert is not NULL, the item
  * content vector is the convert module's fused h_i (pv_convert_batch_f32, with the
- * fixed mask; model->g is then ignored) and the epoch also trains the fusion's
- * parameters with the projection optimiser and L2 weight wd2 (dense Adam, like W
- * and b; no L2 when reg is NONE): A, c, q for ATTENTION, omega for GLOBAL, none
- * for INVARIANT.  U and V follow reg exactly as for the backbone; the shuffle,
+ * fixed mask; model->g is then ignored) and the epoch also trains, with the
+ * projection optimiser (dense, like W and b): the variant projection W_var, b_var
+ * (when given; L2 weight wd2) and the fusion's parameters with their own L2 weight
+ * convert->l2 (A, c, q for ATTENTION, omega for GLOBAL, none for INVARIANT; no L2
+ * at all when reg is NONE).  The fusion's L2 is its own because an L2 that outweighs
+ * the loss's gradient pulls the attention to its symmetric point a_inv = a_var = 1/2
+ * (method.md §4.2 erratum).  U and V follow reg exactly as for the backbone; the shuffle,
  * negatives and step count are the same.  With convert NULL the backbone path is
  * unchanged (bit for bit).  Cost per batch: pv_convert_batch_f32's (ATTENTION
  * projects the batch's distinct items, ~20k on TikTok-size data: ~100 ms per
@@ -44,6 +47,9 @@
  *   ATTENTION: A (d_a x d_c), c (d_a), q (d_a) and A1/A2, c1/c2, q1/q2;
  *   GLOBAL:    omega (2: omega_inv, omega_var) and omega1/omega2;
  *   INVARIANT: nothing (h = W (m o x) + b, InvRL's final model).
+ * W_var (d_c x n_feat) NULL: the model's W is shared by both halves; else the variant
+ * projection (ATTENTION and GLOBAL), with W_var1/W_var2 and, exactly when the model has
+ * b, b_var (d_c) with b_var1/b_var2.
  * The mask (n_feat, values in [0, 1]) is fixed.  The projection optimiser
  * cfg->proj steps them; the states are its first (...1: Adam's m) and second
  * (...2: Adam's v, unused by Adagrad) moments, shaped like their parameter.
@@ -54,6 +60,9 @@ typedef struct {
     float *A, *c, *q, *omega;       /* trained */
     const float *mask;              /* fixed */
     float *A1, *A2, *c1, *c2, *q1, *q2, *omega1, *omega2;
+    float l2;                       /* L2 weight of A, c, q / omega */
+    float *W_var, *b_var;           /* variant projection, or NULL (shared) */
+    float *W_var1, *W_var2, *b_var1, *b_var2;
 } pv_train_convert;
 
 typedef struct {

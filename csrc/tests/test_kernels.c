@@ -271,15 +271,17 @@ test_train_deterministic(void)
 
 /*
  * The final recommender (convert part) on a small problem: one epoch at the given
- * thread count and fusion, reg FULL or BATCH.  gate: the backbone gate instead of
- * a convert part (fusion < 0).  out: U, V, W, b, A, c, q, omega after the epoch.
+ * thread count and fusion, reg FULL or BATCH, with separate projections (W_var, b_var)
+ * or the shared one.  gate: the backbone gate instead of a convert part (fusion < 0).
+ * out: U, V, W, b, A, c, q, omega, W_var, b_var after the epoch.
  */
 enum { CT_NU = 25, CT_NI = 40, CT_DID = 4, CT_DC = 6, CT_DA = 5, CT_D = 24, CT_NP = 300 };
-enum { CT_NOUT = CT_NU * (CT_DID + CT_DC) + CT_NI * CT_DID + CT_DC * CT_D + CT_DC +
+enum { CT_NOUT = CT_NU * (CT_DID + CT_DC) + CT_NI * CT_DID + 2 * (CT_DC * CT_D + CT_DC) +
                  CT_DA * CT_DC + 2 * CT_DA + 2 };
 
 static pv_status
-train_convert_once(int n_threads, int fusion, pv_rec_reg reg, float *out, double *out_loss)
+train_convert_once(int n_threads, int fusion, pv_rec_reg reg, int separate, float *out,
+                   double *out_loss)
 {
     enum { NU = CT_NU, NI = CT_NI, DID = CT_DID, DC = CT_DC, DA = CT_DA, D = CT_D, NP = CT_NP };
     enum { NUP = NU * (DID + DC), NVP = NI * DID, NWP = DC * D, NAP = DA * DC };
@@ -310,10 +312,29 @@ train_convert_once(int n_threads, int fusion, pv_rec_reg reg, float *out, double
         items[k] = (k * 17 + k / 7) % NI;
     }
     const pv_index oU = 0, oV = NUP, oW = oV + NVP, ob = oW + NWP, oA = ob + DC, oc = oA + NAP,
-                   oq = oc + DA, oo = oq + DA;
-    pv_train_convert cv = {fusion < 0 ? PV_FUSE_ATTENTION : (pv_convert_fusion)fusion, DA,
-                           P + oA, P + oc, P + oq, P + oo, mask, M + oA, Vs + oA, M + oc,
-                           Vs + oc, M + oq, Vs + oq, M + oo, Vs + oo};
+                   oq = oc + DA, oo = oq + DA, oWv = oo + 2, obv = oWv + NWP;
+    pv_train_convert cv = {fusion < 0 ? PV_FUSE_ATTENTION : (pv_convert_fusion)fusion,
+                           DA,
+                           P + oA,
+                           P + oc,
+                           P + oq,
+                           P + oo,
+                           mask,
+                           M + oA,
+                           Vs + oA,
+                           M + oc,
+                           Vs + oc,
+                           M + oq,
+                           Vs + oq,
+                           M + oo,
+                           Vs + oo,
+                           separate ? 1e-4f : 0.1f,
+                           separate ? P + oWv : NULL,
+                           P + obv,
+                           M + oWv,
+                           Vs + oWv,
+                           M + obv,
+                           Vs + obv};
     pv_train_model m = {{NU, NI, DID, DC, D}, P + oU, P + oV, P + oW, P + ob,
                         fusion < 0 ? mask : NULL, X, bu, bi, {1, 1, 1, 1},
                         fusion < 0 ? NULL : &cv};
@@ -338,7 +359,7 @@ test_train_convert(void)
 {
     static float a[CT_NOUT], b[CT_NOUT], start[CT_NOUT];
     const pv_index oA = CT_NU * (CT_DID + CT_DC) + CT_NI * CT_DID + CT_DC * CT_D + CT_DC;
-    const pv_index oo = oA + CT_DA * CT_DC + 2 * CT_DA;
+    const pv_index oo = oA + CT_DA * CT_DC + 2 * CT_DA, oWv = oo + 2;
     double la, lb;
     uint64_t st = 21;
     for (int k = 0; k < CT_NOUT; k++) {
@@ -346,13 +367,19 @@ test_train_convert(void)
     }
     const pv_rec_reg regs[2] = {PV_REG_FULL, PV_REG_BATCH};
     for (int f = 0; f < 3; f++) {
-        for (int r = 0; r < 2; r++) {
-            pv_status s1 = train_convert_once(1, f, regs[r], a, &la);
-            pv_status s2 = train_convert_once(2, f, regs[r], b, &lb);
+        for (int r = 0; r < 4; r++) {
+            const int sep = r >= 2;
+            pv_status s1 = train_convert_once(1, f, regs[r % 2], sep, a, &la);
+            pv_status s2 = train_convert_once(2, f, regs[r % 2], sep, b, &lb);
             CHECK(s1 == PV_OK && s2 == PV_OK, "convert epoch status %d %d (fusion %d)", s1, s2,
                   f);
             CHECK(la == lb && memcmp(a, b, sizeof(a)) == 0,
                   "convert epoch differs between 1 and 2 threads (fusion %d, reg %d)", f, r);
+            /* the variant projection trains only when separate and read (not INVARIANT) */
+            int moved_var = memcmp(a + oWv, start + oWv,
+                                   sizeof(float) * (CT_DC * CT_D + CT_DC)) != 0;
+            CHECK(moved_var == (sep && f != PV_FUSE_INVARIANT),
+                  "fusion %d, separate %d: W_var, b_var moved %d", f, sep, moved_var);
             int finite = 1;
             for (int k = 0; k < CT_NOUT; k++) {
                 finite &= isfinite(a[k]) != 0;
@@ -367,8 +394,8 @@ test_train_convert(void)
         }
     }
     /* fusion INVARIANT is the backbone gated by the mask, bit for bit. */
-    train_convert_once(1, PV_FUSE_INVARIANT, PV_REG_FULL, a, &la);
-    train_convert_once(1, -1, PV_REG_FULL, b, &lb);
+    train_convert_once(1, PV_FUSE_INVARIANT, PV_REG_FULL, 0, a, &la);
+    train_convert_once(1, -1, PV_REG_FULL, 0, b, &lb);
     CHECK(la == lb && memcmp(a, b, sizeof(a)) == 0, "invariant fusion != backbone with g = mask");
     /* A convert part without what its fusion trains is refused. */
     float U[4], V[2], W[2], X[2], bu[1] = {1}, bi[1] = {1}, mask[2] = {1, 0}, m1[4];

@@ -12,7 +12,8 @@
 
 ``PaInvRL`` runs the same stages with the Pareto (MGDA) weighting of ERM and IRM
 in the mask step (§3.5) and the convert module in the final recommender (§4.2):
-invariant and variant representations fused by attention.  Both PaInvRL pieces
+invariant and variant representations, each through its own projection started from
+the pre-trained one, fused by attention.  Both PaInvRL pieces
 are our reading of the paper, whose full text was not available [inferred].
 """
 from __future__ import annotations
@@ -25,11 +26,10 @@ import numpy as np
 import pandas as pd
 
 from .._util.modelfile import load_model_file, save_model_file
-from .._util.validation import check_choice, check_positive_int
+from .._util.validation import check_choice, check_nonneg_float, check_positive_int
 from ..models.backbone import Backbone
 from ..models.base import NotFittedError, _RecommenderMixin
 from ..data.dataset import Dataset
-from .convert import _item_vectors
 from .environments import EnvironmentSplit, identify_environments, random_environments
 from .mask import MaskResult, _learn_mask_dataset
 
@@ -215,6 +215,7 @@ class InvRL(_RecommenderMixin):
         if clash:
             raise ValueError(f"{type(self).__name__}: give {clash} as parameters of the "
                              f"pipeline, not in mask_params")
+        self._check_final_params()
         if resume and not hasattr(self, "_done"):
             raise ValueError("resume=True needs a pipeline that was fitted, interrupted or "
                              "loaded; call fit(dataset) first")
@@ -263,7 +264,8 @@ class InvRL(_RecommenderMixin):
         self.mask_ = (self.mask_results_[-1].mask if self.mask_results_
                       else np.zeros(dataset.features.shape[1], dtype=np.float32))
         start = time.perf_counter()
-        self._train("final_", dataset, lambda: self._final_model(self.mask_))
+        self._train("final_", dataset, lambda: self._final_model(self.mask_),
+                    init=self._final_init())
         self.seen_ = self.final_.seen_
         self._mark("final", None, time.perf_counter() - start, self.final_, callback,
                    checkpoint)
@@ -279,16 +281,24 @@ class InvRL(_RecommenderMixin):
             n_threads=self.n_threads, d_id=self.d_id, d_content=self.d_content,
             n_neg=self.n_neg, batch_size=self.batch_size, reg=self.reg, progress=self.progress)
 
-    def _train(self, attr: str, dataset, make: Callable[[], Backbone]) -> None:
-        """Fit a stage's model, or continue it when an interrupt left it part-trained.
-        The model is bound before training, so an interrupt keeps its last epoch."""
+    def _final_init(self) -> Optional[Dict[str, np.ndarray]]:
+        """Starting values of the final model (InvRL's starts afresh, §4.1)."""
+        return None
+
+    def _check_final_params(self) -> None:
+        """Check the final model's settings before the long stages run."""
+
+    def _train(self, attr: str, dataset, make: Callable[[], Backbone], init=None) -> None:
+        """Fit a stage's model (from ``init``, see :meth:`Backbone.fit`), or continue it
+        when an interrupt left it part-trained.  The model is bound before training, so an
+        interrupt keeps its last epoch."""
         model = getattr(self, attr, None)
         if model is not None and hasattr(model, "seen_"):
             model.fit(dataset, resume=True)
             return
         model = make()
         setattr(self, attr, model)
-        model.fit(dataset)
+        model.fit(dataset, init=init)
 
     def _reset(self):
         for name in ("pretrained_", "final_", "seen_", "mask_"):
@@ -351,7 +361,7 @@ class InvRL(_RecommenderMixin):
         meta, arrays = load_model_file(path)
         if meta.get("class") != cls.__name__:
             raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
-        model = cls(**meta["params"])
+        model = cls(**cls._params_of_file(meta["params"]))
         model._reset()
         model._done = list(meta["done"])
         model._seconds = list(meta["seconds"])
@@ -374,6 +384,11 @@ class InvRL(_RecommenderMixin):
         if "final" in model._done:
             model.seen_ = model.final_.seen_
         return model
+
+    @classmethod
+    def _params_of_file(cls, params: Dict[str, Any]) -> Dict[str, Any]:
+        """The constructor arguments of a saved pipeline (files of earlier versions too)."""
+        return dict(params)
 
     def user_vectors(self) -> np.ndarray:
         self._check_fitted()
@@ -415,15 +430,26 @@ class PaInvRL(InvRL):
     ERM against IRM with the two-objective MGDA weight of each step
     (``weighting="mgda"``: a Pareto-stationary direction instead of InvRL's fixed
     alpha), and the final recommender keeps both representations, invariant
-    ``mask * x`` and variant ``(1 - mask) * x``, through a shared projection, fused
-    per item by additive attention (``fusion="attention"``; ``"global"`` learns two
-    weights for all items, ``"invariant"`` is InvRL's).
+    ``mask * x`` and variant ``(1 - mask) * x``, each through its own projection
+    (``projection="separate"``, both started from the pre-trained one), fused per item
+    by additive attention (``fusion="attention"``; ``"global"`` learns two weights for
+    all items, ``"invariant"`` is InvRL's).
 
     Parameters
     ----------
     fusion : {"attention", "global", "invariant"}
     attention_size : int
         Hidden size of the attention (64).
+    projection : {"separate", "shared"}
+        The final model's variant projection (see :class:`painvrl.Backbone`);
+        ``"shared"`` reproduces the earlier reading, whose mask can cancel.
+    attention_l2 : float
+        L2 weight of the attention (or global logits) in the final model (default 0;
+        the projection keeps the reference's 0.1).  See :class:`painvrl.Backbone`.
+    warm_start : {"projection", "all", "none"}
+        What the final model starts from: the pre-trained projection W, b (default; it
+        starts both the invariant and the variant projection), that and the pre-trained
+        U, V (``"all"``), or nothing (``"none"``: random, as InvRL's final model).
     weighting : {"mgda", "fixed", "pair"}
         Default ``"mgda"``.
     **kwargs
@@ -431,15 +457,20 @@ class PaInvRL(InvRL):
 
     Attributes
     ----------
-    As :class:`InvRL`; ``final_.attention_matrix_`` etc. hold the attention, and
+    As :class:`InvRL`; ``final_.attention_matrix_`` etc. hold the attention,
+    ``final_.variant_projection_`` the variant projection, and
     ``attention_weights(dataset)`` gives the invariant share per item.
     """
 
     def __init__(self, *, fusion: str = "attention", attention_size: int = 64,
-                 weighting: str = "mgda", **kwargs):
+                 projection: str = "separate", attention_l2: float = 0.0,
+                 warm_start: str = "projection", weighting: str = "mgda", **kwargs):
         super().__init__(weighting=weighting, **kwargs)
         self.fusion = fusion
         self.attention_size = attention_size
+        self.projection = projection
+        self.attention_l2 = attention_l2
+        self.warm_start = warm_start
 
     @classmethod
     def _param_names(cls) -> List[str]:
@@ -447,20 +478,38 @@ class PaInvRL(InvRL):
 
     def _final_model(self, mask: np.ndarray) -> Backbone:
         return self._backbone(self.final_patience, FINAL, fusion=self.fusion, mask=mask,
-                              attention_size=self.attention_size)
+                              attention_size=self.attention_size, projection=self.projection,
+                              attention_l2=self.attention_l2)
+
+    @classmethod
+    def _params_of_file(cls, params: Dict[str, Any]) -> Dict[str, Any]:
+        params = dict(params)
+        if "projection" not in params:  # saved before separate projections: as it was then
+            params.update(projection="shared", attention_l2=FINAL["wd2"], warm_start="none")
+        return params
+
+    def _final_init(self) -> Optional[Dict[str, np.ndarray]]:
+        """The pre-trained tensors the final model starts from (``warm_start``)."""
+        pre = self.pretrained_
+        if self.warm_start == "none":
+            return None
+        init = {"W": pre.projection_}
+        if pre.bias_ is not None:
+            init["b"] = pre.bias_
+        if self.warm_start == "all":
+            init.update(U=pre.user_embeddings_, V=pre.item_embeddings_)
+        return init
+
+    def _check_final_params(self) -> None:
+        f = type(self).__name__
+        check_choice(self.warm_start, "warm_start", ("projection", "all", "none"), func=f)
+        check_choice(self.projection, "projection", ("separate", "shared"), func=f)
+        check_nonneg_float(self.attention_l2, "attention_l2", func=f)
 
     def attention_weights(self, dataset) -> np.ndarray:
         """Weight of the invariant representation per item (1 - that is the variant's)."""
         self._check_fitted()
-        f = self.final_
-        # a Dataset's features are trusted; anything else with a .features is checked
-        _, a_inv = _item_vectors(f.projection_, f.bias_, f.attention_matrix_,
-                                 f.attention_bias_, f.attention_query_,
-                                 np.ascontiguousarray(f.mask, dtype=np.float32),
-                                 dataset.features, fusion=f.fusion, omega=f.fusion_logits_,
-                                 n_threads=self.n_threads, func="convert_item_vectors",
-                                 trusted_X=isinstance(dataset, Dataset))
-        return a_inv
+        return self.final_.attention_weights(dataset)
 
 
 def _check_pretrained(model, dataset, pipeline) -> Backbone:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+import warnings
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -30,10 +31,15 @@ __all__ = ["Backbone"]
 # Trainable tensors, by short name, and the public attribute each one is shown as.
 _PUBLIC = {"U": "user_embeddings_", "V": "item_embeddings_", "W": "projection_", "b": "bias_",
            "A": "attention_matrix_", "c": "attention_bias_", "q": "attention_query_",
-           "omega": "fusion_logits_"}
+           "omega": "fusion_logits_", "Wv": "variant_projection_", "bv": "variant_bias_"}
 _STATE_NAMES = ("U_m", "U_v", "V_m", "V_v", "W_m", "W_v", "b_m", "b_v")
-_CONVERT_STATE_NAMES = ("A_m", "A_v", "c_m", "c_v", "q_m", "q_v", "omega_m", "omega_v")
+_CONVERT_STATE_NAMES = ("A_m", "A_v", "c_m", "c_v", "q_m", "q_v", "omega_m", "omega_v",
+                        "Wv_m", "Wv_v", "bv_m", "bv_v")
 _FUSIONS = (None, "attention", "global", "invariant")
+_PROJECTIONS = ("separate", "shared")
+# Tensors the fusion's own L2 (attention_l2) applies to; the rest of the projection side
+# (W, b, W_var, b_var) takes wd2.
+_FUSION_TENSORS = ("A", "c", "q", "omega")
 
 
 class Backbone(_RecommenderMixin):
@@ -75,14 +81,29 @@ class Backbone(_RecommenderMixin):
     fusion : {None, "attention", "global", "invariant"}
         None: the plain backbone. Otherwise PaInvRL's convert module (§4.2, our
         reading [inferred]): invariant ``mask * x`` and variant ``(1 - mask) * x``
-        features through the shared projection, fused per item by additive
-        attention (``"attention"``), by two learned global weights (``"global"``), or
-        the invariant part only (``"invariant"``, InvRL). The attention parameters join
-        the projection's optimiser and L2 weight (§7 item 2).
+        features through their projections (``projection``), fused per item by
+        additive attention (``"attention"``), by two learned global weights
+        (``"global"``), or the invariant part only (``"invariant"``, InvRL). The fusion's
+        parameters join the projection's optimiser with their own L2 (``attention_l2``).
     mask : array (D,) in [0, 1], optional
         The invariant mask the convert module splits features with (needs ``fusion``).
     attention_size : int
         Hidden size of the additive attention (64).
+    projection : {"separate", "shared"}
+        With ``fusion="attention"`` or ``"global"``: ``"separate"`` (default, §4.2
+        erratum) gives the variant part its own projection, ``h_var = W_var ((1 - mask) *
+        x) + b_var`` (``variant_projection_``, ``variant_bias_``); ``"shared"`` reuses
+        ``W, b`` (the earlier reading). With a shared projection and the fusion at
+        ``a_inv = a_var = 1/2`` the mask cancels, ``h = W x / 2 + b``; :meth:`fit` warns
+        (:class:`~painvrl.MaskCancelledWarning`) when that happens.
+    attention_l2 : float
+        L2 weight of the fusion's parameters (A, c, q or the two logits): ``attention_l2 *
+        ||theta||^2`` per batch. Default 0: with Adam, any L2 weight above half the
+        loss's bilinear coupling between q and A at the symmetric point (q = 0, A = 0,
+        every ``a_inv = 1/2``) makes that point an attractor, and the coupling shrinks as
+        the model fits, so no positive default is safe (README, "The convert module");
+        the fusion is bounded anyway (tanh, softmax). The reference projection L2
+        (``wd2 = 0.1`` in the final model) drove the attention to about 1e-18.
     max_epochs, eval_every, patience : int
         Train at most ``max_epochs`` epochs; every ``eval_every`` epochs compute the
         validation metric ``monitor`` and stop after more than ``patience``
@@ -109,6 +130,9 @@ class Backbone(_RecommenderMixin):
         A (attention_size, d_content), c and q of ``fusion="attention"``.
     fusion_logits_ : ndarray (2,) or None
         The two logits of ``fusion="global"`` (invariant, variant).
+    variant_projection_, variant_bias_ : ndarrays or None
+        ``W_var`` (d_content, D) and ``b_var`` of ``projection="separate"`` (None
+        otherwise); ``projection_`` and ``bias_`` are then the invariant part's.
     history_ : pandas.DataFrame
         One row per epoch: loss (mean batch L_rec), reg (L2 at the end of the
         epoch), seconds, and the validation metric where it was computed.
@@ -125,7 +149,8 @@ class Backbone(_RecommenderMixin):
                  wd1: float = 1e-4, wdi: float = 1.0, wd2: float = 0.01, reg: str = "full",
                  bias: bool = True, gate: Optional[np.ndarray] = None,
                  fusion: Optional[str] = None, mask: Optional[np.ndarray] = None,
-                 attention_size: int = 64, max_epochs: int = 500,
+                 attention_size: int = 64, projection: str = "separate",
+                 attention_l2: float = 0.0, max_epochs: int = 500,
                  eval_every: int = 5, patience: int = 10, monitor: str = "ndcg@10",
                  init_std: float = 0.01, seed: int = 2233, n_threads: Optional[int] = None,
                  progress: bool = True):
@@ -146,6 +171,8 @@ class Backbone(_RecommenderMixin):
         self.fusion = fusion
         self.mask = mask
         self.attention_size = attention_size
+        self.projection = projection
+        self.attention_l2 = attention_l2
         self.max_epochs = max_epochs
         self.eval_every = eval_every
         self.patience = patience
@@ -197,6 +224,10 @@ class Backbone(_RecommenderMixin):
             p["gate"] = None
         p["fusion"] = check_choice(self.fusion, "fusion", _FUSIONS, func=f)
         p["attention_size"] = check_positive_int(self.attention_size, "attention_size", func=f)
+        p["projection"] = check_choice(self.projection, "projection", _PROJECTIONS, func=f)
+        p["attention_l2"] = check_nonneg_float(self.attention_l2, "attention_l2", func=f)
+        # the variant projection exists only where the variant part is read
+        p["separate"] = p["projection"] == "separate" and self.fusion in ("attention", "global")
         p["mask"] = None
         if p["fusion"] is not None:
             if self.gate is not None:
@@ -214,7 +245,8 @@ class Backbone(_RecommenderMixin):
 
     # ------------------------------------------------------------------ fit
     def fit(self, dataset, *, callback: Optional[Callable[["Backbone", dict], Any]] = None,
-            resume: bool = False) -> "Backbone":
+            resume: bool = False,
+            init: Optional[Mapping[str, Optional[np.ndarray]]] = None) -> "Backbone":
         """Train on ``dataset.train``, selecting the epoch by ``dataset.val``.
 
         Parameters
@@ -228,10 +260,24 @@ class Backbone(_RecommenderMixin):
             Continue a fitted (or loaded) model from its last completed epoch with
             its optimiser state, instead of starting afresh. The result equals an
             uninterrupted run with the same settings.
+        init : dict, optional
+            Starting values instead of random ones for a fresh fit: any of ``"U"``,
+            ``"V"``, ``"W"``, ``"b"`` (shaped like the parameters; copied). With
+            ``projection="separate"`` ``"W"`` and ``"b"`` start both the invariant and the
+            variant projection (method.md §4.2: both from the pre-trained W), e.g.
+            ``init={"W": pre.projection_, "b": pre.bias_}`` of a fitted backbone ``pre``.
 
         Returns
         -------
         self
+
+        Warns
+        -----
+        MaskCancelledWarning
+            With ``fusion`` "attention" or "global", when the item vectors provably do not
+            depend on the mask: at the start (equal projections and a mask of 1/2 in every
+            column) or at the end (equal projections and every item's ``a_inv`` within
+            1e-3 of 1/2); see :func:`painvrl.invariance.mask_cancellation`.
 
         Raises
         ------
@@ -239,7 +285,8 @@ class Backbone(_RecommenderMixin):
             ``dataset`` is not a :class:`~painvrl.data.Dataset`, or a hyperparameter
             of the wrong kind.
         ValueError
-            A hyperparameter out of range, or ``resume=True`` on another dataset.
+            A hyperparameter out of range, ``resume=True`` on another dataset, or an
+            ``init`` entry of an unknown name or the wrong shape (or with ``resume``).
 
         Notes
         -----
@@ -253,14 +300,19 @@ class Backbone(_RecommenderMixin):
         features = dataset.features
         p = self._validated(features.shape[1])
         if resume:
+            if init is not None:
+                raise ValueError(f"{type(self).__name__}.fit: init is only for a fresh fit, "
+                                 f"not with resume=True")
             self._check_fitted()
             if self.user_embeddings_.shape[0] != dataset.n_users or \
                     self.item_embeddings_.shape[0] != dataset.n_items:
                 raise ValueError("resume=True needs the dataset the model was fitted on")
         else:
-            self._init_state(dataset, p)
+            self._init_state(dataset, p, init)
         self._features = features
         self._show(self._live)  # during training the public attributes are the live tensors
+        if not resume:
+            self._warn_if_mask_cancels(p, None)
         self._dataset_val = dataset.val if dataset.val.nnz else None
         # A Dataset is trusted (validated when built, read-only): no re-checks here.
         beta_u, beta_i = _loss_weights(dataset.user_degree, dataset.item_degree)
@@ -285,7 +337,26 @@ class Backbone(_RecommenderMixin):
             # below is always that of the last completed epoch.
             bar.close()
             self._finish()
+        self._warn_if_mask_cancels(p, features)
         return self
+
+    def _warn_if_mask_cancels(self, p, features) -> None:
+        """MaskCancelledWarning when the fusion provably ignores the mask (method.md §4.2
+        erratum): on the published tensors, with every item's a_inv when ``features`` is
+        given (computed only when the projections are equal, the only case it matters)."""
+        if p["fusion"] not in ("attention", "global"):
+            return
+        from ..invariance.convert import (MaskCancelledWarning, _projections_equal,
+                                          mask_cancellation)
+        W, b, Wv, bv = self.projection_, self.bias_, self.variant_projection_, self.variant_bias_
+        a_inv = None
+        if features is not None and _projections_equal(W, b, Wv, bv):
+            a_inv = self._attention_of(features, trusted=True)
+        reason = mask_cancellation(p["mask"], fusion=p["fusion"], W=W, b=b, W_var=Wv, b_var=bv,
+                                   a_inv=a_inv)
+        if reason is not None:
+            warnings.warn(f"{type(self).__name__}: {reason}", MaskCancelledWarning,
+                          stacklevel=3)
 
     def _run_epoch(self, p, dataset, features, beta_u, beta_i, users, items, metric, k):
         """One epoch in C, then its bookkeeping; returns the epoch's history row."""
@@ -310,7 +381,7 @@ class Backbone(_RecommenderMixin):
         self._history.append(info)
         return info
 
-    def _init_state(self, dataset, p):
+    def _init_state(self, dataset, p, init=None):
         rng = np.random.default_rng(self.seed)
         std = p["init_std"]
         n_feat = dataset.features.shape[1]
@@ -325,7 +396,7 @@ class Backbone(_RecommenderMixin):
         # and the best validated copy once training ends (_publish).
         self._live = {"U": self.user_embeddings_, "V": self.item_embeddings_,
                       "W": self.projection_, "b": self.bias_, "A": None, "c": None, "q": None,
-                      "omega": None}
+                      "omega": None, "Wv": None, "bv": None}
         self._convert_state = None
         if p["fusion"] is not None:
             d_a = p["attention_size"]
@@ -336,9 +407,15 @@ class Backbone(_RecommenderMixin):
                 self._live["q"] = (rng.standard_normal(d_a) * std).astype(np.float32)
             elif p["fusion"] == "global":
                 self._live["omega"] = np.zeros(2, dtype=np.float32)  # equal weights (§4.2)
+            if p["separate"]:  # drawn last: the shared model's draws stay as they were
+                self._live["Wv"] = (rng.standard_normal(self.projection_.shape) * std
+                                    ).astype(np.float32)
+                self._live["bv"] = None if self.bias_ is None else np.zeros_like(self.bias_)
             self._convert_state = tuple(
                 None if self._live[n] is None else np.zeros_like(self._live[n])
-                for n in ("A", "A", "c", "c", "q", "q", "omega", "omega"))
+                for n in ("A", "A", "c", "c", "q", "q", "omega", "omega", "Wv", "Wv", "bv",
+                          "bv"))
+        self._apply_init(init)
         adam = p["emb_optimizer"] == "adam"
         owners = [self.user_embeddings_, self.user_embeddings_, self.item_embeddings_,
                   self.item_embeddings_, self.projection_, self.projection_, self.bias_,
@@ -356,14 +433,42 @@ class Backbone(_RecommenderMixin):
         self._stopped = False
         self.seen_ = dataset.train_csr
 
+    def _apply_init(self, init) -> None:
+        """Copy the ``init`` tensors of :meth:`fit` into the fresh live state; W and b also
+        start the variant projection."""
+        if init is None:
+            return
+        f = f"{type(self).__name__}.fit"
+        if not isinstance(init, Mapping):
+            raise TypeError(f"{f}: init must be a dict of arrays, got {type(init).__name__}")
+        live = self._live
+        for name, value in init.items():
+            if name not in ("U", "V", "W", "b"):
+                raise ValueError(f"{f}: init keys must be 'U', 'V', 'W' or 'b', got {name!r}")
+            if value is None or live[name] is None:
+                if (value is None) != (live[name] is None):
+                    raise ValueError(f"{f}: init[{name!r}] is "
+                                     f"{'None' if value is None else 'given'} but this model "
+                                     f"{'has' if live[name] is not None else 'has no'} {name}")
+                continue
+            value = as_float_array(value, f"init[{name!r}]", ndim=live[name].ndim,
+                                   shape=live[name].shape, func=f)
+            targets = [name] + (["Wv" if name == "W" else "bv"]
+                                if name in ("W", "b") and live["Wv"] is not None else [])
+            for t in targets:
+                live[t][...] = value
+
     def _reg_value(self, p) -> float:
         live = self._live
         U, V = live["U"], live["V"]
-        proj = [a for n, a in live.items() if n not in ("U", "V") and a is not None]
+        proj = [a for n, a in live.items()
+                if n not in ("U", "V") + _FUSION_TENSORS and a is not None]
+        fuse = [live[n] for n in _FUSION_TENSORS if live[n] is not None]
         # einsum, not np.dot: a threaded BLAS call from NumPy's own OpenBLAS would leave its
         # threads spinning against the C core's OpenMP threads.
         sq = lambda a: float(np.einsum("i,i->", a.ravel(), a.ravel(), dtype=np.float64))  # noqa: E731
-        return p["wd1"] * (sq(U) + p["wdi"] * sq(V)) + p["wd2"] * sum(sq(a) for a in proj)
+        return (p["wd1"] * (sq(U) + p["wdi"] * sq(V)) + p["wd2"] * sum(sq(a) for a in proj)
+                + p["attention_l2"] * sum(sq(a) for a in fuse))
 
     def _validation_score(self, dataset, metric: str, k: int) -> float:
         table = evaluate_vectors(self._live["U"],
@@ -403,8 +508,13 @@ class Backbone(_RecommenderMixin):
         if p["fusion"] is None:
             return {}
         live = self._live
+        state = self._convert_state
+        if state is not None and not p["separate"]:
+            state = state[:8]  # (A, c, q, omega moments); the variant ones are for W_var
         return dict(fusion=p["fusion"], mask=p["mask"], A=live["A"], c=live["c"], q=live["q"],
-                    omega=live["omega"], convert_state=self._convert_state)
+                    omega=live["omega"], W_var=live["Wv"] if p["separate"] else None,
+                    b_var=live["bv"] if p["separate"] else None,
+                    fusion_l2=p["attention_l2"], convert_state=state)
 
     # ------------------------------------------------------------------ vectors
     def user_vectors(self) -> np.ndarray:
@@ -423,15 +533,48 @@ class Backbone(_RecommenderMixin):
         return self._item_vectors_from({n: getattr(self, a) for n, a in _PUBLIC.items()},
                                        features, trusted=trusted)
 
+    def _convert_of(self, t, features, *, trusted: bool = False, func=None):
+        """(h, a_inv) of every item under the convert tensors ``t``."""
+        # imported here, not at the top: painvrl.invariance imports painvrl.models
+        from ..invariance.convert import _item_vectors
+        mask = np.ascontiguousarray(self.mask, dtype=np.float32)
+        separate = self.fusion in ("attention", "global")
+        return _item_vectors(t["W"], t["b"], t["A"], t["c"], t["q"], mask, features,
+                             fusion=self.fusion, omega=t["omega"],
+                             W_var=t["Wv"] if separate else None,
+                             b_var=t["bv"] if separate else None, n_threads=self.n_threads,
+                             trusted_X=trusted, **({} if func is None else {"func": func}))
+
+    def attention_weights(self, dataset) -> np.ndarray:
+        """Invariant weight ``a_inv`` of every item of ``dataset`` (``a_var = 1 - a_inv``)
+        under the fitted convert module (``fusion`` set; 1 for ``"invariant"``).
+
+        Parameters
+        ----------
+        dataset : Dataset, or anything with a ``features`` array (n_items, D)
+            A :class:`~painvrl.data.Dataset`'s features are used as they are; others are
+            checked.
+
+        Returns
+        -------
+        ndarray (n_items,)
+        """
+        self._check_fitted()
+        if self.fusion is None:
+            raise ValueError(f"{type(self).__name__}.attention_weights: the model has no "
+                             f"convert module (fusion=None)")
+        return self._attention_of(dataset.features, trusted=isinstance(dataset, Dataset),
+                                  func="convert_item_vectors")
+
+    def _attention_of(self, features, *, trusted: bool = False, func=None) -> np.ndarray:
+        """``a_inv`` of every item under the published parameters (``fusion`` set)."""
+        t = {n: getattr(self, a) for n, a in _PUBLIC.items()}
+        return self._convert_of(t, features, trusted=trusted, func=func)[1]
+
     def _item_vectors_from(self, t, features, *, trusted: bool = False) -> np.ndarray:
         """``trusted``: ``features`` is a Dataset's table (not checked again)."""
         if self.fusion is not None:
-            # imported here, not at the top: painvrl.invariance imports painvrl.models
-            from ..invariance.convert import _item_vectors
-            mask = np.ascontiguousarray(self.mask, dtype=np.float32)
-            content, _ = _item_vectors(t["W"], t["b"], t["A"], t["c"], t["q"], mask,
-                                       features, fusion=self.fusion, omega=t["omega"],
-                                       n_threads=self.n_threads, trusted_X=trusted)
+            content, _ = self._convert_of(t, features, trusted=trusted)
         else:
             X = features if self.gate is None else features * np.asarray(self.gate, np.float32)
             content = X @ t["W"].T
@@ -484,6 +627,9 @@ class Backbone(_RecommenderMixin):
     @classmethod
     def _from_parts(cls, meta: Dict[str, Any], a: Dict[str, np.ndarray]) -> "Backbone":
         params = dict(meta["params"])
+        if params.get("fusion") is not None and "projection" not in params:
+            # a file from before separate projections: shared W, fusion L2 = wd2
+            params.update(projection="shared", attention_l2=params["wd2"])
         params["gate"] = a.get("gate")
         params["mask"] = a.get("mask")
         params["loss_weights"] = tuple(params["loss_weights"])

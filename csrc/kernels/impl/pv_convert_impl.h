@@ -123,6 +123,13 @@ PV_FN(cv_halves)(pv_convert_fusion f)
     return f == PV_FUSE_INVARIANT ? 1 : 2;
 }
 
+/* Separate invariant and variant projections (W_var given; INVARIANT never reads it). */
+static inline int
+PV_FN(cv_separate)(const PV_FN(pv_convert_model) *m)
+{
+    return m->W_var != NULL && m->fusion != PV_FUSE_INVARIANT;
+}
+
 static pv_status
 PV_FN(cv_check_model)(const PV_FN(pv_convert_model) *m)
 {
@@ -131,6 +138,9 @@ PV_FN(cv_check_model)(const PV_FN(pv_convert_model) *m)
         return PV_EINVAL;
     }
     if (m->W == NULL || m->mask == NULL || m->X == NULL) {
+        return PV_EINVAL;
+    }
+    if (PV_FN(cv_separate)(m) && (m->b == NULL) != (m->b_var == NULL)) {
         return PV_EINVAL;
     }
     switch (m->fusion) {
@@ -155,12 +165,14 @@ PV_FN(cv_check_model)(const PV_FN(pv_convert_model) *m)
     return PV_OK;
 }
 
-/* Wcat = [W diag(m) ; W diag(1 - m)] (nh d_c x D), rows k0..k1 of each half. */
+/* Wcat = [W diag(m) ; W_v diag(1 - m)] (nh d_c x D), rows k0..k1 of each half
+ * (W_v = W_var, or W when the projection is shared). */
 static void
 PV_FN(cv_build_wcat)(const PV_FN(pv_convert_model) *m, pv_index nh, pv_index k0, pv_index k1,
                      PV_T *Wcat)
 {
     const pv_index D = m->dims.n_feat, dc = m->dims.d_c;
+    const PV_T *Wv = PV_FN(cv_separate)(m) ? m->W_var : m->W;
     for (pv_index k = k0; k < k1; k++) {
         const PV_T *w = m->W + k * D;
         PV_T *wi = Wcat + k * D;
@@ -168,9 +180,10 @@ PV_FN(cv_build_wcat)(const PV_FN(pv_convert_model) *m, pv_index nh, pv_index k0,
             wi[d] = w[d] * m->mask[d];
         }
         if (nh == 2) {
+            const PV_T *w2 = Wv + k * D;
             PV_T *wv = Wcat + (dc + k) * D;
             for (pv_index d = 0; d < D; d++) {
-                wv[d] = w[d] * (1 - m->mask[d]);
+                wv[d] = w2[d] * (1 - m->mask[d]);
             }
         }
     }
@@ -201,9 +214,10 @@ PV_FN(cv_forward_tile)(const PV_FN(pv_convert_model) *m, const PV_T *Wcat, pv_in
             Ht[k] = 0;
         }
     }
-    if (m->b != NULL) {
+    if (m->b != NULL) { /* rows alternate h_inv, h_var when nh == 2 */
+        const PV_T *bv = PV_FN(cv_separate)(m) ? m->b_var : m->b;
         for (pv_index s = 0; s < nr * nh; s++) {
-            PV_FN(cv_axpy)(dc, 1, m->b, Ht + s * dc);
+            PV_FN(cv_axpy)(dc, 1, (s & 1) && nh == 2 ? bv : m->b, Ht + s * dc);
         }
     }
     if (m->fusion == PV_FUSE_ATTENTION) {
@@ -259,7 +273,8 @@ PV_FN(cv_forward_tile)(const PV_FN(pv_convert_model) *m, const PV_T *Wcat, pv_in
  * never of the thread count): at most PV_CONVERT_SEGS segments of seg_len consecutive
  * slots, each done by one thread in chunks of at most `chunk` slots.  A segment owns
  * `scratch` elements (a chunk's gathered feature rows, dH and dZ, and one dE row)
- * and `part` elements of partial sums (G = [dH_inv ; dH_var]^T X, dA, db, dc, dq),
+ * and `part` elements of partial sums (G = [dH_inv ; dH_var]^T X, dA, db and db_var, dc,
+ * dq),
  * which are added in segment order at the end.
  */
 static cv_plan
@@ -276,7 +291,7 @@ PV_FN(cv_attention_plan)(pv_index S, pv_convert_dims d)
     chunk = chunk < PV_CONVERT_MIN_CHUNK ? PV_CONVERT_MIN_CHUNK : chunk;
     p.chunk = chunk < p.seg_len ? chunk : p.seg_len;
     p.scratch = p.chunk * (D + 2 * dc + 2 * da) + du;
-    p.part = 2 * dc * D + da * dc + dc + 2 * da;
+    p.part = 2 * dc * D + da * dc + 2 * dc + 2 * da;
     return p;
 }
 
@@ -295,10 +310,27 @@ PV_FN(pv_convert_workspace)(pv_index B, pv_index C, pv_index S, pv_convert_dims 
                          2 * B * du + n_seg * (p.part + p.scratch) +
                          (ints * (pv_index)sizeof(int32_t) + (pv_index)sizeof(PV_T) - 1) /
                              (pv_index)sizeof(PV_T);
-    /* GLOBAL / INVARIANT: gate, its gradient, and the backbone kernel's workspace */
+    /* GLOBAL / INVARIANT: gate, its gradient, W_e, b_e, their gradients (separate
+     * GLOBAL), and the backbone kernel's workspace */
     pv_rec_dims rd = {d.n_users, d.n_items, d.d_id, d.d_c, d.n_feat};
-    const pv_index lin = 2 * D + PV_FN(pv_rec_workspace)(B, C, rd);
+    const pv_index lin = 2 * D + 2 * dc * D + 2 * dc + PV_FN(pv_rec_workspace)(B, C, rd);
     return own > lin ? own : lin;
+}
+
+/* The outputs of a fusion with one weight for every item: gomega (for GLOBAL, from
+ * dL/d(a_inv - a_var) scaled: domega_inv = -domega_var = a_inv a_var dsum) and attn. */
+static void
+PV_FN(cv_put_global)(PV_FN(pv_convert_grad) *g, int global, PV_T ai, PV_T av, PV_T dsum)
+{
+    if (global && g->gomega != NULL) {
+        g->gomega[0] = ai * av * dsum;
+        g->gomega[1] = -g->gomega[0];
+    }
+    if (g->attn != NULL) {
+        for (pv_index s = 0; s < g->n_item_slots; s++) {
+            g->attn[s] = ai;
+        }
+    }
 }
 
 /*
@@ -334,24 +366,91 @@ PV_FN(cv_linear_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C,
     if (st != PV_OK) {
         return st;
     }
+    if (m->fusion == PV_FUSE_INVARIANT) { /* h does not read the variant projection */
+        for (pv_index k = 0; g->gW_var != NULL && k < d.d_c * D; k++) {
+            g->gW_var[k] = 0;
+        }
+        for (pv_index k = 0; g->gb_var != NULL && k < d.d_c; k++) {
+            g->gb_var[k] = 0;
+        }
+    }
     if (g->gmask != NULL) {
         for (pv_index k = 0; k < D; k++) {
             g->gmask[k] = m->fusion == PV_FUSE_GLOBAL ? (ai - av) * dgate[k] : dgate[k];
         }
     }
-    if (m->fusion == PV_FUSE_GLOBAL && g->gomega != NULL) {
-        PV_T acc = 0;
-        for (pv_index k = 0; k < D; k++) {
-            acc += dgate[k] * (2 * m->mask[k] - 1);
-        }
-        g->gomega[0] = ai * av * acc;
-        g->gomega[1] = -g->gomega[0];
+    PV_T acc = 0;
+    for (pv_index k = 0; m->fusion == PV_FUSE_GLOBAL && k < D; k++) {
+        acc += dgate[k] * (2 * m->mask[k] - 1);
     }
-    if (g->attn != NULL) {
-        for (pv_index s = 0; s < g->n_item_slots; s++) {
-            g->attn[s] = ai;
+    PV_FN(cv_put_global)(g, m->fusion == PV_FUSE_GLOBAL, ai, av, acc);
+    return PV_OK;
+}
+
+/*
+ * GLOBAL with separate projections: h = W_e x + b_e with the effective projection
+ * W_e = a_inv W diag(m) + a_var W_v diag(1 - m) and b_e = a_inv b + a_var b_v, so the
+ * backbone batch kernel (gate all ones) gives dW_e, db_e, and (method.md §4.2)
+ *   dW = a_inv dW_e o m,  dW_v = a_var dW_e o (1 - m),  db = a_inv db_e,  db_v = a_var db_e,
+ *   dm = sum_k dW_e,k o (a_inv W_k - a_var W_v,k),
+ *   domega_inv = -domega_var = a_inv a_var (<dW_e, W diag(m) - W_v diag(1 - m)> + db_e . (b - b_v)).
+ */
+static pv_status
+PV_FN(cv_effective_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C,
+                          const int64_t *users, const int64_t *items, PV_FN(pv_convert_grad) *g,
+                          PV_T *work, double *loss, int n_threads)
+{
+    const pv_convert_dims d = m->dims;
+    const pv_index D = d.n_feat, dc = d.d_c;
+    PV_T *We = work, *be = We + dc * D, *gWe = be + dc, *gbe = gWe + dc * D;
+    PV_T *rwork = gbe + dc;
+    const PV_T ai = PV_FN(cv_sigmoid)(m->omega[0] - m->omega[1]);
+    const PV_T av = PV_FN(cv_sigmoid)(m->omega[1] - m->omega[0]);
+    for (pv_index k = 0; k < dc; k++) {
+        for (pv_index j = 0; j < D; j++) {
+            We[k * D + j] = ai * m->W[k * D + j] * m->mask[j] +
+                            av * m->W_var[k * D + j] * (1 - m->mask[j]);
+        }
+        if (m->b != NULL) {
+            be[k] = ai * m->b[k] + av * m->b_var[k];
         }
     }
+    PV_FN(pv_rec_model) rm = {{d.n_users, d.n_items, d.d_id, dc, D}, m->U, m->V, We,
+                              m->b != NULL ? be : NULL, NULL, m->X, m->beta_u, m->beta_i,
+                              {m->w[0], m->w[1], m->w[2], m->w[3]}};
+    PV_FN(pv_rec_grad) rg = {g->gU, g->gV, gWe, m->b != NULL ? gbe : NULL, NULL,
+                             g->user_slot, g->item_slot, g->n_user_slots, g->n_item_slots};
+    pv_status st = PV_FN(pv_rec_batch)(&rm, B, C, users, items, &rg, rwork, loss, n_threads);
+    if (st != PV_OK) {
+        return st;
+    }
+    PV_T dom = 0;
+    if (g->gmask != NULL) {
+        for (pv_index j = 0; j < D; j++) {
+            g->gmask[j] = 0;
+        }
+    }
+    for (pv_index k = 0; k < dc; k++) {
+        const PV_T *ge = gWe + k * D, *w = m->W + k * D, *wv = m->W_var + k * D;
+        for (pv_index j = 0; j < D; j++) {
+            g->gW[k * D + j] = ai * ge[j] * m->mask[j];
+            g->gW_var[k * D + j] = av * ge[j] * (1 - m->mask[j]);
+            dom += ge[j] * (w[j] * m->mask[j] - wv[j] * (1 - m->mask[j]));
+            if (g->gmask != NULL) {
+                g->gmask[j] += ge[j] * (ai * w[j] - av * wv[j]);
+            }
+        }
+        if (m->b != NULL) {
+            dom += gbe[k] * (m->b[k] - m->b_var[k]);
+            if (g->gb != NULL) {
+                g->gb[k] = ai * gbe[k];
+            }
+            if (g->gb_var != NULL) {
+                g->gb_var[k] = av * gbe[k];
+            }
+        }
+    }
+    PV_FN(cv_put_global)(g, 1, ai, av, dom);
     return PV_OK;
 }
 
@@ -558,9 +657,10 @@ PV_FN(cv_sum_rows)(pv_index n, pv_index len, const PV_T *PV_RESTRICT X, pv_index
     }
 }
 
-/* gW and gmask on the feature columns j0 .. j0 + nc, from the segments' G partials
- * (added in segment order):  G_inv, G_var = sum_seg;  gW = G_inv o m + G_var o (1 - m);
- * gmask = sum_k W_k o (G_inv,k - G_var,k). */
+/* gW (gW_var) and gmask on the feature columns j0 .. j0 + nc, from the segments' G
+ * partials (added in segment order):  G_inv, G_var = sum_seg;
+ *   separate: gW = G_inv o m, gW_var = G_var o (1 - m), gmask = sum_k W_k o G_inv,k - W_v,k o G_var,k;
+ *   shared:   gW = G_inv o m + G_var o (1 - m),        gmask = sum_k W_k o (G_inv,k - G_var,k). */
 PV_HOT static void
 PV_FN(cv_reduce_columns)(const PV_FN(pv_convert_model) *m, PV_FN(pv_convert_grad) *g,
                          pv_index n_seg, pv_index part, const PV_T *PV_RESTRICT parts,
@@ -588,11 +688,23 @@ PV_FN(cv_reduce_columns)(const PV_FN(pv_convert_model) *m, PV_FN(pv_convert_grad
             }
         }
         PV_T *gw = g->gW + k * D + j0;
+        const PV_T *w = m->W + k * D + j0;
+        if (m->W_var != NULL) {
+            PV_T *gw2 = g->gW_var + k * D + j0;
+            const PV_T *w2 = m->W_var + k * D + j0;
+            for (pv_index d = 0; d < nc; d++) {
+                gw[d] = gi[d] * mask[d];
+                gw2[d] = gv[d] * (1 - mask[d]);
+            }
+            for (pv_index d = 0; gm != NULL && d < nc; d++) {
+                gm[d] += w[d] * gi[d] - w2[d] * gv[d];
+            }
+            continue;
+        }
         for (pv_index d = 0; d < nc; d++) {
             gw[d] = gi[d] * mask[d] + gv[d] * (1 - mask[d]);
         }
         if (gm != NULL) {
-            const PV_T *w = m->W + k * D + j0;
             for (pv_index d = 0; d < nc; d++) {
                 gm[d] += w[d] * (gi[d] - gv[d]);
             }
@@ -714,8 +826,8 @@ PV_FN(cv_attention_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index
                 PV_T *Xt = scratch + sg * pl.scratch, *dH = Xt + pl.chunk * D;
                 PV_T *dZ = dH + pl.chunk * ldH, *e = dZ + 2 * pl.chunk * da;
                 PV_T *G = parts + sg * pl.part, *dAp = G + 2 * dc * D, *gbp = dAp + da * dc;
-                PV_T *gcp = gbp + dc, *gqp = gcp + da;
-                for (pv_index k = 0; k < dc + 2 * da; k++) {
+                PV_T *gcp = gbp + 2 * dc, *gqp = gcp + da; /* gbp: db, db_var */
+                for (pv_index k = 0; k < 2 * dc + 2 * da; k++) {
                     gbp[k] = 0;
                 }
                 const pv_index sa = sg * pl.seg_len;
@@ -732,7 +844,12 @@ PV_FN(cv_attention_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index
                                 (pv_blas_int)dc, (pv_blas_int)da, (PV_T)1, dZ, (pv_blas_int)da,
                                 m->A, (pv_blas_int)dc, (PV_T)1, dH, (pv_blas_int)dc);
                     }
-                    PV_FN(cv_sum_rows)(2 * nr, dc, dH, dc, gbp);
+                    if (m->W_var != NULL) { /* rows of dH: [dH_inv, dH_var] */
+                        PV_FN(cv_sum_rows)(nr, dc, dH, 2 * dc, gbp);
+                        PV_FN(cv_sum_rows)(nr, dc, dH + dc, 2 * dc, gbp + dc);
+                    } else {
+                        PV_FN(cv_sum_rows)(2 * nr, dc, dH, dc, gbp);
+                    }
                     PV_FN(cv_sum_rows)(2 * nr, da, dZ, da, gcp);
                     PV_FN(cv_gather)(m, nr, g->item_list + s0, Xt, NULL, du);
                     if (dc > 0 && D > 0) { /* G (+)= [dH_inv ; dH_var]^T X_chunk */
@@ -770,9 +887,11 @@ PV_FN(cv_attention_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index
             PV_FN(cv_axpy)(da * dc, 1, p0 + sg * pl.part, g->gA);
         }
     }
-    PV_T *outs[3] = {m->b != NULL ? g->gb : NULL, g->gc, g->gq};
-    const pv_index offs[3] = {da * dc, da * dc + dc, da * dc + dc + da}, lens[3] = {dc, da, da};
-    for (int o = 0; o < 3; o++) {
+    PV_T *outs[4] = {m->b != NULL ? g->gb : NULL, g->gc, g->gq,
+                     m->b != NULL && m->W_var != NULL ? g->gb_var : NULL};
+    const pv_index offs[4] = {da * dc, da * dc + 2 * dc, da * dc + 2 * dc + da, da * dc + dc};
+    const pv_index lens[4] = {dc, da, da, dc};
+    for (int o = 0; o < 4; o++) {
         if (outs[o] == NULL) {
             continue;
         }
@@ -826,6 +945,12 @@ PV_FN(pv_convert_batch)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C
     if (ids != PV_OK) {
         return ids;
     }
+    if (PV_FN(cv_separate)(m) && g->gW_var == NULL) {
+        return PV_EINVAL;
+    }
+    if (m->fusion == PV_FUSE_GLOBAL && PV_FN(cv_separate)(m)) {
+        return PV_FN(cv_effective_batch)(m, B, C, users, items, g, work, loss_out, n_threads);
+    }
     if (m->fusion != PV_FUSE_ATTENTION) {
         return PV_FN(cv_linear_batch)(m, B, C, users, items, g, work, loss_out, n_threads);
     }
@@ -842,8 +967,9 @@ PV_FN(pv_convert_loss_grad_workspace)(pv_index B, pv_index C, pv_convert_dims d)
 pv_status
 PV_FN(pv_convert_loss_grad)(const PV_FN(pv_convert_model) *m, pv_index B, pv_index C,
                             const int64_t *users, const int64_t *items, PV_T *dU, PV_T *dV,
-                            PV_T *dW, PV_T *db, PV_T *dA, PV_T *dc, PV_T *dq, PV_T *domega,
-                            PV_T *dmask, PV_T *attn_pairs, int32_t *user_slot,
+                            PV_T *dW, PV_T *db, PV_T *dW_var, PV_T *db_var, PV_T *dA, PV_T *dc,
+                            PV_T *dq, PV_T *domega, PV_T *dmask, PV_T *attn_pairs,
+                            int32_t *user_slot,
                             int32_t *item_slot, int64_t *item_list, PV_T *work, double *loss,
                             int n_threads)
 {
@@ -888,8 +1014,9 @@ PV_FN(pv_convert_loss_grad)(const PV_FN(pv_convert_model) *m, pv_index B, pv_ind
     for (pv_index k = 0; k < S * d.d_id; k++) {
         gV[k] = 0;
     }
-    PV_FN(pv_convert_grad) g = {dU, gV, dW, db, dA, dc, dq, domega, dmask, attn,
-                                user_slot, item_slot, item_list, d.n_users, S};
+    PV_FN(pv_convert_grad) g = {dU,        gV,        dW,        db,        dA,     dc,
+                                dq,        domega,    dmask,     attn,      user_slot,
+                                item_slot, item_list, d.n_users, S,         dW_var, db_var};
     pv_status st = PV_FN(pv_convert_batch)(m, B, C, users, items, &g, bwork, loss, n_threads);
     if (st != PV_OK) {
         return st;
