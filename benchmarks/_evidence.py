@@ -39,8 +39,14 @@ def mean_std(df: pd.DataFrame, by: str, cols) -> pd.DataFrame:
     return m.round(4).astype(str) + " ± " + s.round(4).astype(str)
 
 
+# A default must not be able to cancel the mask (method.md §4.2 erratum): a shared
+# projection at the symmetric attention point does, so it is reported, not eligible.
+NOT_ELIGIBLE = ("mgda, shared projection",)
+
+
 def choose_default(tables):
-    """PaInvRL's default weighting from VALIDATION results only.
+    """PaInvRL's default weighting from VALIDATION results only, among the candidates
+    not in ``NOT_ELIGIBLE``.
 
     ``tables``: case -> compare_settings frame with the candidates.  Per case, the
     candidates' (IID, OOD) validation Recall@20 means; a candidate scores one per
@@ -51,7 +57,7 @@ def choose_default(tables):
     for case, df in tables.items():
         means = df.groupby("variant", sort=False)[list(VAL)].mean()
         base = means.loc["backbone"]
-        cand = means.loc[[c for c in CANDIDATES if c in means.index]]
+        cand = means.loc[[c for c in CANDIDATES if c in means.index and c not in NOT_ELIGIBLE]]
         p = cand.to_numpy()
         dominated = [bool(np.any(np.all(p >= p[i], axis=1) & np.any(p > p[i], axis=1)))
                      for i in range(len(p))]

@@ -49,12 +49,13 @@ def main(argv=None):
                               progress=False, **params)
         tables[case] = df.assign(case=case)
         print(f"\n== {case}: {ds}  ({time.perf_counter() - start:.0f} s so far)")
-        cols = list(VAL) + ["ood_test_recall@20", "iid_test_recall@20", "gamma_mean"]
+        cols = list(VAL) + ["ood_test_recall@20", "iid_test_recall@20", "erm_share_mean"]
         print(mean_std(df, "variant", cols).to_string())
     for case, df in tables.items():
         if args.combine:
             print(f"\n== {case}, seeds {sorted(int(x) for x in df.seed.unique())}")
-            cols = list(VAL) + ["ood_test_recall@20", "iid_test_recall@20", "gamma_mean"]
+            cols = [c for c in list(VAL) + ["ood_test_recall@20", "iid_test_recall@20",
+                                            "erm_share_mean", "gamma_mean"] if c in df]
             print(mean_std(df, "variant", cols).to_string())
     best, table, score = choose_default(tables)
     print("\nper case, validation only (gain relative to the backbone):")

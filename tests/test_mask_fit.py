@@ -114,6 +114,19 @@ def test_pair_and_mu_scope_run():
         assert np.all((r.gamma_steps >= 0) & (r.gamma_steps <= 1))
     r = learn_mask(**d, epochs=1, batch_size=128, n_neg=4, normalize="l2", n_threads=1)
     assert np.allclose(r.gamma_steps, 0.5)
+    # ...while the weight on the raw ERM gradient, 0.5/|a| : 0.5/|b|, moves step to step
+    assert np.all((r.erm_share_steps > 0) & (r.erm_share_steps < 1))
+    assert np.ptp(r.erm_share_steps) > 1e-3
+
+
+def test_erm_share_is_the_raw_coefficients_share():
+    d = make_data(8)
+    kw = dict(epochs=2, batch_size=128, n_neg=4, n_threads=1)
+    raw = learn_mask(**d, **kw)                        # raw MGDA: w = (gamma, 1 - gamma)
+    np.testing.assert_allclose(raw.erm_share_steps, raw.gamma_steps, rtol=1e-12)
+    fixed = learn_mask(**d, weighting="fixed", alpha=3.0, **kw)    # w = (1, alpha)
+    np.testing.assert_allclose(fixed.erm_share_steps, 0.25, rtol=1e-12)
+    assert raw.erm_share_steps.shape == raw.gamma_steps.shape
 
 
 def test_betas_from_distinct_pairs():

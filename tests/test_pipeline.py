@@ -34,7 +34,11 @@ def test_pipeline_runs_every_stage_and_recommends(planted):
     assert np.all((model.mask_ >= 0) & (model.mask_ <= 1))
     np.testing.assert_array_equal(model.final_.gate, model.mask_)
     history = model.mask_history()
-    assert list(history.columns) == ["outer", "epoch", "erm_loss", "irm_loss", "gamma"]
+    assert list(history.columns) == ["outer", "epoch", "erm_loss", "irm_loss", "gamma",
+                                     "erm_share"]
+    # InvRL: the raw coefficients are 1 and alpha (x1.05 per outer iteration)
+    np.testing.assert_allclose(history.erm_share[history.outer == 0], 1 / 2, rtol=1e-12)
+    np.testing.assert_allclose(history.erm_share[history.outer == 1], 1 / 2.05, rtol=1e-12)
     assert len(history) == 2 * 10
     assert set(model.stage_seconds_["stage"]) == {"pretrain", "environments", "mask", "final"}
     ids, _ = model.recommend([0, 1], k=5)

@@ -398,7 +398,8 @@ PyDoc_STRVAR(core_mask_fit_doc,
 "A whole float32 mask-learning run (pv_mask_fit_f32).  users, items, env: int64 (n_pairs,);\n"
 "U (n_users, d_id + d_c), V (n_items, d_id), X (n_items, D), beta_u, beta_i float32;\n"
 "d_c = U.shape[1] - V.shape[1].  Returns a dict: W, mu, mask, erm_loss, irm_loss, gamma\n"
-"(per epoch), gamma_steps (per step), n_env_used, steps_per_epoch, env_counts.");
+"(per epoch), gamma_steps and erm_share_steps (per step: w_erm / (w_erm + w_irm)),\n"
+"n_env_used, steps_per_epoch, env_counts.");
 
 static PyObject *
 core_mask_fit(PyObject *self, PyObject *args, PyObject *kwds)
@@ -418,7 +419,8 @@ core_mask_fit(PyObject *self, PyObject *args, PyObject *kwds)
     PyObject *oseed = NULL;
     PyArrayObject *users = NULL, *items = NULL, *env = NULL, *U = NULL, *V = NULL, *X = NULL;
     PyArrayObject *bu = NULL, *bi = NULL, *W = NULL, *mu = NULL, *mask = NULL;
-    PyArrayObject *erm = NULL, *irm = NULL, *gam = NULL, *gsteps = NULL, *counts = NULL;
+    PyArrayObject *erm = NULL, *irm = NULL, *gam = NULL, *gsteps = NULL, *shares = NULL;
+    PyArrayObject *counts = NULL;
     PyObject *result = NULL;
     if (!PyArg_ParseTupleAndKeywords(
             args, kwds, "OOOnOOOOO|$nnndddd(dddd)diipnddddOi:mask_fit", kwlist, &ousers,
@@ -522,7 +524,8 @@ core_mask_fit(PyObject *self, PyObject *args, PyObject *kwds)
     irm = (PyArrayObject *)PyArray_SimpleNew(1, sep, NPY_FLOAT64);
     gam = (PyArrayObject *)PyArray_SimpleNew(1, sep, NPY_FLOAT64);
     gsteps = (PyArrayObject *)PyArray_SimpleNew(1, sst, NPY_FLOAT64);
-    if (!W || !mu || !mask || !erm || !irm || !gam || !gsteps) {
+    shares = (PyArrayObject *)PyArray_SimpleNew(1, sst, NPY_FLOAT64);
+    if (!W || !mu || !mask || !erm || !irm || !gam || !gsteps || !shares) {
         goto done;
     }
     pv_mask_dims dims = {n_users, n_items, d_id, dc, D, n_env, batch, n_neg};
@@ -548,7 +551,7 @@ core_mask_fit(PyObject *self, PyObject *args, PyObject *kwds)
     status = pv_mask_fit_f32(&dims, &cfg, n_pairs, PV_I64(users), PV_I64(items), PV_I64(env),
                              PV_F32(U), PV_F32(V), PV_F32(X), PV_F32(bu), PV_F32(bi), PV_F32(W),
                              PV_F32(mu), PV_F32(mask), PV_F64(erm), PV_F64(irm), PV_F64(gam),
-                             PV_F64(gsteps), &used, n_threads);
+                             PV_F64(gsteps), PV_F64(shares), &used, n_threads);
     PV_END_KERNEL
     if (status != PV_OK) {
         if (status == PV_EINVAL) {
@@ -561,8 +564,9 @@ core_mask_fit(PyObject *self, PyObject *args, PyObject *kwds)
         }
         goto done;
     }
-    result = Py_BuildValue("{sOsOsOsOsOsOsOsnsnsO}", "W", W, "mu", mu, "mask", mask, "erm_loss",
-                           erm, "irm_loss", irm, "gamma", gam, "gamma_steps", gsteps,
+    result = Py_BuildValue("{sOsOsOsOsOsOsOsOsnsnsO}", "W", W, "mu", mu, "mask", mask,
+                           "erm_loss", erm, "irm_loss", irm, "gamma", gam, "gamma_steps", gsteps,
+                           "erm_share_steps", shares,
                            "n_env_used", (Py_ssize_t)used, "steps_per_epoch", (Py_ssize_t)spe,
                            "env_counts", counts);
 done:
@@ -581,6 +585,7 @@ done:
     Py_XDECREF(irm);
     Py_XDECREF(gam);
     Py_XDECREF(gsteps);
+    Py_XDECREF(shares);
     Py_XDECREF(counts);
     return result;
 }

@@ -371,7 +371,8 @@ pv_mask_fit_f32(const pv_mask_dims *dims, const pv_mask_fit_cfg *cfg, pv_index n
                 const int64_t *users, const int64_t *items, const int64_t *env, const float *U,
                 const float *V, const float *X, const float *beta_u, const float *beta_i,
                 float *W, float *mu, float *mask, double *erm_epoch, double *irm_epoch,
-                double *gamma_epoch, double *gamma_step, pv_index *n_env_used, int n_threads)
+                double *gamma_epoch, double *gamma_step, double *share_step,
+                pv_index *n_env_used, int n_threads)
 {
     pv_status st = mask_fit_check(dims, cfg, n_pairs);
     if (st != PV_OK) {
@@ -563,6 +564,10 @@ pv_mask_fit_f32(const pv_mask_dims *dims, const pv_mask_fit_cfg *cfg, pv_index n
                 goto done;
             }
             gamma_step[step] = wt.gamma;
+            if (share_step) {
+                double w_sum = wt.w_erm + wt.w_irm;
+                share_step[step] = w_sum > 0.0 ? wt.w_erm / w_sum : 0.5;
+            }
             sum_erm += lo.erm;
             sum_irm += lo.irm;
             sum_gamma += wt.gamma;

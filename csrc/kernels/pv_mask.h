@@ -176,7 +176,10 @@ pv_index pv_mask_steps_per_epoch(pv_index n_env, const int64_t *count, pv_index 
  * An epoch is pv_mask_steps_per_epoch steps.
  *
  * Outputs: W (d_c x D), mu (D), mask = clamp(mu + 0.5, 0, 1) (D); per epoch the mean
- * L_ERM, L_IRM and gamma (epochs entries each); per step gamma (epochs * steps_per_epoch);
+ * L_ERM, L_IRM and gamma (epochs entries each); per step gamma (epochs * steps_per_epoch)
+ * and, when share_step is not NULL, the ERM share of the raw coefficients,
+ * w_erm / (w_erm + w_irm) (InvRL's 1 / (1 + alpha); for normalised MGDA the weight the
+ * step really puts on the raw ERM gradient, which gamma does not show);
  * *n_env_used = E_eff.  dims->n_env is the number of labels, dims->batch and n_neg are
  * ignored (taken from cfg).
  * Deterministic for a seed, identical for any n_threads.
@@ -188,6 +191,7 @@ pv_status pv_mask_fit_f32(const pv_mask_dims *dims, const pv_mask_fit_cfg *cfg, 
                           const float *U, const float *V, const float *X, const float *beta_u,
                           const float *beta_i, float *W, float *mu, float *mask,
                           double *erm_epoch, double *irm_epoch, double *gamma_epoch,
-                          double *gamma_step, pv_index *n_env_used, int n_threads);
+                          double *gamma_step, double *share_step, pv_index *n_env_used,
+                          int n_threads);
 
 #endif /* PV_MASK_H */

@@ -45,7 +45,9 @@ class ParetoFront:
         "PaInvRL"), ``weighting``, ``preference`` (the IRM share r_IRM of the
         preference vector, NaN where none), ``alpha`` (InvRL's IRM weight, NaN
         elsewhere), ``adaptive`` (PaInvRL at its default weighting), ``seed``,
-        ``gamma_mean`` / ``gamma_last`` (the per-step ERM weight), ``fit_seconds``,
+        ``gamma_mean`` / ``gamma_last`` (the weighting's per-step gamma),
+        ``erm_share_mean`` (the mean share of the raw ERM gradient in the steps,
+        comparable across rules: InvRL's ``1 / (1 + alpha)``), ``fit_seconds``,
         one column per ``{iid,ood}_{val,test}_{metric}@{k}``, and ``pareto``: the
         point (its mean over seeds) is not dominated on validation
         (``iid_val_recall@20``, ``ood_val_recall@20`` by default) by any other point.
@@ -139,6 +141,7 @@ class ParetoFront:
                     preference=("preference", "first"), alpha=("alpha", "first"),
                     adaptive=("adaptive", "first"), iid=(x, "mean"), iid_std=(x, "std"),
                     ood=(y, "mean"), ood_std=(y, "std"), gamma_mean=("gamma_mean", "mean"),
+                    erm_share=("erm_share_mean", "mean"),
                     pareto=("pareto", "first"), n_seeds=("seed", "nunique"))
         return out.reset_index()
 

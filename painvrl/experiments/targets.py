@@ -76,10 +76,13 @@ def score_per_user(model, targets: Dict[str, Tuple[Dataset, Any]], ks: Sequence[
 
 
 def gamma_summary(model) -> Dict[str, float]:
-    """Mean and last value of a pipeline's per-step ERM weight gamma (NaN for a model
-    with no mask stage)."""
+    """Mean and last value of a pipeline's per-step weighting gamma, and the mean ERM
+    share of its raw-gradient coefficients (NaN for a model with no mask stage)."""
     results = getattr(model, "mask_results_", None)
     if not results:
-        return {"gamma_mean": np.nan, "gamma_last": np.nan}
+        return {"gamma_mean": np.nan, "gamma_last": np.nan, "erm_share_mean": np.nan}
     steps = np.concatenate([r.gamma_steps for r in results])
-    return {"gamma_mean": float(steps.mean()), "gamma_last": float(results[-1].gamma[-1])}
+    shares = [r.erm_share_steps for r in results if r.erm_share_steps is not None]
+    share = float(np.concatenate(shares).mean()) if shares else np.nan
+    return {"gamma_mean": float(steps.mean()), "gamma_last": float(results[-1].gamma[-1]),
+            "erm_share_mean": share}

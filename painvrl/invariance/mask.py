@@ -443,6 +443,12 @@ class MaskResult:
         Labels in ``range(n_envs)`` with no training pair (they took no part).
     env_counts : ndarray of int64, shape (n_envs,)
     steps_per_epoch : int
+    erm_share_steps : ndarray of float64, shape (epochs * steps_per_epoch,), or None
+        Per step, the ERM share of the coefficients applied to the raw gradients,
+        ``w_erm / (w_erm + w_irm)``: InvRL's ``1 / (1 + alpha)``, and for normalised
+        MGDA the weight the step really puts on ``L_ERM``'s gradient (its ``gamma``
+        is the weight of the normalised vectors).  None in model files written before
+        it was recorded.
     """
 
     mask: np.ndarray
@@ -456,6 +462,7 @@ class MaskResult:
     empty_envs: np.ndarray
     env_counts: np.ndarray
     steps_per_epoch: int
+    erm_share_steps: Optional[np.ndarray] = None
 
 
 def ultragcn_betas(users, items, n_users: int, n_items: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -717,4 +724,5 @@ def _mask_fit(users, items, env_arr, n_envs: int, U, V, X, beta_u, beta_i, *, fu
                       irm_loss=out["irm_loss"], gamma=out["gamma"],
                       gamma_steps=out["gamma_steps"], n_envs_used=int(out["n_env_used"]),
                       empty_envs=np.flatnonzero(counts == 0).astype(np.int64),
-                      env_counts=counts, steps_per_epoch=int(out["steps_per_epoch"]))
+                      env_counts=counts, steps_per_epoch=int(out["steps_per_epoch"]),
+                      erm_share_steps=out["erm_share_steps"])

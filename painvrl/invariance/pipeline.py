@@ -399,27 +399,33 @@ class InvRL(_RecommenderMixin):
         return self.final_.item_vectors()
 
     def mask_history(self, per_step: bool = False) -> pd.DataFrame:
-        """Per outer iteration and epoch: ERM and IRM losses and the ERM weight gamma.
+        """Per outer iteration and epoch: ERM and IRM losses, the weighting's gamma and
+        ``erm_share``, the share of the step's coefficients on the raw ERM gradient,
+        ``w_erm / (w_erm + w_irm)`` (InvRL: ``1 / (1 + alpha)``; NaN for results loaded
+        from files that predate it).
 
-        ``per_step=True``: one row per mask step instead (outer, epoch, step, gamma),
-        the trajectory of the adaptive weight."""
+        ``per_step=True``: one row per mask step instead (outer, epoch, step, gamma,
+        erm_share), the trajectory of the adaptive weight."""
         self._check_fitted()
-        if per_step:
-            frames = []
-            for outer, res in enumerate(self.mask_results_):
-                n = res.gamma_steps.shape[0]
-                steps = np.arange(n)
-                frames.append(pd.DataFrame({
-                    "outer": outer, "epoch": steps // max(res.steps_per_epoch, 1) + 1,
-                    "step": steps, "gamma": res.gamma_steps}))
-            return (pd.concat(frames, ignore_index=True) if frames else
-                    pd.DataFrame(columns=["outer", "epoch", "step", "gamma"]))
-        rows = []
+        frames = []
         for outer, res in enumerate(self.mask_results_):
+            steps = np.arange(res.gamma_steps.shape[0])
+            share = (res.erm_share_steps if res.erm_share_steps is not None
+                     else np.full(steps.shape[0], np.nan))
+            frames.append(pd.DataFrame({
+                "outer": outer, "epoch": steps // max(res.steps_per_epoch, 1) + 1,
+                "step": steps, "gamma": res.gamma_steps, "erm_share": share}))
+        if per_step:
+            return (pd.concat(frames, ignore_index=True) if frames else
+                    pd.DataFrame(columns=["outer", "epoch", "step", "gamma", "erm_share"]))
+        rows = []
+        for outer, (res, steps) in enumerate(zip(self.mask_results_, frames)):
+            share = steps.groupby("epoch").erm_share.mean().to_numpy()
             for epoch, (erm, irm, gamma) in enumerate(zip(res.erm_loss, res.irm_loss,
                                                           res.gamma)):
                 rows.append({"outer": outer, "epoch": epoch + 1, "erm_loss": float(erm),
-                             "irm_loss": float(irm), "gamma": float(gamma)})
+                             "irm_loss": float(irm), "gamma": float(gamma),
+                             "erm_share": float(share[epoch])})
         return pd.DataFrame(rows)
 
 
@@ -452,6 +458,15 @@ class PaInvRL(InvRL):
         U, V (``"all"``), or nothing (``"none"``: random, as InvRL's final model).
     weighting : {"mgda", "fixed", "pair"}
         Default ``"mgda"``.
+    normalize : {None, "loss", "l2"}
+        Default ``"l2"``: MGDA's min-norm rule on the unit ERM and IRM gradients, i.e.
+        every step moves along the bisector of the two directions, and the weight on
+        each raw gradient, ``0.5 / |a|`` against ``0.5 / |b|``, adapts to their norms
+        (``mask_history()["erm_share"]``).  Chosen on validation data over planted data
+        and Coat among raw, loss-normalised and unit-vector MGDA, MGDA-UB and PAIR
+        (``benchmarks/weighting_evidence.py``; README).  Raw MGDA (``None``) leans
+        toward the objective with the smaller gradient, which made it almost pure ERM
+        on Last.fm and almost pure IRM on planted data.
     **kwargs
         Everything :class:`InvRL` takes.
 
@@ -464,8 +479,9 @@ class PaInvRL(InvRL):
 
     def __init__(self, *, fusion: str = "attention", attention_size: int = 64,
                  projection: str = "separate", attention_l2: float = 0.0,
-                 warm_start: str = "projection", weighting: str = "mgda", **kwargs):
-        super().__init__(weighting=weighting, **kwargs)
+                 warm_start: str = "projection", weighting: str = "mgda",
+                 normalize: Optional[str] = "l2", **kwargs):
+        super().__init__(weighting=weighting, normalize=normalize, **kwargs)
         self.fusion = fusion
         self.attention_size = attention_size
         self.projection = projection
@@ -486,6 +502,7 @@ class PaInvRL(InvRL):
         params = dict(params)
         if "projection" not in params:  # saved before separate projections: as it was then
             params.update(projection="shared", attention_l2=FINAL["wd2"], warm_start="none")
+        params.setdefault("normalize", None)   # saved before the unit-vector default
         return params
 
     def _final_init(self) -> Optional[Dict[str, np.ndarray]]:
