@@ -1,32 +1,36 @@
-"""Issue #4's target on planted-truth data (benchmarks/planted_pareto.py, same settings):
-PaInvRL's OOD Recall@20 above the backbone's and InvRL's, its IID Recall@20 within 2 % of
-the backbone's, on the mean over six seeds.  The margins are small (see the README); this
-pins them so a change that loses the ordering is noticed."""
+"""Issue #11's target on planted-truth data, on the protocol of the README's evidence
+(``benchmarks/_cases.py``'s planted case: ``datasets.planted_ood_split(0)``, its schedule,
+models seeds 0-4): PaInvRL at its defaults above the backbone and InvRL out of
+distribution, and its IID Recall@20 at least the backbone's.  The defaults were chosen on
+validation data (``benchmarks/weighting_evidence.py``); this pins the test-set outcome
+the README reports, so a change that loses it is noticed."""
 import importlib.util
 import pathlib
 
 import pytest
 
-from painvrl.evaluation import summarize
+from painvrl import InvRL, PaInvRL, datasets
+from painvrl.experiments import compare_settings
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "planted_pareto.py"
+BENCH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
-def planted_pareto():
-    spec = importlib.util.spec_from_file_location("planted_pareto", SCRIPT)
+def cases():
+    spec = importlib.util.spec_from_file_location("_cases", BENCH / "_cases.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 @pytest.mark.slow
-def test_painvrl_trades_no_iid_accuracy_for_better_ood_on_planted_data(planted_pareto):
-    runs, _, masks = planted_pareto.run(seeds=range(6))
-    mean = summarize(runs).set_index(["model", "split"])["mean"]
-    assert mean["PaInvRL", "ood"] > mean["backbone", "ood"]
-    assert mean["PaInvRL", "ood"] > mean["InvRL", "ood"]
-    assert mean["PaInvRL", "iid"] >= 0.98 * mean["backbone", "iid"]
-    # Both masks rank the planted invariant columns above the spurious ones.
-    by_model = masks.groupby("model")[["invariant", "spurious"]].mean()
-    assert (by_model["invariant"] > by_model["spurious"]).all()
+def test_painvrl_defaults_gain_ood_without_losing_iid_on_planted_data(cases):
+    split = datasets.planted_ood_split(0)
+    params = cases.SCHEDULES["planted"]
+    df = compare_settings(split.dataset, split, {"InvRL": (InvRL, {}), "PaInvRL": (PaInvRL, {})},
+                          seeds=range(5), progress=False, ks=(20,), metrics=("recall",),
+                          **params)
+    mean = df.groupby("variant")[["iid_test_recall@20", "ood_test_recall@20"]].mean()
+    assert mean.loc["PaInvRL", "ood_test_recall@20"] > mean.loc["backbone", "ood_test_recall@20"]
+    assert mean.loc["PaInvRL", "ood_test_recall@20"] > mean.loc["InvRL", "ood_test_recall@20"]
+    assert mean.loc["PaInvRL", "iid_test_recall@20"] >= mean.loc["backbone", "iid_test_recall@20"]
