@@ -3,7 +3,7 @@
 They follow scikit-learn's conventions: hyperparameters are keyword arguments
 stored unchanged by ``__init__``, ``fit`` returns ``self``, learned state ends
 in ``_``.  On top of a fitted model's ``user_vectors()`` and ``item_vectors()``,
-:class:`_RecommenderMixin` gives ``recommend`` and ``evaluate``; using a model
+:class:`_RecommenderMixin` gives ``recommend``, ``score`` and ``evaluate``; using a model
 before ``fit`` raises :class:`NotFittedError`.
 """
 from __future__ import annotations
@@ -69,6 +69,13 @@ class _RecommenderMixin:
         ids, scores = topk(self.user_vectors()[users], self.item_vectors(), k, exclude=exclude,
                            n_threads=n_threads)
         return (ids[0], scores[0]) if scalar else (ids, scores)
+
+    def score(self, users) -> np.ndarray:
+        """Scores of every item for each of ``users``: ``(len(users), n_items)`` float32
+        (training items included; :meth:`recommend` excludes them)."""
+        self._check_fitted()
+        users = as_index_array(np.atleast_1d(users), "users", high=self.seen_.n_users)
+        return self.user_vectors()[users] @ self.item_vectors().T
 
     def evaluate(self, dataset, split: str = "test", *, ks: Sequence[int] = (10, 20),
                  exclude: str = "train", per_user: bool = False, **kwargs) -> pd.DataFrame:
