@@ -8,11 +8,16 @@ before ``fit`` raises :class:`NotFittedError`.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+import math
+import time
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
+from .._util.interrupt import deferred_interrupt
+from .._util.modelfile import load_model_file, save_model_file
+from .._util.progress import progress_bar
 from .._util.validation import as_index_array, check_choice
 from ..data.csr import UserItemCSR
 from ..data.dataset import Dataset
@@ -116,3 +121,157 @@ def _subset_rows(csr: UserItemCSR, users: np.ndarray) -> UserItemCSR:
     indices = (np.concatenate([csr.row(u) for u in users]) if users.size
                else np.zeros(0, np.int64))
     return UserItemCSR(indptr, indices, users.shape[0], csr.n_items)
+
+
+class _EpochTrainer(_RecommenderMixin):
+    """What every estimator trained epoch by epoch shares: hyperparameters as keyword
+    arguments, the training loop (progress bar, Ctrl-C held until an epoch is recorded,
+    callback), early stopping on a validation metric, and model files.
+
+    A subclass keeps its trainable arrays in ``self._live`` (name -> array, None
+    allowed), shows a set of them as public attributes in ``_show(tensors)``, and
+    gives ``_to_parts()`` / ``_from_parts()`` (its model file) on top of
+    :meth:`_state_meta` / :meth:`_restore_state`.
+    """
+
+    @classmethod
+    def _param_names(cls) -> Tuple[str, ...]:
+        return tuple(cls.__init__.__kwdefaults__)
+
+    def get_params(self) -> Dict[str, Any]:
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            if k not in self._param_names():
+                raise ValueError(f"unknown parameter {k!r}")
+            setattr(self, k, v)
+        return self
+
+    # ------------------------------------------------------------------ training
+    def _reset_training(self, dataset) -> None:
+        self.step_ = 0
+        self.n_epochs_ = 0
+        self._history = []
+        self._best = None
+        self.best_epoch_ = None
+        self.best_score_ = -math.inf
+        self._bad_checks = 0
+        self._stopped = False
+        self.seen_ = dataset.train_csr
+
+    def _check_dataset(self, dataset) -> Dataset:
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"{type(self).__name__}.fit: dataset must be a painvrl.Dataset, "
+                            f"got {type(dataset).__name__}")
+        return dataset
+
+    def _train_loop(self, max_epochs: int, run_epoch: Callable[[], dict],
+                    callback: Optional[Callable[[Any, dict], Any]]) -> None:
+        """Epochs until ``max_epochs``, early stopping or the callback's ``True``."""
+        bar = progress_bar(self.progress, total=max_epochs, initial=self.n_epochs_,
+                           desc=type(self).__name__, leave=False)
+        try:
+            while self.n_epochs_ < max_epochs and not self._stopped:
+                # The epoch writes the tables in place: its counters, validation and
+                # history go with it, so Ctrl-C waits until they are recorded.
+                with deferred_interrupt():
+                    info = run_epoch()
+                bar.update(1)
+                bar.set_postfix({k_: f"{v:.4g}" for k_, v in info.items()
+                                 if k_ not in ("epoch", "seconds")})
+                if callback is not None and callback(self, dict(info)) is True:
+                    break
+        finally:
+            # Ctrl-C is held until an epoch is recorded (deferred_interrupt), so the state
+            # below is always that of the last completed epoch.
+            bar.close()
+            self.history_ = pd.DataFrame(self._history)
+            self._publish()
+
+    def _close_epoch(self, info: dict, start: float, eval_every: int, patience: int,
+                     validate: Callable[[], float]) -> dict:
+        """Count the epoch, validate it when due, and record its history row."""
+        self.n_epochs_ += 1
+        info = {"epoch": self.n_epochs_, **info, "seconds": time.perf_counter() - start}
+        if self._dataset_val is not None and self.n_epochs_ % eval_every == 0:
+            score = validate()
+            info[self.monitor] = score
+            self._record_check(score, patience)
+        self._history.append(info)
+        return info
+
+    def _record_check(self, score: float, patience: int):
+        if score > self.best_score_:
+            self.best_score_ = score
+            self.best_epoch_ = self.n_epochs_
+            self._bad_checks = 0
+            self._best = {n: None if a is None else a.copy() for n, a in self._live.items()}
+        else:
+            self._bad_checks += 1
+            if self._bad_checks > patience:
+                self._stopped = True
+
+    def _publish(self):
+        """Show the best validated parameters (the reference's model selection), or the
+        last epoch's when nothing was validated.  Training itself goes on from ``_live``."""
+        self._show(self._best if self._best is not None else self._live)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Write everything needed to recommend and to resume training to ``path``
+        (atomically; see :mod:`painvrl._util.modelfile`)."""
+        meta, arrays = self._to_parts()
+        save_model_file(path, meta, arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`."""
+        meta, arrays = load_model_file(path)
+        if meta.get("class") != cls.__name__:
+            raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
+        return cls._from_parts(meta, arrays)
+
+    def _tensor_arrays(self) -> Dict[str, np.ndarray]:
+        """The live and best tensors and the training items, as model-file arrays."""
+        arrays = {"seen_indptr": self.seen_.indptr, "seen_indices": self.seen_.indices}
+        for prefix, tensors in (("live_", self._live), ("best_", self._best or {})):
+            arrays.update({prefix + n: a for n, a in tensors.items() if a is not None})
+        return arrays
+
+    def _state_meta(self) -> Dict[str, Any]:
+        """The training counters and history, as model-file metadata."""
+        return {"class": type(self).__name__,
+                "state": {"n_epochs": self.n_epochs_, "step": self.step_,
+                          "best_epoch": self.best_epoch_,
+                          "best_score": None if self.best_score_ == -math.inf
+                          else self.best_score_,
+                          "bad_checks": self._bad_checks, "stopped": self._stopped,
+                          "n_users": self.seen_.n_users, "n_items": self.seen_.n_items},
+                "history": self.history_.to_dict(orient="list")}
+
+    def _restore_state(self, meta: Dict[str, Any], a: Dict[str, np.ndarray],
+                       names: Sequence[str]) -> None:
+        """Inverse of :meth:`_state_meta` and :meth:`_tensor_arrays` for tensors ``names``."""
+        st = meta["state"]
+        self._live = {n: a.get("live_" + n) for n in names}
+        self._best = ({n: a.get("best_" + n) for n in names}
+                      if "best_" + names[0] in a else None)
+        self.seen_ = UserItemCSR(a["seen_indptr"], a["seen_indices"], st["n_users"],
+                                 st["n_items"])
+        self.n_epochs_ = st["n_epochs"]
+        self.step_ = st["step"]
+        self.best_epoch_ = st["best_epoch"]
+        self.best_score_ = -math.inf if st["best_score"] is None else st["best_score"]
+        self._bad_checks = st["bad_checks"]
+        self._stopped = st["stopped"]
+        self._history = pd.DataFrame(meta["history"]).to_dict(orient="records")
+        self.history_ = pd.DataFrame(self._history)
+
+
+def _validation_score(user_vecs: np.ndarray, item_vecs: np.ndarray, dataset, metric: str,
+                      k: int, n_threads) -> float:
+    """The monitored metric on ``dataset.val``, training items excluded."""
+    table = evaluate_vectors(user_vecs, item_vecs, dataset.val, exclude=dataset.train_csr,
+                             ks=(k,), metrics=(metric,), n_threads=n_threads)
+    return float(table.loc[(table["metric"] == metric) & (table["k"] == k), "value"].iloc[0])
