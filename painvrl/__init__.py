@@ -17,10 +17,11 @@ from .invariance import (ConvertGradient, EnvironmentSplit, InvRL, MaskResult, M
                          attention_weights, convert, convert_item_vectors, convert_loss_grad,
                          environments, identify_environments, learn_mask, mask_step, mgda_weight,
                          pair_weight, pipeline)
-from .models import Backbone, NotFittedError, Popularity, functional
+from .models import (Backbone, CornacModel, ImplicitModel, LightGCN, NotFittedError, Popularity,
+                     functional)
 
 __version__ = "0.1.0"
-__all__ = ["Backbone", "ConvertGradient", "Dataset", "EnvironmentSplit", "InvRL",
+__all__ = ["Backbone", "ConvertGradient", "CornacModel", "ImplicitModel", "LightGCN", "Dataset", "EnvironmentSplit", "InvRL",
            "MaskResult", "MaskStep", "ModelFileError", "NotFittedError", "PaInvRL", "Popularity",
            "UserItemCSR", "attention_weights", "compare", "convert", "convert_item_vectors",
            "convert_loss_grad", "data", "datasets", "environments", "evaluate", "functional",

@@ -1,9 +1,10 @@
-"""Estimators: the multimodal backbone (method.md §1) and an item-popularity baseline.
+"""Estimators: the multimodal backbone (method.md §1) and the baselines it is compared with.
 
 * ``base.py``: the estimator contract (``recommend`` / ``evaluate`` on top of
   ``user_vectors()`` / ``item_vectors()``) and :class:`NotFittedError`.
 * ``popularity.py``: :class:`Popularity`.
 * ``backbone.py``: :class:`Backbone`.
+* ``lightgcn.py``: :class:`LightGCN` over the user-item graph of ``graph.py``.
 * ``adapters.py``: :class:`CornacModel`, :class:`ImplicitModel` (models of other
   libraries on a painvrl Dataset, for ``compare``).
 * :mod:`painvrl.functional` (``functional.py``): the backbone's batch loss and
@@ -12,6 +13,8 @@
 from .adapters import CornacModel, ImplicitModel
 from .backbone import Backbone
 from .base import NotFittedError
+from .lightgcn import LightGCN
 from .popularity import Popularity
 
-__all__ = ["Backbone", "Popularity", "NotFittedError", "CornacModel", "ImplicitModel"]
+__all__ = ["Backbone", "Popularity", "LightGCN", "NotFittedError", "CornacModel",
+           "ImplicitModel"]
