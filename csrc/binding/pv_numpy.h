@@ -96,5 +96,6 @@ extern PyMethodDef pv_identify_methods[];
 extern PyMethodDef pv_convert_methods[];
 extern PyMethodDef pv_blas_methods[];
 extern PyMethodDef pv_graph_methods[];
+extern PyMethodDef pv_vbpr_methods[];
 
 #endif /* PV_NUMPY_H */

@@ -2,30 +2,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "pv_lgcn.h"
-#include "pv_rng.h"
-#include "pv_train.h"
+#include "pv_bpr.h"
 
 pv_index
 pv_lgcn_workspace_f32(const pv_lgcn_model *m, pv_index B)
 {
     return 4 * m->graph->n_nodes * m->dim + 2 * B;
-}
-
-/* softplus(-x) = log(1 + e^-x), without overflow for large |x|. */
-static double
-softplus_neg(double x)
-{
-    return x > 0 ? log1p(exp(-x)) : -x + log1p(exp(x));
-}
-
-static float
-dot(const float *a, const float *b, pv_index n)
-{
-    float s = 0.0f;
-    for (pv_index c = 0; c < n; c++) {
-        s += a[c] * b[c];
-    }
-    return s;
 }
 
 pv_status
@@ -46,7 +28,8 @@ pv_lgcn_batch_f32(const pv_lgcn_model *m, const float *E0, pv_index B, const int
 #pragma omp parallel for num_threads(n_threads) schedule(static)
     for (pv_index r = 0; r < B; r++) {
         const float *eu = E + users[r] * d;
-        const float x = dot(eu, E + (nu + pos[r]) * d, d) - dot(eu, E + (nu + neg[r]) * d, d);
+        const float x =
+            pv_dot_f32(eu, E + (nu + pos[r]) * d, d) - pv_dot_f32(eu, E + (nu + neg[r]) * d, d);
         xs[r] = x;
         coef[r] = (float)(-1.0 / (1.0 + exp((double)x)) / (double)B);
     }
@@ -58,7 +41,7 @@ pv_lgcn_batch_f32(const pv_lgcn_model *m, const float *E0, pv_index B, const int
         const float *ei = E + (nu + pos[r]) * d, *ej = E + (nu + neg[r]) * d;
         float *gu = gE + users[r] * d, *gi = gE + (nu + pos[r]) * d, *gj = gE + (nu + neg[r]) * d;
         const float c = coef[r];
-        total += softplus_neg((double)xs[r]);
+        total += pv_softplus_neg((double)xs[r]);
         for (pv_index k = 0; k < d; k++) {
             gu[k] += c * (ei[k] - ej[k]);
             gi[k] += c * eu[k];
@@ -72,7 +55,7 @@ pv_lgcn_batch_f32(const pv_lgcn_model *m, const float *E0, pv_index B, const int
         for (int t = 0; t < 3; t++) {
             const float *e0 = E0 + rows[t] * d;
             float *ge = gE0 + rows[t] * d;
-            sq += (double)dot(e0, e0, d);
+            sq += (double)pv_dot_f32(e0, e0, d);
             for (pv_index k = 0; k < d; k++) {
                 ge[k] += rb * e0[k];
             }
@@ -80,6 +63,27 @@ pv_lgcn_batch_f32(const pv_lgcn_model *m, const float *E0, pv_index B, const int
     }
     *loss = total / (double)B + (double)m->reg * sq / (2.0 * (double)B);
     return isfinite(*loss) ? PV_OK : PV_EDOM;
+}
+
+/* The state one LightGCN step needs besides the batch (pv_bpr_step_fn's model). */
+typedef struct {
+    const pv_lgcn_model *m;
+    const pv_opt *opt;
+    float *E0, *m1, *m2, *grad, *work;
+} lgcn_trainer;
+
+static pv_status
+lgcn_step(void *ctx, pv_index B, const int64_t *users, const int64_t *pos, const int64_t *neg,
+          int64_t t, double *loss, int n_threads)
+{
+    lgcn_trainer *tr = ctx;
+    pv_status st = pv_lgcn_batch_f32(tr->m, tr->E0, B, users, pos, neg, tr->grad, loss,
+                                     tr->work, n_threads);
+    if (st != PV_OK) {
+        return st;
+    }
+    return pv_opt_dense_f32(tr->opt, tr->m->graph->n_nodes * tr->m->dim, tr->E0, tr->grad,
+                            tr->m1, tr->m2, 0.0f, t, n_threads);
 }
 
 pv_status
@@ -90,54 +94,19 @@ pv_lgcn_epoch_f32(const pv_lgcn_model *m, const pv_opt *opt, float *E0, float *m
 {
     *loss = 0.0;
     *n_batches = 0;
-    if (n_pairs < 1 || B < 1 || m->n_items < 1 || m->n_layers < 0 ||
-        m->graph->n_nodes != m->n_users + m->n_items) {
+    if (m->n_layers < 0 || m->graph->n_nodes != m->n_users + m->n_items || B < 1) {
         return PV_EINVAL;
     }
-    for (pv_index k = 0; k < n_pairs; k++) {
-        if (pair_users[k] < 0 || pair_users[k] >= m->n_users || pair_items[k] < 0 ||
-            pair_items[k] >= m->n_items) {
-            return PV_EINDEX;
-        }
+    const pv_index b = B < n_pairs ? B : n_pairs;
+    lgcn_trainer tr = {m, opt, E0, m1, m2, NULL, NULL};
+    tr.grad = malloc(sizeof(float) * (size_t)(m->graph->n_nodes * m->dim) + 1);
+    tr.work = malloc(sizeof(float) * (size_t)pv_lgcn_workspace_f32(m, b > 0 ? b : 1));
+    pv_status st = PV_ENOMEM;
+    if (tr.grad != NULL && tr.work != NULL) {
+        st = pv_bpr_epoch(m->n_users, m->n_items, n_pairs, pair_users, pair_items, B, seed,
+                          epoch, lgcn_step, &tr, step, loss, n_batches, n_threads);
     }
-    if (B > n_pairs) {
-        B = n_pairs;
-    }
-    const pv_index n = m->graph->n_nodes * m->dim;
-    int64_t *perm = malloc(sizeof(int64_t) * (size_t)n_pairs);
-    int64_t *triples = malloc(sizeof(int64_t) * (size_t)(3 * B));
-    float *grad = malloc(sizeof(float) * (size_t)n + 1);
-    float *work = malloc(sizeof(float) * (size_t)pv_lgcn_workspace_f32(m, B));
-    pv_status st = (perm && triples && grad && work) ? PV_OK : PV_ENOMEM;
-    if (st == PV_OK) {
-        pv_permutation(n_pairs, seed, PV_STREAM_SHUFFLE, epoch, perm);
-    }
-    int64_t *users = triples, *pos = triples + B, *neg = triples + 2 * B;
-    double total = 0.0;
-    pv_index done = 0;
-    for (pv_index lo = 0; st == PV_OK && lo < n_pairs; lo += B) {
-        const pv_index nb = (n_pairs - lo < B) ? n_pairs - lo : B;
-        for (pv_index r = 0; r < nb; r++) {
-            users[r] = pair_users[perm[lo + r]];
-            pos[r] = pair_items[perm[lo + r]];
-            pv_train_negatives(m->n_items, 1, seed, epoch, lo + r, neg + r);
-        }
-        double batch_loss = 0.0;
-        st = pv_lgcn_batch_f32(m, E0, nb, users, pos, neg, grad, &batch_loss, work, n_threads);
-        if (st == PV_OK) {
-            st = pv_opt_dense_f32(opt, n, E0, grad, m1, m2, 0.0f, *step + 1, n_threads);
-        }
-        if (st == PV_OK) {
-            *step += 1;
-            total += batch_loss;
-            done++;
-        }
-    }
-    free(perm);
-    free(triples);
-    free(grad);
-    free(work);
-    *loss = total;
-    *n_batches = done;
+    free(tr.grad);
+    free(tr.work);
     return st;
 }

@@ -43,11 +43,9 @@ pv_status pv_lgcn_batch_f32(const pv_lgcn_model *m, const float *E0, pv_index B,
                             float *gE0, double *loss, float *work, int n_threads);
 
 /*
- * One epoch: the training pairs shuffled (Philox stream SHUFFLE), one uniform
- * negative per pair (pv_train_negatives: the backbone's sampler, stream
- * NEGATIVE, counter = the pair's epoch position), batches of B pairs, each
- * followed by one Adam step on the whole of E0 (state m1, m2; PyTorch's Adam,
- * whose step touches every row).  *step counts Adam steps across epochs;
+ * One epoch (pv_bpr_epoch: shuffled pairs, one uniform negative each, batches
+ * of B), each batch followed by one Adam step on the whole of E0 (state m1,
+ * m2; PyTorch's Adam, whose step touches every row).  *step counts Adam steps across epochs;
  * *loss is the sum of the batch losses, *n_batches their number.
  */
 pv_status pv_lgcn_epoch_f32(const pv_lgcn_model *m, const pv_opt *opt, float *E0, float *m1,

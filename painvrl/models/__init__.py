@@ -5,6 +5,7 @@
 * ``popularity.py``: :class:`Popularity`.
 * ``backbone.py``: :class:`Backbone`.
 * ``lightgcn.py``: :class:`LightGCN` over the user-item graph of ``graph.py``.
+* ``vbpr.py``: :class:`VBPR` (BPR with a content branch over every modality).
 * ``adapters.py``: :class:`CornacModel`, :class:`ImplicitModel` (models of other
   libraries on a painvrl Dataset, for ``compare``).
 * :mod:`painvrl.functional` (``functional.py``): the backbone's batch loss and
@@ -15,6 +16,7 @@ from .backbone import Backbone
 from .base import NotFittedError
 from .lightgcn import LightGCN
 from .popularity import Popularity
+from .vbpr import VBPR
 
-__all__ = ["Backbone", "Popularity", "LightGCN", "NotFittedError", "CornacModel",
+__all__ = ["Backbone", "Popularity", "LightGCN", "VBPR", "NotFittedError", "CornacModel",
            "ImplicitModel"]

@@ -18,7 +18,8 @@ import pandas as pd
 from .._util.interrupt import deferred_interrupt
 from .._util.modelfile import load_model_file, save_model_file
 from .._util.progress import progress_bar
-from .._util.validation import as_index_array, check_choice
+from .._util.validation import (as_index_array, check_choice, check_nonneg_float,
+                                check_positive_int, check_seed, resolve_threads)
 from ..data.csr import UserItemCSR
 from ..data.dataset import Dataset
 from ..evaluation.metrics import evaluate as evaluate_vectors
@@ -131,7 +132,11 @@ class _EpochTrainer(_RecommenderMixin):
     A subclass keeps its trainable arrays in ``self._live`` (name -> array, None
     allowed), shows a set of them as public attributes in ``_show(tensors)``, and
     gives ``_to_parts()`` / ``_from_parts()`` (its model file) on top of
-    :meth:`_state_meta` / :meth:`_restore_state`.
+    :meth:`_state_meta` / :meth:`_restore_state`.  With the generic :meth:`fit` it
+    also gives ``_validated(dataset)`` (checked hyperparameters), ``_init_state``
+    (fresh tensors and optimiser state), ``_prepare`` (per-fit data such as a
+    graph) and ``_run_epoch(p, dataset, users, items)`` (one epoch, closed by
+    :meth:`_close_epoch`).
     """
 
     @classmethod
@@ -149,6 +154,72 @@ class _EpochTrainer(_RecommenderMixin):
         return self
 
     # ------------------------------------------------------------------ training
+    def fit(self, dataset, *, callback: Optional[Callable[[Any, dict], Any]] = None,
+            resume: bool = False):
+        """Train on ``dataset.train``, selecting the epoch by ``dataset.val``.
+
+        Parameters
+        ----------
+        dataset : painvrl.data.Dataset
+        callback : callable, optional
+            ``callback(model, info)`` after every epoch (``info``: ``epoch``, ``loss``,
+            ``seconds`` and, on validation epochs, the monitored metric); returning
+            ``True`` stops training.
+        resume : bool
+            Continue a fitted (or loaded) model from its last completed epoch, with
+            its optimiser state: the result equals an uninterrupted run.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        TypeError
+            ``dataset`` is not a :class:`~painvrl.data.Dataset`, or a hyperparameter
+            of the wrong kind.
+        ValueError
+            A hyperparameter out of range, or ``resume=True`` on another dataset.
+
+        Notes
+        -----
+        The dataset was validated when it was built; its arrays go to the C core
+        as they are.
+        """
+        dataset = self._check_dataset(dataset)
+        p = self._validated(dataset)
+        if resume:
+            self._check_fitted()
+            if (self.seen_.n_users, self.seen_.n_items) != (dataset.n_users, dataset.n_items):
+                raise ValueError(f"{type(self).__name__}.fit: resume=True needs the dataset "
+                                 f"the model was fitted on")
+        else:
+            self._init_state(dataset, p)
+            self._reset_training(dataset)
+        self._prepare(dataset, p)
+        self._show(self._live)  # during training the public attributes are the live tensors
+        self._dataset_val = dataset.val if dataset.val.nnz else None
+        users, items = dataset._train_columns()
+        self._train_loop(p["max_epochs"], lambda: self._run_epoch(p, dataset, users, items),
+                         callback)
+        return self
+
+    def _common_params(self) -> Dict[str, Any]:
+        """The checked hyperparameters every epoch-trained baseline has."""
+        f = type(self).__name__
+        p = dict(
+            lr=check_nonneg_float(self.lr, "lr", strictly_positive=True, func=f),
+            batch_size=check_positive_int(self.batch_size, "batch_size", func=f),
+            max_epochs=check_positive_int(self.max_epochs, "max_epochs", minimum=0, func=f),
+            eval_every=check_positive_int(self.eval_every, "eval_every", func=f),
+            patience=check_positive_int(self.patience, "patience", minimum=0, func=f),
+            init_std=check_nonneg_float(self.init_std, "init_std", func=f),
+            n_threads=resolve_threads(self.n_threads, func=f),
+            monitor=_parse_monitor(self.monitor),
+        )
+        check_seed(self.seed, func=f)
+        return p
+
     def _reset_training(self, dataset) -> None:
         self.step_ = 0
         self.n_epochs_ = 0

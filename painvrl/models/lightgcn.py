@@ -8,13 +8,13 @@ in C (``pv_graph.c``, ``pv_lgcn.c``), one call per epoch, with the GIL released.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 from .. import _core
-from .._util.validation import check_nonneg_float, check_positive_int, check_seed, resolve_threads
-from .base import _EpochTrainer, _parse_monitor, _validation_score
+from .._util.validation import check_nonneg_float, check_positive_int, resolve_threads
+from .base import _EpochTrainer, _validation_score
 from .graph import normalised_graph, propagate
 
 __all__ = ["LightGCN"]
@@ -87,78 +87,30 @@ class LightGCN(_EpochTrainer):
         self.n_threads = n_threads
         self.progress = progress
 
-    def _validated(self) -> Dict[str, Any]:
+    def _validated(self, dataset) -> Dict[str, Any]:
         f = "LightGCN"
-        p = dict(
-            dim=check_positive_int(self.dim, "dim", func=f),
-            n_layers=check_positive_int(self.n_layers, "n_layers", minimum=0, func=f),
-            lr=check_nonneg_float(self.lr, "lr", strictly_positive=True, func=f),
-            reg=check_nonneg_float(self.reg, "reg", func=f),
-            batch_size=check_positive_int(self.batch_size, "batch_size", func=f),
-            max_epochs=check_positive_int(self.max_epochs, "max_epochs", minimum=0, func=f),
-            eval_every=check_positive_int(self.eval_every, "eval_every", func=f),
-            patience=check_positive_int(self.patience, "patience", minimum=0, func=f),
-            init_std=check_nonneg_float(self.init_std, "init_std", func=f),
-            n_threads=resolve_threads(self.n_threads, func=f),
-        )
-        p["monitor"] = _parse_monitor(self.monitor)
-        check_seed(self.seed, func=f)
-        return p
+        return dict(self._common_params(),
+                    dim=check_positive_int(self.dim, "dim", func=f),
+                    n_layers=check_positive_int(self.n_layers, "n_layers", minimum=0, func=f),
+                    reg=check_nonneg_float(self.reg, "reg", func=f))
 
-    # ------------------------------------------------------------------ fit
-    def fit(self, dataset, *, callback: Optional[Callable[["LightGCN", dict], Any]] = None,
-            resume: bool = False) -> "LightGCN":
-        """Train on ``dataset.train``, selecting the epoch by ``dataset.val``.
-
-        Parameters
-        ----------
-        dataset : painvrl.data.Dataset
-        callback : callable, optional
-            ``callback(model, info)`` after every epoch (``info``: ``epoch``, ``loss``,
-            ``seconds`` and, on validation epochs, the monitored metric); returning
-            ``True`` stops training.
-        resume : bool
-            Continue a fitted (or loaded) model from its last completed epoch, with
-            its optimiser state: the result equals an uninterrupted run.
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        TypeError
-            ``dataset`` is not a :class:`~painvrl.data.Dataset`, or a hyperparameter
-            of the wrong kind.
-        ValueError
-            A hyperparameter out of range, or ``resume=True`` on another dataset.
-        """
-        dataset = self._check_dataset(dataset)
-        p = self._validated()
+    def _init_state(self, dataset, p) -> None:
+        rng = np.random.default_rng(self.seed)
         n_nodes = dataset.n_users + dataset.n_items
-        if resume:
-            self._check_fitted()
-            if self._live["E0"].shape != (n_nodes, p["dim"]):
-                raise ValueError("LightGCN.fit: resume=True needs the dataset (and dim) the "
-                                 "model was fitted with")
-        else:
-            rng = np.random.default_rng(self.seed)
-            E0 = (rng.standard_normal((n_nodes, p["dim"])) * p["init_std"]).astype(np.float32)
-            self._live = {"E0": E0}
-            self._adam = (np.zeros_like(E0), np.zeros_like(E0))
-            self._reset_training(dataset)
+        E0 = (rng.standard_normal((n_nodes, p["dim"])) * p["init_std"]).astype(np.float32)
+        self._live = {"E0": E0}
+        self._adam = (np.zeros_like(E0), np.zeros_like(E0))
+
+    def _prepare(self, dataset, p) -> None:
+        if self._live["E0"].shape[1] != p["dim"]:
+            raise ValueError(f"LightGCN.fit: resume=True needs dim={self._live['E0'].shape[1]}, "
+                             f"the model's, got {p['dim']}")
         self._graph = normalised_graph(dataset.train_csr)
         self._vectors_cache = None
-        self._show(self._live)
-        self._dataset_val = dataset.val if dataset.val.nnz else None
-        users, items = dataset._train_columns()
-        metric, k = p["monitor"]
-        self._train_loop(p["max_epochs"], lambda: self._run_epoch(p, dataset, users, items,
-                                                                  metric, k), callback)
-        return self
 
-    def _run_epoch(self, p, dataset, users, items, metric, k) -> dict:
+    def _run_epoch(self, p, dataset, users, items) -> dict:
         start = time.perf_counter()
+        metric, k = p["monitor"]
         g = self._graph
         loss, n_batches, self.step_ = _core.lgcn_epoch(
             g.indptr, g.indices, g.values, self._live["E0"], self._adam[0], self._adam[1],
