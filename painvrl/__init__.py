@@ -17,7 +17,7 @@ from .invariance import (ConvertGradient, EnvironmentSplit, InvRL, MaskResult, M
                          attention_weights, convert, convert_item_vectors, convert_loss_grad,
                          environments, identify_environments, learn_mask, mask_step, mgda_weight,
                          pair_weight, pipeline)
-from .models import (VBPR, Backbone, CornacModel, ImplicitModel, LightGCN, NotFittedError,
+from .models import (FREEDOM, VBPR, Backbone, CornacModel, ImplicitModel, LightGCN, NotFittedError,
                      Popularity, functional)
 
 __version__ = "0.1.0"
@@ -27,4 +27,4 @@ __all__ = ["Backbone", "ConvertGradient", "CornacModel", "ImplicitModel", "Light
            "convert_loss_grad", "data", "datasets", "environments", "evaluate", "functional",
            "identify_environments", "invariance", "learn_mask", "load_mmgcn", "load_mmrec",
            "mask_step", "metrics", "mgda_weight", "pair_weight", "pipeline", "ranking_metrics",
-           "splits", "topk", "VBPR", "__version__"]
+           "splits", "topk", "VBPR", "FREEDOM", "__version__"]

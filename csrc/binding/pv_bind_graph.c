@@ -3,25 +3,21 @@
 #define NO_IMPORT_ARRAY
 #include "pv_numpy.h"
 #include <math.h>
+#include "pv_bind_graph.h"
 #include "../kernels/pv_lgcn.h"
 
-/* The three arrays of a CSR graph over n_nodes nodes, checked (pv_graph_check). */
-typedef struct {
-    PyArrayObject *indptr, *indices, *values;
-    pv_graph graph;
-} graph_arrays;
-
-static void
-graph_clear(graph_arrays *ga)
+void
+pv_graph_clear(pv_graph_arrays *ga)
 {
     Py_XDECREF(ga->indptr);
     Py_XDECREF(ga->indices);
     Py_XDECREF(ga->values);
+    memset(ga, 0, sizeof(*ga));
 }
 
-static int
-graph_take(PyObject *oindptr, PyObject *oindices, PyObject *ovalues, npy_intp n_nodes,
-           const char *func, graph_arrays *ga)
+int
+pv_graph_take(PyObject *oindptr, PyObject *oindices, PyObject *ovalues, npy_intp n_nodes,
+              const char *func, pv_graph_arrays *ga)
 {
     memset(ga, 0, sizeof(*ga));
     npy_intp ptr_shape[1] = {n_nodes + 1};
@@ -52,25 +48,27 @@ graph_take(PyObject *oindptr, PyObject *oindices, PyObject *ovalues, npy_intp n_
     return 0;
 }
 
-static int
-threads_of(int n_threads)
+int
+pv_threads_of(int n_threads)
 {
     return n_threads > 0 ? n_threads : pv_default_threads();
 }
 
 PyDoc_STRVAR(core_propagate_doc,
-"propagate($module, /, indptr, indices, values, E0, n_layers, n_threads=0)\n--\n\n"
-"LightGCN's layer combination 1/(L+1) sum_l A^l E0 over a CSR graph (float32).");
+"propagate($module, /, indptr, indices, values, E0, n_layers, mean=True, n_threads=0)\n--\n\n"
+"Over a CSR graph A (float32): LightGCN's layer combination 1/(L+1) sum_l A^l E0, or\n"
+"with mean=False the plain power A^L E0 (FREEDOM's item-item convolution).");
 
 static PyObject *
 core_propagate(PyObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"indptr", "indices", "values", "E0", "n_layers", "n_threads", NULL};
+    static char *kwlist[] = {"indptr", "indices", "values", "E0", "n_layers", "mean",
+                             "n_threads", NULL};
     PyObject *optr, *oidx, *oval, *oE0;
     Py_ssize_t n_layers;
-    int n_threads = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOn|i:propagate", kwlist, &optr, &oidx,
-                                     &oval, &oE0, &n_layers, &n_threads)) {
+    int mean = 1, n_threads = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOn|pi:propagate", kwlist, &optr, &oidx,
+                                     &oval, &oE0, &n_layers, &mean, &n_threads)) {
         return NULL;
     }
     if (n_layers < 0) {
@@ -81,10 +79,10 @@ core_propagate(PyObject *self, PyObject *args, PyObject *kwds)
     if (E0 == NULL) {
         return NULL;
     }
-    graph_arrays ga;
+    pv_graph_arrays ga;
     PyObject *result = NULL;
     float *work = NULL;
-    if (graph_take(optr, oidx, oval, PyArray_DIM(E0, 0), "propagate", &ga) < 0) {
+    if (pv_graph_take(optr, oidx, oval, PyArray_DIM(E0, 0), "propagate", &ga) < 0) {
         goto done;
     }
     const pv_index d = PV_DIM(E0, 1);
@@ -98,12 +96,18 @@ core_propagate(PyObject *self, PyObject *args, PyObject *kwds)
         goto done;
     }
     PV_BEGIN_KERNEL
-    pv_propagate_f32(&ga.graph, n_layers, d, PV_F32(E0), PV_F32(E), work, threads_of(n_threads));
+    if (mean) {
+        pv_propagate_f32(&ga.graph, n_layers, d, PV_F32(E0), PV_F32(E), work,
+                         pv_threads_of(n_threads));
+    } else {
+        pv_graph_power_f32(&ga.graph, n_layers, d, PV_F32(E0), PV_F32(E), work,
+                           pv_threads_of(n_threads));
+    }
     PV_END_KERNEL
     result = (PyObject *)E;
 done:
     free(work);
-    graph_clear(&ga);
+    pv_graph_clear(&ga);
     Py_DECREF(E0);
     return result;
 }
@@ -147,7 +151,7 @@ core_lgcn_batch(PyObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     PyArrayObject *u = NULL, *p = NULL, *n = NULL, *gE0 = NULL;
-    graph_arrays ga;
+    pv_graph_arrays ga;
     memset(&ga, 0, sizeof(ga));
     PyObject *result = NULL;
     float *work = NULL;
@@ -157,7 +161,7 @@ core_lgcn_batch(PyObject *self, PyObject *args, PyObject *kwds)
                                           "n_layers >= 0 and a finite reg >= 0");
         goto done;
     }
-    if (graph_take(optr, oidx, oval, n_nodes, "lgcn_batch", &ga) < 0) {
+    if (pv_graph_take(optr, oidx, oval, n_nodes, "lgcn_batch", &ga) < 0) {
         goto done;
     }
     u = pv_input(ou, NPY_INT64, 1, NULL, "lgcn_batch", "users");
@@ -182,7 +186,7 @@ core_lgcn_batch(PyObject *self, PyObject *args, PyObject *kwds)
     pv_status st;
     PV_BEGIN_KERNEL
     st = pv_lgcn_batch_f32(&m, PV_F32(E0), B[0], PV_I64(u), PV_I64(p), PV_I64(n), PV_F32(gE0),
-                           &loss, work, threads_of(n_threads));
+                           &loss, work, pv_threads_of(n_threads));
     PV_END_KERNEL
     if (st != PV_OK) {
         pv_raise_status(st, "lgcn_batch");
@@ -191,7 +195,7 @@ core_lgcn_batch(PyObject *self, PyObject *args, PyObject *kwds)
     result = Py_BuildValue("dO", loss, (PyObject *)gE0);
 done:
     free(work);
-    graph_clear(&ga);
+    pv_graph_clear(&ga);
     Py_XDECREF(gE0);
     Py_XDECREF(u);
     Py_XDECREF(p);
@@ -241,7 +245,7 @@ core_lgcn_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     PyArrayObject *u = m2 ? pv_input(ou, NPY_INT64, 1, NULL, "lgcn_epoch", "users") : NULL;
     npy_intp n_pairs[1] = {u ? PyArray_DIM(u, 0) : 0};
     PyArrayObject *it = u ? pv_input(oi, NPY_INT64, 1, n_pairs, "lgcn_epoch", "items") : NULL;
-    graph_arrays ga;
+    pv_graph_arrays ga;
     memset(&ga, 0, sizeof(ga));
     PyObject *result = NULL;
     const npy_intp n_nodes = PyArray_DIM(E0, 0);
@@ -253,7 +257,7 @@ core_lgcn_epoch(PyObject *self, PyObject *args, PyObject *kwds)
                      (Py_ssize_t)n_nodes);
         goto done;
     }
-    if (graph_take(optr, oidx, oval, n_nodes, "lgcn_epoch", &ga) < 0) {
+    if (pv_graph_take(optr, oidx, oval, n_nodes, "lgcn_epoch", &ga) < 0) {
         goto done;
     }
     pv_lgcn_model m = {&ga.graph, n_users, n_nodes - n_users, PV_DIM(E0, 1), n_layers,
@@ -266,7 +270,7 @@ core_lgcn_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     PV_BEGIN_KERNEL
     st = pv_lgcn_epoch_f32(&m, &opt, PV_F32(E0), PV_F32(m1), PV_F32(m2), n_pairs[0], PV_I64(u),
                            PV_I64(it), batch, seed, (uint32_t)epoch, &step64, &loss, &n_batches,
-                           threads_of(n_threads));
+                           pv_threads_of(n_threads));
     PV_END_KERNEL
     if (st != PV_OK) {
         pv_raise_status(st, "lgcn_epoch");
@@ -274,7 +278,7 @@ core_lgcn_epoch(PyObject *self, PyObject *args, PyObject *kwds)
     }
     result = Py_BuildValue("dnL", loss, (Py_ssize_t)n_batches, (long long)step64);
 done:
-    graph_clear(&ga);
+    pv_graph_clear(&ga);
     Py_XDECREF(u);
     Py_XDECREF(it);
     Py_XDECREF(m1);

@@ -97,5 +97,6 @@ extern PyMethodDef pv_convert_methods[];
 extern PyMethodDef pv_blas_methods[];
 extern PyMethodDef pv_graph_methods[];
 extern PyMethodDef pv_vbpr_methods[];
+extern PyMethodDef pv_freedom_methods[];
 
 #endif /* PV_NUMPY_H */

@@ -65,3 +65,20 @@ pv_propagate_f32(const pv_graph *g, pv_index n_layers, pv_index dim, const float
         E[k] *= scale;
     }
 }
+
+void
+pv_graph_power_f32(const pv_graph *g, pv_index n_layers, pv_index dim, const float *src,
+                   float *dst, float *work, int n_threads)
+{
+    const pv_index n = g->n_nodes * dim;
+    if (n_layers == 0) {
+        memcpy(dst, src, sizeof(float) * (size_t)n);
+        return;
+    }
+    const float *cur = src;
+    for (pv_index l = 1; l <= n_layers; l++) {
+        float *out = l == n_layers ? dst : work + (l % 2) * n;
+        pv_spmm_f32(g, dim, cur, out, n_threads);
+        cur = out;
+    }
+}

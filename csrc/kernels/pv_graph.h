@@ -41,4 +41,11 @@ void pv_propagate_f32(const pv_graph *g, pv_index n_layers, pv_index dim,
                       const float *PV_RESTRICT E0, float *PV_RESTRICT E,
                       float *PV_RESTRICT work, int n_threads);
 
+/*
+ * dst = A^n_layers src (n_nodes x dim; the plain power, FREEDOM's item-item
+ * convolution).  work holds 2 * n_nodes * dim floats; dst may not alias src.
+ */
+void pv_graph_power_f32(const pv_graph *g, pv_index n_layers, pv_index dim, const float *src,
+                        float *dst, float *work, int n_threads);
+
 #endif /* PV_GRAPH_H */

@@ -5,6 +5,7 @@
 * ``popularity.py``: :class:`Popularity`.
 * ``backbone.py``: :class:`Backbone`.
 * ``lightgcn.py``: :class:`LightGCN` over the user-item graph of ``graph.py``.
+* ``freedom.py``: :class:`FREEDOM` (frozen item-item graph, pruned user-item graph).
 * ``vbpr.py``: :class:`VBPR` (BPR with a content branch over every modality).
 * ``adapters.py``: :class:`CornacModel`, :class:`ImplicitModel` (models of other
   libraries on a painvrl Dataset, for ``compare``).
@@ -14,9 +15,10 @@
 from .adapters import CornacModel, ImplicitModel
 from .backbone import Backbone
 from .base import NotFittedError
+from .freedom import FREEDOM
 from .lightgcn import LightGCN
 from .popularity import Popularity
 from .vbpr import VBPR
 
-__all__ = ["Backbone", "Popularity", "LightGCN", "VBPR", "NotFittedError", "CornacModel",
+__all__ = ["Backbone", "Popularity", "LightGCN", "VBPR", "FREEDOM", "NotFittedError", "CornacModel",
            "ImplicitModel"]
