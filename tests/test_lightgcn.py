@@ -5,8 +5,6 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from painvrl import LightGCN, NotFittedError, Popularity, _core, datasets
 from painvrl.data import UserItemCSR
@@ -282,16 +280,3 @@ def test_bad_input_to_fit_and_the_kernels(small, rng):
     with pytest.raises(TypeError, match=r"propagate\(\): 'E0' must have dtype float32"):
         _core.propagate(g.indptr, g.indices, g.values, E0.astype(np.float64), 1)
 
-
-@settings(max_examples=25, deadline=None)
-@given(param=st.sampled_from(["dim", "n_layers", "batch_size", "max_epochs", "eval_every",
-                              "patience"]),
-       value=st.one_of(st.integers(-5, -1), st.floats(allow_nan=True), st.text(max_size=3),
-                       st.booleans()))
-def test_any_bad_integer_hyperparameter_names_itself(small, param, value):
-    """Every wrong kind or value raises TypeError/ValueError naming LightGCN and the
-    parameter, before anything is trained (max_epochs=0 would train nothing anyway)."""
-    model = quick(**{"max_epochs": 0, param: value})
-    with pytest.raises((TypeError, ValueError), match=f"LightGCN: {param}"):
-        model.fit(small)
-    assert not hasattr(model, "seen_")

@@ -3,8 +3,6 @@ differences, thread-count determinism, and the estimator (contract, quality, per
 bad input)."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from painvrl import VBPR, NotFittedError, Popularity, _core, datasets
 
@@ -189,14 +187,3 @@ def test_bad_hyperparameters(small, param, value, exc, match):
     with pytest.raises(exc, match=match):
         quick(**{param: value}).fit(small)
 
-
-@settings(max_examples=20, deadline=None)
-@given(param=st.sampled_from(["k", "k2", "batch_size", "eval_every", "lam", "lam_b", "lam_e",
-                              "init_std"]),
-       value=st.one_of(st.integers(-5, -1), st.just(float("nan")), st.just(float("-inf")),
-                       st.text(max_size=3), st.none()))
-def test_any_bad_hyperparameter_names_itself(small, param, value):
-    model = quick(**{"max_epochs": 0, param: value})
-    with pytest.raises((TypeError, ValueError), match=f"VBPR: {param}"):
-        model.fit(small)
-    assert not hasattr(model, "seen_")
