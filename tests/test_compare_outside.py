@@ -184,3 +184,30 @@ def test_implicit_adapter_maps_ids(data):
     with pytest.raises(ValueError, match="ImplicitModel: users"):
         model.recommend([data.n_users], 3)
 
+
+
+def test_one_table_with_every_baseline_and_an_outside_model(data):
+    """The table the issue asks for, at small size: painvrl's backbone and baselines and a
+    cornac model on one split, each own model's rows equal to its own evaluate(), and a
+    paired test between two of them on the per-user frame."""
+    from painvrl import FREEDOM, VBPR, Backbone, LightGCN
+
+    common = dict(max_epochs=4, eval_every=2, progress=False, n_threads=1, seed=0)
+    own = {"backbone": Backbone(d_id=8, d_content=8, reg="batch", **common),
+           "LightGCN": LightGCN(dim=8, batch_size=128, **common),
+           "VBPR": VBPR(k=4, k2=4, batch_size=128, **common),
+           "FREEDOM": FREEDOM(dim=8, knn_k=3, batch_size=128, **common)}
+    models = {name: m.fit(data) for name, m in own.items()}
+    cornac = pytest.importorskip("cornac")
+    models["cornac BPR"] = CornacModel(cornac.models.BPR(k=8, max_iter=20, seed=1,
+                                                         verbose=False), seed=1).fit(data)
+    df = compare(models, {"test": data}, ks=(10, 20))
+    assert df.model.unique().tolist() == list(models) and len(df) == len(models) * 4
+    for name, m in own.items():
+        ref = m.evaluate(data, "test", ks=(10, 20), metrics=("recall", "ndcg"))
+        got = df[df.model == name].drop(columns=["model", "split"]).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, ref)
+    per_user = compare(models, {"test": data}, ks=20, metrics="recall", per_user=True)
+    res = paired_test(per_user[per_user.model == "FREEDOM"],
+                      per_user[per_user.model == "cornac BPR"], metric="recall@20")
+    assert res.n == int((data.test.row_lengths() > 0).sum())
