@@ -211,3 +211,13 @@ def test_one_table_with_every_baseline_and_an_outside_model(data):
     res = paired_test(per_user[per_user.model == "FREEDOM"],
                       per_user[per_user.model == "cornac BPR"], metric="recall@20")
     assert res.n == int((data.test.row_lengths() > 0).sum())
+
+
+def test_cornac_adapter_hands_over_the_item_features_in_cornac_order(data):
+    cornac = pytest.importorskip("cornac")
+    pytest.importorskip("torch")  # cornac's VBPR trains with PyTorch
+    model = CornacModel(cornac.models.VBPR(k=3, k2=3, n_epochs=1, batch_size=64, verbose=False,
+                                           seed=1), seed=1, item_features=True).fit(data)
+    train = model.model.train_set
+    np.testing.assert_array_equal(train.item_image.features[:train.num_items],
+                                  data.features[model.item_of_inner_])

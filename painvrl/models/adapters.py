@@ -46,6 +46,9 @@ class CornacModel(_Adapter):
         Unfitted; ``fit`` trains it on the dataset's training pairs (rating 1).
     seed : int, optional
         Seed of cornac's training-set construction.
+    item_features : bool
+        Hand cornac the dataset's item features (all modalities side by side) as its
+        ``item_image`` modality, which VBPR and other content models read.
 
     Notes
     -----
@@ -55,9 +58,10 @@ class CornacModel(_Adapter):
     scores ``-inf`` everywhere.
     """
 
-    def __init__(self, model, *, seed=None):
+    def __init__(self, model, *, seed=None, item_features: bool = False):
         super().__init__(model)
         self.seed = seed
+        self.item_features = item_features
 
     def fit(self, dataset) -> "CornacModel":
         """Train the cornac model on ``dataset.train``; returns ``self``."""
@@ -66,6 +70,11 @@ class CornacModel(_Adapter):
         ds = _check_dataset(dataset, "CornacModel")
         triples = [(int(u), int(i), 1.0) for u, i in ds.train]
         train = cornac.data.Dataset.from_uir(triples, seed=self.seed)
+        if self.item_features:
+            image = cornac.data.ImageModality(features=np.asarray(ds.features, np.float32),
+                                              ids=np.arange(ds.n_items))
+            image.build(id_map=train.iid_map)  # rows reordered to cornac's item ids
+            train.add_modalities(item_image=image)
         self.model.fit(train)
         self.user_inner_ = np.full(ds.n_users, -1, dtype=np.int64)  # painvrl id -> cornac id
         for raw, inner in train.uid_map.items():
