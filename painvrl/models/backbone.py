@@ -6,7 +6,7 @@ runs in C (``painvrl._core.train_epoch``), one call per epoch, with the GIL rele
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -148,8 +148,9 @@ class Backbone(_EpochTrainer):
         self.progress = progress
 
     # ------------------------------------------------------------------ params
-    def _validated(self, n_feat: int) -> Dict[str, Any]:
+    def _validated(self, dataset) -> Dict[str, Any]:
         f = "Backbone"
+        n_feat = dataset.features.shape[1]
         p = dict(
             d_id=check_positive_int(self.d_id, "d_id", minimum=0, func=f),
             d_content=check_positive_int(self.d_content, "d_content", minimum=0, func=f),
@@ -195,63 +196,18 @@ class Backbone(_EpochTrainer):
         return p
 
     # ------------------------------------------------------------------ fit
-    def fit(self, dataset, *, callback: Optional[Callable[["Backbone", dict], Any]] = None,
-            resume: bool = False) -> "Backbone":
-        """Train on ``dataset.train``, selecting the epoch by ``dataset.val``.
+    # fit(dataset, callback=None, resume=False): _EpochTrainer.fit, with the hooks below.
 
-        Parameters
-        ----------
-        dataset : painvrl.data.Dataset
-        callback : callable, optional
-            ``callback(model, info)`` after every epoch; ``info`` holds ``epoch``,
-            ``loss``, ``reg``, ``seconds`` and, on validation epochs, the monitored
-            metric. Returning ``True`` stops training.
-        resume : bool
-            Continue a fitted (or loaded) model from its last completed epoch with
-            its optimiser state, instead of starting afresh. The result equals an
-            uninterrupted run with the same settings.
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        TypeError
-            ``dataset`` is not a :class:`~painvrl.data.Dataset`, or a hyperparameter
-            of the wrong kind.
-        ValueError
-            A hyperparameter out of range, or ``resume=True`` on another dataset.
-
-        Notes
-        -----
-        The dataset was validated when it was built: its arrays (pairs, degrees,
-        features, validation split) go to the C core as they are, without being
-        scanned again.
-        """
-        features = self._check_dataset(dataset).features
-        p = self._validated(features.shape[1])
-        if resume:
-            self._check_fitted()
-            if self.user_embeddings_.shape[0] != dataset.n_users or \
-                    self.item_embeddings_.shape[0] != dataset.n_items:
-                raise ValueError("resume=True needs the dataset the model was fitted on")
-        else:
-            self._init_state(dataset, p)
-        self._features = features
-        self._show(self._live)  # during training the public attributes are the live tensors
-        self._dataset_val = dataset.val if dataset.val.nnz else None
+    def _prepare(self, dataset, p) -> None:
         # A Dataset is trusted (validated when built, read-only): no re-checks here.
-        beta_u, beta_i = _loss_weights(dataset.user_degree, dataset.item_degree)
-        users, items = dataset._train_columns()
-        metric, k = p["monitor"]
-        self._train_loop(p["max_epochs"], lambda: self._run_epoch(
-            p, dataset, features, beta_u, beta_i, users, items, metric, k), callback)
-        return self
+        self._features = dataset.features
+        self._betas = _loss_weights(dataset.user_degree, dataset.item_degree)
 
-    def _run_epoch(self, p, dataset, features, beta_u, beta_i, users, items, metric, k):
+    def _run_epoch(self, p, dataset, users, items):
         """One epoch in C, then its bookkeeping; returns the epoch's history row."""
         start = time.perf_counter()
+        metric, k = p["monitor"]
+        features, (beta_u, beta_i) = self._features, self._betas
         live = self._live
         loss, n_batches, step = _core.train_epoch(
             live["U"], live["V"], live["W"], live["b"], p["gate"], features, beta_u,
@@ -305,7 +261,6 @@ class Backbone(_EpochTrainer):
         needed = [True, adam, True, adam, True, True, self.bias, self.bias]
         self._opt_state = tuple(np.zeros_like(o) if need else None
                                 for o, need in zip(owners, needed))
-        self._reset_training(dataset)
 
     def _reg_value(self, p) -> float:
         live = self._live

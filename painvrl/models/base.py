@@ -143,6 +143,12 @@ class _EpochTrainer(_RecommenderMixin):
     def _param_names(cls) -> Tuple[str, ...]:
         return tuple(cls.__init__.__kwdefaults__)
 
+    def _keep(self, values: Dict[str, Any]) -> None:
+        """The body of ``__init__``: store every hyperparameter unchanged (scikit-learn's
+        rule; they are checked by ``fit``).  Called with ``locals()``."""
+        for name in self._param_names():
+            setattr(self, name, values[name])
+
     def get_params(self) -> Dict[str, Any]:
         return {k: getattr(self, k) for k in self._param_names()}
 
@@ -162,9 +168,9 @@ class _EpochTrainer(_RecommenderMixin):
         ----------
         dataset : painvrl.data.Dataset
         callback : callable, optional
-            ``callback(model, info)`` after every epoch (``info``: ``epoch``, ``loss``,
-            ``seconds`` and, on validation epochs, the monitored metric); returning
-            ``True`` stops training.
+            ``callback(model, info)`` after every epoch, ``info`` being the epoch's
+            history row (``epoch``, ``loss``, ``seconds``, ... and on validation epochs
+            the monitored metric); returning ``True`` stops training.
         resume : bool
             Continue a fitted (or loaded) model from its last completed epoch, with
             its optimiser state: the result equals an uninterrupted run.
@@ -302,6 +308,27 @@ class _EpochTrainer(_RecommenderMixin):
         if meta.get("class") != cls.__name__:
             raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
         return cls._from_parts(meta, arrays)
+
+    def _to_parts(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+        """The model file of a baseline: its tensors (``_TENSORS``), the flat tuple of
+        optimiser moments ``_adam``, the scoring vectors of ``_saved_vectors()``, the
+        training counters and the hyperparameters (sequences as lists, for JSON)."""
+        self._check_fitted()
+        arrays = {**self._tensor_arrays(), **self._saved_vectors()}
+        arrays.update({f"adam_{q}": a for q, a in enumerate(self._adam)})
+        params = {k: [float(x) for x in v] if isinstance(v, (list, tuple, np.ndarray)) else v
+                  for k, v in self.get_params().items()}
+        return {**self._state_meta(), "params": params}, arrays
+
+    @classmethod
+    def _from_parts(cls, meta: Dict[str, Any], a: Dict[str, np.ndarray]):
+        model = cls(**meta["params"])
+        model._restore_state(meta, a, cls._TENSORS)
+        n_adam = sum(1 for name in a if name.startswith("adam_"))
+        model._adam = tuple(a[f"adam_{q}"] for q in range(n_adam))
+        model._restore_vectors(a)
+        model._publish()
+        return model
 
     def _tensor_arrays(self) -> Dict[str, np.ndarray]:
         """The live and best tensors and the training items, as model-file arrays."""

@@ -9,20 +9,19 @@ plus the modality alignment loss.  Loss, gradients and the Adam steps run in C
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
 from .. import _core
-from .._util.validation import (check_nonneg_float, check_positive_int, check_real,
-                                resolve_threads)
-from .base import _EpochTrainer, _validation_score
+from .._util.validation import check_nonneg_float, check_positive_int, check_real
 from .graph import knn_graph, normalised_graph, propagate, pruned_pairs, transpose
+from .lightgcn import _NodeModel
 
 __all__ = ["FREEDOM"]
 
 
-class FREEDOM(_EpochTrainer):
+class FREEDOM(_NodeModel):
     """FREEDOM, as MMRec's implementation trains it.
 
     Parameters
@@ -62,29 +61,15 @@ class FREEDOM(_EpochTrainer):
     they hit a training item as MMRec's sampler does.
     """
 
+    _TENSORS = ("E0", "W")
+
     def __init__(self, *, dim: int = 64, n_ui_layers: int = 2, n_ii_layers: int = 1,
                  knn_k: int = 10, modality_weights: Optional[Sequence[float]] = None,
                  dropout: float = 0.8, align: float = 1e-3, lr: float = 1e-3,
                  batch_size: int = 2048, max_epochs: int = 1000, eval_every: int = 5,
                  patience: int = 10, monitor: str = "ndcg@10", init_std: float = 0.1,
                  seed: int = 999, n_threads=None, progress: bool = True):
-        self.dim = dim
-        self.n_ui_layers = n_ui_layers
-        self.n_ii_layers = n_ii_layers
-        self.knn_k = knn_k
-        self.modality_weights = modality_weights
-        self.dropout = dropout
-        self.align = align
-        self.lr = lr
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.eval_every = eval_every
-        self.patience = patience
-        self.monitor = monitor
-        self.init_std = init_std
-        self.seed = seed
-        self.n_threads = n_threads
-        self.progress = progress
+        self._keep(locals())
 
     def _validated(self, dataset) -> Dict[str, Any]:
         f = "FREEDOM"
@@ -128,19 +113,15 @@ class FREEDOM(_EpochTrainer):
         self._adam = (np.zeros_like(E0), np.zeros_like(E0), np.zeros_like(W), np.zeros_like(W))
 
     def _prepare(self, dataset, p) -> None:
-        if self._live["E0"].shape[1] != p["dim"]:
-            raise ValueError(f"FREEDOM.fit: resume=True needs the dim the model was fitted with")
+        self._start_graph(dataset, p)
         slices = list(dataset.modalities.values())
         self._ii = knn_graph(dataset.features, slices, p["weights"], p["knn_k"], p["n_threads"])
         self._ii_t = transpose(self._ii)
         self._cols = np.array([0] + [s.stop for s in slices], dtype=np.int64)
         self._features = dataset.features
-        self._graph = normalised_graph(dataset.train_csr)
-        self._vectors_cache = None
 
     def _run_epoch(self, p, dataset, users, items) -> dict:
         start = time.perf_counter()
-        metric, k = p["monitor"]
         ui = normalised_graph(pruned_pairs(dataset.train_csr, p["dropout"], int(self.seed),
                                            self.n_epochs_))
         loss, n_batches, self.step_ = _core.freedom_epoch(
@@ -149,16 +130,7 @@ class FREEDOM(_EpochTrainer):
             p["n_ui_layers"], p["n_ii_layers"], self._adam, users, items, p["lr"], p["align"],
             p["batch_size"], int(self.seed), self.n_epochs_, self.step_,
             n_threads=p["n_threads"])
-        self._vectors_cache = None
-
-        def validate():
-            E = self._vectors_of(self._live["E0"], p["n_threads"])
-            n_users = dataset.n_users
-            return _validation_score(E[:n_users], E[n_users:], dataset, metric, k,
-                                     p["n_threads"])
-
-        return self._close_epoch({"loss": loss / max(n_batches, 1)}, start, p["eval_every"],
-                                 p["patience"], validate)
+        return self._close_node_epoch(loss / max(n_batches, 1), start, p, dataset)
 
     def _vectors_of(self, E0: np.ndarray, n_threads: int) -> np.ndarray:
         """Scoring vectors of all nodes: user-item layer mean on the full graph, plus
@@ -170,44 +142,5 @@ class FREEDOM(_EpochTrainer):
         return E
 
     def _show(self, tensors):
-        self.embeddings_ = tensors["E0"]
+        super()._show(tensors)
         self.projections_ = tensors["W"]
-        self._vectors_cache = None
-
-    # ------------------------------------------------------------------ vectors
-    def _propagated(self) -> np.ndarray:
-        self._check_fitted()
-        if self._vectors_cache is None:
-            if getattr(self, "_ii", None) is None:  # a loaded model: the vectors saved with it
-                return self.node_vectors_
-            self._vectors_cache = self._vectors_of(
-                self.embeddings_, resolve_threads(self.n_threads, func="FREEDOM"))
-        return self._vectors_cache
-
-    def user_vectors(self) -> np.ndarray:
-        """Users' scoring vectors (n_users, dim)."""
-        return self._propagated()[:self.seen_.n_users]
-
-    def item_vectors(self) -> np.ndarray:
-        """Items' scoring vectors, graph part plus item-item part (n_items, dim)."""
-        return self._propagated()[self.seen_.n_users:]
-
-    # ------------------------------------------------------------------ persistence
-    def _to_parts(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
-        self._check_fitted()
-        arrays = {**self._tensor_arrays(), "node_vectors": self._propagated()}
-        arrays.update({f"adam_{q}": a for q, a in enumerate(self._adam)})
-        params = dict(self.get_params())
-        if params["modality_weights"] is not None:
-            params["modality_weights"] = [float(x) for x in params["modality_weights"]]
-        return {**self._state_meta(), "params": params}, arrays
-
-    @classmethod
-    def _from_parts(cls, meta: Dict[str, Any], a: Dict[str, np.ndarray]) -> "FREEDOM":
-        model = cls(**meta["params"])
-        model._restore_state(meta, a, ("E0", "W"))
-        model._adam = tuple(a[f"adam_{q}"] for q in range(4))
-        model.node_vectors_ = a["node_vectors"]
-        model._vectors_cache = None
-        model._publish()
-        return model

@@ -20,7 +20,65 @@ from .graph import normalised_graph, propagate
 __all__ = ["LightGCN"]
 
 
-class LightGCN(_EpochTrainer):
+class _NodeModel(_EpochTrainer):
+    """What the graph models (LightGCN, FREEDOM) share: layer-0 embeddings of users then
+    items (``_live["E0"]``), scoring vectors ``_vectors_of(E0, n_threads)`` of all nodes
+    (cached; saved in the model file, which a loaded model scores with), validation on
+    them, and their model file (:meth:`_EpochTrainer._to_parts`)."""
+
+    _TENSORS: Tuple[str, ...] = ("E0",)
+
+    def _start_graph(self, dataset, p) -> None:
+        """The full normalised user-item graph of this fit (a resumed fit keeps ``dim``)."""
+        if self._live["E0"].shape[1] != p["dim"]:
+            raise ValueError(f"{type(self).__name__}.fit: resume=True needs "
+                             f"dim={self._live['E0'].shape[1]}, the model's, got {p['dim']}")
+        self._graph = normalised_graph(dataset.train_csr)
+        self._vectors_cache = None
+
+    def _close_node_epoch(self, loss: float, start: float, p, dataset) -> dict:
+        self._vectors_cache = None
+        metric, k = p["monitor"]
+
+        def validate():
+            E = self._vectors_of(self._live["E0"], p["n_threads"])
+            n_users = dataset.n_users
+            return _validation_score(E[:n_users], E[n_users:], dataset, metric, k,
+                                     p["n_threads"])
+
+        return self._close_epoch({"loss": loss}, start, p["eval_every"], p["patience"],
+                                 validate)
+
+    def _show(self, tensors):
+        self.embeddings_ = tensors["E0"]
+        self._vectors_cache = None
+
+    def _propagated(self) -> np.ndarray:
+        self._check_fitted()
+        if self._vectors_cache is None:
+            if getattr(self, "_graph", None) is None:  # loaded: the vectors saved with it
+                return self.node_vectors_
+            self._vectors_cache = self._vectors_of(
+                self.embeddings_, resolve_threads(self.n_threads, func=type(self).__name__))
+        return self._vectors_cache
+
+    def user_vectors(self) -> np.ndarray:
+        """Users' scoring vectors (n_users, dim)."""
+        return self._propagated()[:self.seen_.n_users]
+
+    def item_vectors(self) -> np.ndarray:
+        """Items' scoring vectors (n_items, dim)."""
+        return self._propagated()[self.seen_.n_users:]
+
+    def _saved_vectors(self) -> Dict[str, np.ndarray]:
+        return {"node_vectors": self._propagated()}
+
+    def _restore_vectors(self, a: Dict[str, np.ndarray]) -> None:
+        self.node_vectors_ = a["node_vectors"]
+        self._vectors_cache = None
+
+
+class LightGCN(_NodeModel):
     """LightGCN with BPR, as the authors' code (LightGCN-PyTorch) trains it.
 
     Parameters
@@ -73,19 +131,7 @@ class LightGCN(_EpochTrainer):
                  eval_every: int = 5, patience: int = 10, monitor: str = "ndcg@10",
                  init_std: float = 0.1, seed: int = 2020, n_threads: Optional[int] = None,
                  progress: bool = True):
-        self.dim = dim
-        self.n_layers = n_layers
-        self.lr = lr
-        self.reg = reg
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.eval_every = eval_every
-        self.patience = patience
-        self.monitor = monitor
-        self.init_std = init_std
-        self.seed = seed
-        self.n_threads = n_threads
-        self.progress = progress
+        self._keep(locals())
 
     def _validated(self, dataset) -> Dict[str, Any]:
         f = "LightGCN"
@@ -102,64 +148,16 @@ class LightGCN(_EpochTrainer):
         self._adam = (np.zeros_like(E0), np.zeros_like(E0))
 
     def _prepare(self, dataset, p) -> None:
-        if self._live["E0"].shape[1] != p["dim"]:
-            raise ValueError(f"LightGCN.fit: resume=True needs dim={self._live['E0'].shape[1]}, "
-                             f"the model's, got {p['dim']}")
-        self._graph = normalised_graph(dataset.train_csr)
-        self._vectors_cache = None
+        self._start_graph(dataset, p)
 
     def _run_epoch(self, p, dataset, users, items) -> dict:
         start = time.perf_counter()
-        metric, k = p["monitor"]
         g = self._graph
         loss, n_batches, self.step_ = _core.lgcn_epoch(
             g.indptr, g.indices, g.values, self._live["E0"], self._adam[0], self._adam[1],
             g.n_users, p["n_layers"], users, items, p["lr"], p["reg"], p["batch_size"],
             int(self.seed), self.n_epochs_, self.step_, n_threads=p["n_threads"])
-        self._vectors_cache = None
+        return self._close_node_epoch(loss / max(n_batches, 1), start, p, dataset)
 
-        def validate():
-            E = propagate(g, self._live["E0"], p["n_layers"], p["n_threads"])
-            return _validation_score(E[:g.n_users], E[g.n_users:], dataset, metric, k,
-                                     p["n_threads"])
-
-        return self._close_epoch({"loss": loss / max(n_batches, 1)}, start, p["eval_every"],
-                                 p["patience"], validate)
-
-    def _show(self, tensors):
-        self.embeddings_ = tensors["E0"]
-        self._vectors_cache = None
-
-    # ------------------------------------------------------------------ vectors
-    def _propagated(self) -> np.ndarray:
-        self._check_fitted()
-        if self._vectors_cache is None:
-            graph = getattr(self, "_graph", None)
-            if graph is None:  # a loaded model: the graph of its training pairs
-                graph = self._graph = normalised_graph(self.seen_)
-            self._vectors_cache = propagate(graph, self.embeddings_, int(self.n_layers),
-                                            resolve_threads(self.n_threads, func="LightGCN"))
-        return self._vectors_cache
-
-    def user_vectors(self) -> np.ndarray:
-        """Users' scoring vectors: their layer combination (n_users, dim)."""
-        return self._propagated()[:self.seen_.n_users]
-
-    def item_vectors(self) -> np.ndarray:
-        """Items' scoring vectors: their layer combination (n_items, dim)."""
-        return self._propagated()[self.seen_.n_users:]
-
-    # ------------------------------------------------------------------ persistence
-    def _to_parts(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
-        self._check_fitted()
-        arrays = {**self._tensor_arrays(), "adam_m": self._adam[0], "adam_v": self._adam[1]}
-        return {**self._state_meta(), "params": self.get_params()}, arrays
-
-    @classmethod
-    def _from_parts(cls, meta: Dict[str, Any], a: Dict[str, np.ndarray]) -> "LightGCN":
-        model = cls(**meta["params"])
-        model._restore_state(meta, a, ("E0",))
-        model._adam = (a["adam_m"], a["adam_v"])
-        model._vectors_cache = None
-        model._publish()
-        return model
+    def _vectors_of(self, E0: np.ndarray, n_threads: int) -> np.ndarray:
+        return propagate(self._graph, E0, int(self.n_layers), n_threads)

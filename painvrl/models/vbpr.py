@@ -57,27 +57,14 @@ class VBPR(_EpochTrainer):
         As :class:`~painvrl.models.Backbone`.
     """
 
+    _TENSORS = _TABLES
+
     def __init__(self, *, k: int = 32, k2: int = 32, lr: float = 1e-3, lam: float = 1e-2,
                  lam_b: float = 1e-2, lam_e: float = 0.0, normalize: bool = True,
                  batch_size: int = 1024, max_epochs: int = 500, eval_every: int = 5,
                  patience: int = 10, monitor: str = "ndcg@10", init_std: float = 0.01,
                  seed: int = 2016, n_threads=None, progress: bool = True):
-        self.k = k
-        self.k2 = k2
-        self.lr = lr
-        self.lam = lam
-        self.lam_b = lam_b
-        self.lam_e = lam_e
-        self.normalize = normalize
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.eval_every = eval_every
-        self.patience = patience
-        self.monitor = monitor
-        self.init_std = init_std
-        self.seed = seed
-        self.n_threads = n_threads
-        self.progress = progress
+        self._keep(locals())
 
     def _validated(self, dataset) -> Dict[str, Any]:
         f = "VBPR"
@@ -98,8 +85,8 @@ class VBPR(_EpochTrainer):
         self._live = {n: (rng.standard_normal(shapes[n]) * p["init_std"]).astype(np.float32)
                       if n not in ("bias", "beta") else np.zeros(shapes[n], np.float32)
                       for n in _TABLES}
-        self._adam = tuple(tuple(np.zeros_like(self._live[n]) for n in _TABLES)
-                           for _ in range(2))
+        # Adam's first moments of the six tables, then their second moments
+        self._adam = tuple(np.zeros_like(self._live[n]) for _ in range(2) for n in _TABLES)
 
     def _prepare(self, dataset, p) -> None:
         for n in ("gamma_u", "theta_u"):
@@ -120,7 +107,7 @@ class VBPR(_EpochTrainer):
         metric, k = p["monitor"]
         params = tuple(self._live[n] for n in _TABLES)
         loss, n_batches, self.step_ = _core.vbpr_epoch(
-            params, self._adam[0], self._adam[1], self._features, users, items, p["lr"],
+            params, self._adam[:6], self._adam[6:], self._features, users, items, p["lr"],
             p["lam"], p["lam_b"], p["lam_e"], p["batch_size"], int(self.seed), self.n_epochs_,
             self.step_, n_threads=p["n_threads"])
 
@@ -156,21 +143,11 @@ class VBPR(_EpochTrainer):
         return _vectors(self._shown, features)[1]
 
     # ------------------------------------------------------------------ persistence
-    def _to_parts(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
-        self._check_fitted()
-        arrays = {**self._tensor_arrays(), "item_vectors": self.item_vectors()}
-        for q, n in enumerate(_TABLES):
-            arrays["adam_m_" + n], arrays["adam_v_" + n] = self._adam[0][q], self._adam[1][q]
-        return {**self._state_meta(), "params": self.get_params()}, arrays
+    def _saved_vectors(self) -> Dict[str, np.ndarray]:
+        return {"item_vectors": self.item_vectors()}
 
-    @classmethod
-    def _from_parts(cls, meta: Dict[str, Any], a: Dict[str, np.ndarray]) -> "VBPR":
-        model = cls(**meta["params"])
-        model._restore_state(meta, a, _TABLES)
-        model._adam = tuple(tuple(a[f"adam_{s}_{n}"] for n in _TABLES) for s in ("m", "v"))
-        model.item_vectors_ = a["item_vectors"]
-        model._publish()
-        return model
+    def _restore_vectors(self, a: Dict[str, np.ndarray]) -> None:
+        self.item_vectors_ = a["item_vectors"]
 
 
 def _vectors(t: Dict[str, np.ndarray], X) -> Tuple[np.ndarray, np.ndarray]:
