@@ -1,10 +1,11 @@
 """FREEDOM: the item-item kNN graph and the edge pruning against NumPy, the C batch loss and
 gradients against a dense float64 reference and finite differences, thread-count
-determinism, and the estimator (contract, quality, persistence, bad input)."""
+determinism, bad input, and the item graph's effect.  The estimator contract:
+tests/test_baselines.py."""
 import numpy as np
 import pytest
 
-from painvrl import FREEDOM, LightGCN, NotFittedError, _core, datasets
+from painvrl import FREEDOM, LightGCN, _core, datasets
 from painvrl.data import UserItemCSR
 from painvrl.models.graph import knn_graph, normalised_graph, pruned_pairs, transpose
 
@@ -189,53 +190,14 @@ def quick(**kw):
     return FREEDOM(**base)
 
 
-def test_contract_and_quality(small):
-    model = quick(max_epochs=30, eval_every=5)
-    with pytest.raises(NotFittedError):
-        model.recommend(0)
-    assert model.fit(small) is model
+def test_the_item_graph_helps_on_content_driven_data(small):
+    model = quick(max_epochs=30, eval_every=5).fit(small)
     assert model.projections_.shape == (8, small.features.shape[1])
-    ids, _ = model.recommend([4], k=6)
-    assert not set(ids[0]) & set(small.train_csr.row(4))
     rec = lambda m: m.evaluate(small, "test", ks=(20,), metrics=("recall",))["value"].iloc[0]  # noqa: E731
     lgcn = LightGCN(dim=8, lr=1e-2, batch_size=256, max_epochs=30, eval_every=5, patience=100,
                     progress=False, seed=5, n_threads=1).fit(small)
     # the planted data's items are described by their features: the item-item graph helps
     assert rec(model) > rec(lgcn)
-
-
-def test_same_seed_same_model_any_thread_count(small):
-    a = quick(n_threads=1).fit(small)
-    b = quick(n_threads=2).fit(small)
-    np.testing.assert_array_equal(a.embeddings_, b.embeddings_)
-    np.testing.assert_array_equal(a.projections_, b.projections_)
-    np.testing.assert_array_equal(a.history_["loss"], b.history_["loss"])
-
-
-def test_save_load_and_resume_equal_an_uninterrupted_run(small, tmp_path):
-    full = quick(max_epochs=6).fit(small)
-    part = quick(max_epochs=3).fit(small)
-    part.save(tmp_path / "m")
-    loaded = FREEDOM.load(tmp_path / "m")
-    np.testing.assert_array_equal(loaded.recommend([1, 2])[0], part.recommend([1, 2])[0])
-    loaded.set_params(max_epochs=6).fit(small, resume=True)
-    np.testing.assert_array_equal(loaded.embeddings_, full.embeddings_)
-    np.testing.assert_array_equal(loaded.projections_, full.projections_)
-
-
-@pytest.mark.parametrize("param,value,exc,match", [
-    ("dropout", 1.0, ValueError, "FREEDOM: dropout must be < 1"),
-    ("dropout", -0.1, ValueError, "FREEDOM: dropout"),
-    ("knn_k", 10_000, ValueError, "FREEDOM: knn_k must be <= n_items"),
-    ("knn_k", 0, ValueError, "FREEDOM: knn_k must be >= 1"),
-    ("modality_weights", [1.0], ValueError, "FREEDOM: modality_weights must hold 3"),
-    ("modality_weights", "abc", ValueError, "FREEDOM: modality_weights"),
-    ("align", float("nan"), ValueError, "FREEDOM: align must be finite"),
-    ("n_ii_layers", -1, ValueError, "FREEDOM: n_ii_layers must be >= 0"),
-])
-def test_bad_hyperparameters(small, param, value, exc, match):
-    with pytest.raises(exc, match=match):
-        quick(**{param: value}).fit(small)
 
 
 def test_bad_input_to_the_kernel(rng):

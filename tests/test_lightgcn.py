@@ -1,12 +1,10 @@
-"""LightGCN: the normalised graph, propagation, batch loss and gradient against dense float64
-references and finite differences, the epoch kernel against its pieces, and the estimator
-(contract, determinism across thread counts, persistence, bad input)."""
-import math
-
+"""LightGCN's kernels: the normalised graph, propagation, batch loss and gradient against
+dense float64 references and finite differences, thread-count determinism, the epoch
+kernel against its pieces, bad input.  The estimator: tests/test_baselines.py."""
 import numpy as np
 import pytest
 
-from painvrl import LightGCN, NotFittedError, Popularity, _core, datasets
+from painvrl import _core
 from painvrl.data import UserItemCSR
 from painvrl.models.graph import normalised_graph, propagate
 
@@ -188,88 +186,7 @@ def test_epoch_is_its_pieces(rng):
     np.testing.assert_allclose(E, expected, rtol=0, atol=8 * EPS32 * (np.abs(E0).max() + lr))
 
 
-# --------------------------------------------------------------------------- estimator
-
-@pytest.fixture(scope="module")
-def small():
-    return datasets.make_multimodal(n_users=200, n_items=250, n_interactions=6_000, seed=4)
-
-
-def quick(**kw):
-    base = dict(dim=8, n_layers=2, lr=1e-2, batch_size=256, max_epochs=6, eval_every=2,
-                patience=100, progress=False, seed=5, n_threads=1)
-    base.update(kw)
-    return LightGCN(**base)
-
-
-def test_contract_and_quality(small):
-    model = quick(max_epochs=30, eval_every=5)
-    with pytest.raises(NotFittedError):
-        model.recommend(0)
-    assert model.fit(small) is model
-    assert model.embeddings_.shape == (small.n_users + small.n_items, 8)
-    assert model.n_epochs_ == 30 and len(model.history_) == 30
-    ids, scores = model.recommend([0, 5], k=7)
-    assert ids.shape == (2, 7) and np.all(np.diff(scores, axis=1) <= 0)
-    for row, u in zip(ids, [0, 5]):
-        assert not set(row) & set(small.train_csr.row(u))
-    # score() is the same dot product in NumPy: equal up to float32 rounding of 8 terms
-    U, V = model.user_vectors(), model.item_vectors()
-    tol = 8 * EPS32 * np.abs(U[0]).max() * np.abs(V).max() * 8
-    np.testing.assert_allclose(model.score([0])[0, ids[0]], scores[0], rtol=0, atol=tol)
-    rec = lambda m: m.evaluate(small, "test", ks=(20,), metrics=("recall",))["value"].iloc[0]  # noqa: E731
-    assert rec(model) > rec(Popularity().fit(small)) + 0.02
-
-
-def test_same_seed_same_model_any_thread_count(small):
-    a = quick(n_threads=1).fit(small)
-    b = quick(n_threads=2).fit(small)
-    np.testing.assert_array_equal(a.embeddings_, b.embeddings_)
-    np.testing.assert_array_equal(a.history_["loss"], b.history_["loss"])
-    np.testing.assert_array_equal(a.user_vectors(), b.user_vectors())
-    assert not np.array_equal(a.embeddings_, quick(seed=6).fit(small).embeddings_)
-
-
-def test_save_load_and_resume_equal_an_uninterrupted_run(small, tmp_path):
-    full = quick(max_epochs=6).fit(small)
-    part = quick(max_epochs=3).fit(small)
-    part.save(tmp_path / "m")
-    loaded = LightGCN.load(tmp_path / "m")
-    np.testing.assert_array_equal(loaded.recommend([1, 2])[0], part.recommend([1, 2])[0])
-    loaded.set_params(max_epochs=6).fit(small, resume=True)
-    np.testing.assert_array_equal(loaded.embeddings_, full.embeddings_)
-    assert loaded.best_epoch_ == full.best_epoch_ and loaded.n_epochs_ == 6
-
-
-def test_callback_stops_and_early_stopping_keeps_the_best(small):
-    seen = []
-    model = quick().fit(small, callback=lambda m, info: seen.append(info["epoch"]) or
-                        info["epoch"] == 3)
-    assert seen == [1, 2, 3] and model.n_epochs_ == 3
-    model = quick(max_epochs=40, patience=0, lr=0.3).fit(small)
-    checks = model.history_.dropna(subset=["ndcg@10"])
-    assert model.best_score_ == checks["ndcg@10"].max()
-    assert model.best_epoch_ == int(checks.loc[checks["ndcg@10"].idxmax(), "epoch"])
-
-
-@pytest.mark.parametrize("param,value,exc,match", [
-    ("dim", 0, ValueError, "LightGCN: dim must be >= 1"),
-    ("n_layers", -1, ValueError, "LightGCN: n_layers must be >= 0"),
-    ("n_layers", 1.5, TypeError, "LightGCN: n_layers must be an integer"),
-    ("lr", 0.0, ValueError, "LightGCN: lr must be finite and > 0"),
-    ("reg", float("nan"), ValueError, "LightGCN: reg must be finite"),
-    ("batch_size", True, TypeError, "LightGCN: batch_size must be an integer"),
-    ("monitor", "ndcg", ValueError, "monitor must look like"),
-    ("seed", -1, ValueError, "LightGCN: seed"),
-])
-def test_bad_hyperparameters(small, param, value, exc, match):
-    with pytest.raises(exc, match=match):
-        quick(**{param: value}).fit(small)
-
-
-def test_bad_input_to_fit_and_the_kernels(small, rng):
-    with pytest.raises(TypeError, match="LightGCN.fit: dataset must be a painvrl.Dataset"):
-        quick().fit(small.train)
+def test_bad_input_to_the_kernels(rng):
     g, R, E0, users, pos, neg = batch_case(rng)
     with pytest.raises(IndexError, match=r"lgcn_batch\(\): 'neg' must lie in \[0, 8\)"):
         c_batch(g, E0, users, pos, neg + 8, 1, 0.0)

@@ -92,20 +92,6 @@ args_take(PyObject *oui, PyObject *oii, PyObject *oiit, PyObject *oE0, PyObject 
     return 0;
 }
 
-static int
-check_ids(PyArrayObject *a, npy_intp high, const char *name)
-{
-    const int64_t *v = PV_I64(a);
-    for (npy_intp q = 0; q < PyArray_DIM(a, 0); q++) {
-        if (v[q] < 0 || v[q] >= high) {
-            PyErr_Format(PyExc_IndexError, "freedom_batch(): '%s' must lie in [0, %zd), got %lld",
-                         name, (Py_ssize_t)high, (long long)v[q]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 PyDoc_STRVAR(core_freedom_batch_doc,
 "freedom_batch($module, /, ui, ii, ii_t, E0, W, cols, X, n_users, n_ui_layers, n_ii_layers, "
 "users, pos, neg, align, n_threads=0)\n--\n\n"
@@ -135,21 +121,14 @@ core_freedom_batch(PyObject *self, PyObject *args, PyObject *kwds)
     if (args_take(oui, oii, oiit, oE0, oW, ocols, oX, n_users, n_ui, n_ii, align, 0, f, &a) < 0) {
         goto done;
     }
-    u = pv_input(ou, NPY_INT64, 1, NULL, f, "users");
-    npy_intp B[1] = {u ? PyArray_DIM(u, 0) : 0};
-    p = u ? pv_input(op, NPY_INT64, 1, B, f, "pos") : NULL;
-    n = p ? pv_input(on, NPY_INT64, 1, B, f, "neg") : NULL;
-    if (n == NULL || check_ids(u, a.m.n_users, "users") < 0 ||
-        check_ids(p, a.m.n_items, "pos") < 0 || check_ids(n, a.m.n_items, "neg") < 0) {
+    if (pv_triples(ou, op, on, a.m.n_users, a.m.n_items, f, &u, &p, &n) < 0) {
         goto done;
     }
+    npy_intp B[1] = {PyArray_DIM(u, 0)};
     gE0 = (PyArrayObject *)PyArray_SimpleNew(2, PyArray_DIMS(a.E0), NPY_FLOAT32);
     gW = (PyArrayObject *)PyArray_SimpleNew(2, PyArray_DIMS(a.W), NPY_FLOAT32);
-    work = malloc(sizeof(float) * (size_t)pv_freedom_workspace_f32(&a.m, B[0]) + 1);
-    if (gE0 == NULL || gW == NULL || work == NULL) {
-        if (work == NULL) {
-            PyErr_NoMemory();
-        }
+    work = gE0 && gW ? pv_workspace(pv_freedom_workspace_f32(&a.m, B[0])) : NULL;
+    if (work == NULL) {
         goto done;
     }
     double loss = 0.0;
@@ -242,11 +221,7 @@ core_freedom_epoch(PyObject *self, PyObject *args, PyObject *kwds)
                               n_pairs[0], PV_I64(u), PV_I64(it), batch, seed, (uint32_t)epoch,
                               &step64, &loss, &n_batches, pv_threads_of(n_threads));
     PV_END_KERNEL
-    if (st != PV_OK) {
-        pv_raise_status(st, f);
-        goto done;
-    }
-    result = Py_BuildValue("dnL", loss, (Py_ssize_t)n_batches, (long long)step64);
+    result = pv_epoch_result(st, f, loss, n_batches, step64);
 done:
     for (int q = 0; q < 4; q++) {
         Py_XDECREF(st_arr[q]);

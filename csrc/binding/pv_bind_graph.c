@@ -87,12 +87,9 @@ core_propagate(PyObject *self, PyObject *args, PyObject *kwds)
     }
     const pv_index d = PV_DIM(E0, 1);
     PyArrayObject *E = (PyArrayObject *)PyArray_SimpleNew(2, PyArray_DIMS(E0), NPY_FLOAT32);
-    work = malloc(sizeof(float) * (size_t)(2 * ga.graph.n_nodes * d) + 1);
-    if (E == NULL || work == NULL) {
+    work = E ? pv_workspace(2 * ga.graph.n_nodes * d) : NULL;
+    if (work == NULL) {
         Py_XDECREF(E);
-        if (work == NULL) {
-            PyErr_NoMemory();
-        }
         goto done;
     }
     PV_BEGIN_KERNEL
@@ -110,21 +107,6 @@ done:
     pv_graph_clear(&ga);
     Py_DECREF(E0);
     return result;
-}
-
-/* users (B,) in [0, n_users), pos and neg (B,) in [0, n_items): checked here for tests. */
-static int
-check_ids(PyArrayObject *a, npy_intp high, const char *name)
-{
-    const int64_t *v = PV_I64(a);
-    for (npy_intp k = 0; k < PyArray_DIM(a, 0); k++) {
-        if (v[k] < 0 || v[k] >= high) {
-            PyErr_Format(PyExc_IndexError, "lgcn_batch(): '%s' must lie in [0, %zd), got %lld",
-                         name, (Py_ssize_t)high, (long long)v[k]);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 PyDoc_STRVAR(core_lgcn_batch_doc,
@@ -164,22 +146,15 @@ core_lgcn_batch(PyObject *self, PyObject *args, PyObject *kwds)
     if (pv_graph_take(optr, oidx, oval, n_nodes, "lgcn_batch", &ga) < 0) {
         goto done;
     }
-    u = pv_input(ou, NPY_INT64, 1, NULL, "lgcn_batch", "users");
-    npy_intp B[1] = {u ? PyArray_DIM(u, 0) : 0};
-    p = u ? pv_input(op, NPY_INT64, 1, B, "lgcn_batch", "pos") : NULL;
-    n = p ? pv_input(on, NPY_INT64, 1, B, "lgcn_batch", "neg") : NULL;
-    if (n == NULL || check_ids(u, n_users, "users") < 0 ||
-        check_ids(p, n_nodes - n_users, "pos") < 0 || check_ids(n, n_nodes - n_users, "neg") < 0) {
+    if (pv_triples(ou, op, on, n_users, n_nodes - n_users, "lgcn_batch", &u, &p, &n) < 0) {
         goto done;
     }
+    npy_intp B[1] = {PyArray_DIM(u, 0)};
     pv_lgcn_model m = {&ga.graph, n_users, n_nodes - n_users, PV_DIM(E0, 1), n_layers,
                        (float)reg};
     gE0 = (PyArrayObject *)PyArray_SimpleNew(2, PyArray_DIMS(E0), NPY_FLOAT32);
-    work = malloc(sizeof(float) * (size_t)pv_lgcn_workspace_f32(&m, B[0]) + 1);
-    if (gE0 == NULL || work == NULL) {
-        if (work == NULL) {
-            PyErr_NoMemory();
-        }
+    work = gE0 ? pv_workspace(pv_lgcn_workspace_f32(&m, B[0])) : NULL;
+    if (work == NULL) {
         goto done;
     }
     double loss = 0.0;
@@ -272,11 +247,7 @@ core_lgcn_epoch(PyObject *self, PyObject *args, PyObject *kwds)
                            PV_I64(it), batch, seed, (uint32_t)epoch, &step64, &loss, &n_batches,
                            pv_threads_of(n_threads));
     PV_END_KERNEL
-    if (st != PV_OK) {
-        pv_raise_status(st, "lgcn_epoch");
-        goto done;
-    }
-    result = Py_BuildValue("dnL", loss, (Py_ssize_t)n_batches, (long long)step64);
+    result = pv_epoch_result(st, "lgcn_epoch", loss, n_batches, step64);
 done:
     pv_graph_clear(&ga);
     Py_XDECREF(u);

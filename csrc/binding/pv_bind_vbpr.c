@@ -76,20 +76,6 @@ check_reg(double lam, double lam_b, double lam_e, const char *func)
     return 0;
 }
 
-static int
-check_ids(PyArrayObject *a, npy_intp high, const char *func, const char *name)
-{
-    const int64_t *v = PV_I64(a);
-    for (npy_intp q = 0; q < PyArray_DIM(a, 0); q++) {
-        if (v[q] < 0 || v[q] >= high) {
-            PyErr_Format(PyExc_IndexError, "%s(): '%s' must lie in [0, %zd), got %lld", func,
-                         name, (Py_ssize_t)high, (long long)v[q]);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 PyDoc_STRVAR(core_vbpr_batch_doc,
 "vbpr_batch($module, /, params, X, users, pos, neg, lam, lam_b, lam_e, n_threads=0)\n--\n\n"
 "One VBPR batch: (loss, gradient tuple shaped like params).  params is the tuple\n"
@@ -118,14 +104,10 @@ core_vbpr_batch(PyObject *self, PyObject *args, PyObject *kwds)
     }
     npy_intp xshape[2] = {m.n_items, m.n_feat};
     X = pv_input(oX, NPY_FLOAT32, 2, xshape, f, "X");
-    u = X ? pv_input(ou, NPY_INT64, 1, NULL, f, "users") : NULL;
-    npy_intp B[1] = {u ? PyArray_DIM(u, 0) : 0};
-    p = u ? pv_input(op, NPY_INT64, 1, B, f, "pos") : NULL;
-    n = p ? pv_input(on, NPY_INT64, 1, B, f, "neg") : NULL;
-    if (n == NULL || check_ids(u, m.n_users, f, "users") < 0 ||
-        check_ids(p, m.n_items, f, "pos") < 0 || check_ids(n, m.n_items, f, "neg") < 0) {
+    if (X == NULL || pv_triples(ou, op, on, m.n_users, m.n_items, f, &u, &p, &n) < 0) {
         goto done;
     }
+    npy_intp B[1] = {PyArray_DIM(u, 0)};
     m.X = PV_F32(X);
     grads = PyTuple_New(N_TABLES);
     if (grads == NULL) {
@@ -145,9 +127,8 @@ core_vbpr_batch(PyObject *self, PyObject *args, PyObject *kwds)
         goto done;
     }
     release_tables(garr);  /* the tuple keeps them alive */
-    work = malloc(sizeof(float) * (size_t)pv_vbpr_workspace_f32(&m, B[0]) + 1);
+    work = pv_workspace(pv_vbpr_workspace_f32(&m, B[0]));
     if (work == NULL) {
-        PyErr_NoMemory();
         goto done;
     }
     double loss = 0.0;
@@ -231,11 +212,7 @@ core_vbpr_epoch(PyObject *self, PyObject *args, PyObject *kwds)
                            (uint32_t)epoch, &step64, &loss, &n_batches,
                            n_threads > 0 ? n_threads : pv_default_threads());
     PV_END_KERNEL
-    if (st != PV_OK) {
-        pv_raise_status(st, f);
-        goto done;
-    }
-    result = Py_BuildValue("dnL", loss, (Py_ssize_t)n_batches, (long long)step64);
+    result = pv_epoch_result(st, f, loss, n_batches, step64);
 done:
     release_tables(par);
     release_tables(a1);
