@@ -8,16 +8,9 @@ import pytest
 from painvrl import FREEDOM, LightGCN, _core, datasets
 from painvrl.data import UserItemCSR
 from painvrl.models.graph import knn_graph, normalised_graph, pruned_pairs, transpose
+from _graph_ref import dense, layer_mean
 
 EPS32 = float(np.finfo(np.float32).eps)
-
-
-def dense(g, n):
-    M = np.zeros((n, n))
-    for r in range(n):
-        for e in range(g.indptr[r], g.indptr[r + 1]):
-            M[r, g.indices[e]] += g.values[e]
-    return M
 
 
 def test_knn_graph_matches_a_numpy_reference(rng):
@@ -51,10 +44,6 @@ def test_pruning_keeps_the_share_and_favours_low_degree_edges():
     np.testing.assert_array_equal(again.indices, kept.indices)
     assert not np.array_equal(pruned_pairs(train, 0.8, seed=3, epoch=2).indices, kept.indices)
     assert pruned_pairs(train, 0.0, seed=3, epoch=1) is train
-
-
-def layer_mean(A, L):
-    return sum(np.linalg.matrix_power(A, l) for l in range(L + 1)) / (L + 1)
 
 
 def freedom_ref(E0, W, A, S, nu, X, cols, users, pos, neg, L_ui, L_ii, align):

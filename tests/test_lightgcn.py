@@ -7,6 +7,7 @@ import pytest
 from painvrl import _core
 from painvrl.data import UserItemCSR
 from painvrl.models.graph import normalised_graph, propagate
+from _graph_ref import dense, layer_mean
 
 EPS32 = float(np.finfo(np.float32).eps)
 
@@ -26,11 +27,6 @@ def dense_adjacency(R):
     deg = A.sum(1)
     inv = np.divide(1.0, np.sqrt(deg), out=np.zeros_like(deg), where=deg > 0)
     return inv[:, None] * A * inv[None, :]
-
-
-def layer_mean(A, L):
-    """P = 1/(L+1) sum_l A^l, float64."""
-    return sum(np.linalg.matrix_power(A, l) for l in range(L + 1)) / (L + 1)
 
 
 def bpr_ref(E0, P, nu, users, pos, neg, reg):
@@ -57,19 +53,10 @@ def graph_case(rng):
     return train, R, normalised_graph(train)
 
 
-def to_dense(g):
-    n = g.n_users + g.n_items
-    M = np.zeros((n, n))
-    for r in range(n):
-        for e in range(g.indptr[r], g.indptr[r + 1]):
-            M[r, g.indices[e]] += g.values[e]
-    return M
-
-
 def test_graph_is_the_symmetric_normalisation(graph_case):
     train, R, g = graph_case
     ref = dense_adjacency(R)
-    got = to_dense(g)
+    got = dense(g, g.n_users + g.n_items)
     np.testing.assert_allclose(got, ref, rtol=2 * EPS32, atol=0)
     np.testing.assert_array_equal(got, got.T)  # the backward pass relies on A^T = A
     for r in range(len(g.indptr) - 1):  # CSR rows are sorted
