@@ -130,13 +130,14 @@ class _EpochTrainer(_RecommenderMixin):
     callback), early stopping on a validation metric, and model files.
 
     A subclass keeps its trainable arrays in ``self._live`` (name -> array, None
-    allowed), shows a set of them as public attributes in ``_show(tensors)``, and
-    gives ``_to_parts()`` / ``_from_parts()`` (its model file) on top of
-    :meth:`_state_meta` / :meth:`_restore_state`.  With the generic :meth:`fit` it
-    also gives ``_validated(dataset)`` (checked hyperparameters), ``_init_state``
-    (fresh tensors and optimiser state), ``_prepare`` (per-fit data such as a
-    graph) and ``_run_epoch(p, dataset, users, items)`` (one epoch, closed by
-    :meth:`_close_epoch`).
+    allowed) and shows a set of them as public attributes in ``_show(tensors)``.
+    :meth:`fit` calls its hooks ``_validated(dataset)`` (checked hyperparameters),
+    ``_init_state(dataset, p)`` (fresh tensors and optimiser state), ``_prepare``
+    (per-fit data such as a graph) and ``_run_epoch(p, dataset, users, items)`` (one
+    epoch, closed by :meth:`_close_epoch`).  The model file (:meth:`_to_parts`)
+    needs ``_TENSORS`` (the names in ``_live``), ``_adam`` (a flat tuple of optimiser
+    moments), ``_saved_vectors()`` and ``_restore_vectors(arrays)``; the Backbone
+    writes its own on top of :meth:`_state_meta` / :meth:`_restore_state`.
     """
 
     @classmethod
