@@ -92,7 +92,7 @@ def mask_step_workspace(
 def mask_weigh(
     a: NDArray[Any], b: NDArray[Any], erm_loss: float, irm_loss: float, *,
     weighting: int = 0, normalize: int = 0, apply_raw: bool = False, scope_offset: int = 0,
-    alpha: float = 1.0, pref_erm: float = 1e-08, pref_irm: float = 0.99999999,
+    alpha: float = 1.0, pref_erm: float = 0.5, pref_irm: float = 0.5,
     pair_eps: float = 0.0001,
 ) -> Tuple[float, float, float, int]: ...
 def pair_alpha(
@@ -107,7 +107,7 @@ def mask_fit(
     lr_mu: float = 0.001, lam: float = 0.1,
     w: Tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0), wd2: float = 0.01,
     weighting: int = 0, normalize: int = 0, apply_raw: bool = False, scope_offset: int = 0,
-    alpha: float = 1.0, pref_erm: float = 1e-08, pref_irm: float = 0.99999999,
+    alpha: float = 1.0, pref_erm: float = 0.5, pref_irm: float = 0.5,
     pair_eps: float = 0.0001, seed: int = 2233, n_threads: int = 0,
 ) -> dict[str, Any]: ...
 # convert: the final recommender's convert module (method.md §4.2), float32 or float64

@@ -164,6 +164,35 @@ class TestFromArrays:
         ds = small(user_ids=["a", "b", "c"], item_ids=[10, 20, 30, 40])
         assert ds.user_ids[ds.train[1, 0]] == "c" and ds.item_ids[ds.train[1, 1]] == 10
 
+    def test_feature_names_kept_everywhere(self):
+        from painvrl import splits
+        names = ["a0", "a1", "a2", "b0", "b1"]
+        ds = small(features={"a": np.eye(4)[:, :3], "b": np.ones((4, 2))}, feature_names=names)
+        assert ds.feature_names == tuple(names)
+        assert pickle.loads(pickle.dumps(ds)).feature_names == tuple(names)
+        assert splits.random_per_user(ds, seed=1).feature_names == tuple(names)
+        assert small(features={"a": np.ones((4, 2))}).feature_names is None
+        frame = ds.feature_frame(mask=np.linspace(0, 1, 5))
+        assert frame.modality.tolist() == ["a", "a", "a", "b", "b"]
+        assert frame.feature.tolist() == names and frame["mask"].tolist() == [0, .25, .5, .75, 1]
+        unnamed = small(features={"a": np.ones((4, 2))}).feature_frame()
+        assert unnamed.feature.tolist() == ["a[0]", "a[1]"]
+        with pytest.raises(ValueError, match=r"feature_frame: mask must be 1-D with one value per "
+                                             r"feature column \(5\), got shape \(4,\)"):
+            ds.feature_frame(mask=np.ones(4))
+
+    @pytest.mark.parametrize("names, exc, msg", [
+        (["a", "b"], ValueError, r"feature_names must have one name per feature column \(3\), got 2"),
+        (["a", "b", "a"], ValueError, "feature_names must be distinct; 'a' repeats"),
+        (["a", "", "c"], TypeError, "feature_names must be non-empty strings; entry 1 is ''"),
+        (["a", 2, "c"], TypeError, "feature_names must be non-empty strings; entry 1 is 2"),
+        ("abc", TypeError, "feature_names must be a sequence of strings"),
+        (3, TypeError, "feature_names must be a sequence of strings"),
+    ])
+    def test_feature_names_checked(self, names, exc, msg):
+        with pytest.raises(exc, match=msg):
+            small(features=np.ones((4, 3)), feature_names=names)
+
 
 class TestDuplicates:
     def test_raise_within_train(self):

@@ -69,6 +69,43 @@ def test_mgda_normalisations():
         mgda_weight(a, b, "max")
 
 
+def test_mgda_preference_scales_the_vectors_before_the_min_norm_rule():
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        a, b = rng.normal(size=5) * 3, rng.normal(size=5)
+        la, lb = rng.uniform(1, 100), rng.uniform(1e-3, 1)
+        r = rng.uniform(0.05, 0.95)
+        pref = (3 * (1 - r), 3 * r)                       # any scale: rescaled to sum 1
+        # the definition: a / (2 r_ERM), b / (2 r_IRM) after normalisation
+        want = mgda_weight(a / (2 * (1 - r)), b / (2 * r))
+        assert mgda_weight(a, b, preference=pref) == pytest.approx(want, rel=1e-12)
+        want = mgda_weight(a / la / (2 * (1 - r)), b / lb / (2 * r))
+        got = mgda_weight(a, b, "loss", losses=(la, lb), preference=pref)
+        assert got == pytest.approx(want, rel=1e-12)
+    assert mgda_weight(a, b, preference=(0.5, 0.5)) == mgda_weight(a, b)
+
+
+def test_mgda_preference_moves_the_direction_toward_the_preferred_objective():
+    # Orthogonal unit vectors: gamma = r_ERM^2 / (r_ERM^2 + r_IRM^2) (min-norm point of
+    # a / 2r_E and b / 2r_I), so the ERM share grows with the ERM preference.
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    shares = []
+    for r_irm in (0.1, 0.3, 0.5, 0.7, 0.9):
+        r_erm = 1 - r_irm
+        g = mgda_weight(a, b, "l2", preference=(r_erm, r_irm))
+        assert g == pytest.approx(r_erm ** 2 / (r_erm ** 2 + r_irm ** 2), rel=1e-12)
+        shares.append(g)
+    assert all(x > y for x, y in zip(shares, shares[1:]))
+
+
+def test_mgda_preference_must_be_positive():
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    with pytest.raises(ValueError, match="mgda_weight: with weighting='mgda' both preference"):
+        mgda_weight(a, b, preference=(0.0, 1.0))
+    with pytest.raises(ValueError, match="MGDA's preference"):
+        _core.mask_weigh(a, b, 1.0, 1.0, weighting=0, pref_erm=0.0, pref_irm=1.0)
+
+
 def test_weigh_coefficients_for_each_mode():
     a = np.array([3.0, 0.0, 1.0])
     b = np.array([0.0, 0.5, -0.2])

@@ -271,6 +271,79 @@ def test_hold_out_environments_errors(sp):
         splits.hold_out_environments(ds, env, which="nearest")
 
 
+@pytest.mark.parametrize("which", ["smallest", "largest", "random", "farthest"])
+def test_hold_out_environments_ood_validation(sp, which):
+    ds, truth, env = sp
+    plain = splits.hold_out_environments(ds, env, holdout=2, which=which, seed=7)
+    h = splits.hold_out_environments(ds, env, holdout=2, which=which, seed=7, val_holdout=1)
+    pairs = splits.pooled_pairs(ds)
+    # the test environments are those of the split without validation; validation is another one
+    assert h.held_out == plain.held_out and len(h.val_held_out) == 1
+    assert not set(h.val_held_out) & set(h.held_out) and not set(h.val_held_out) & set(h.kept)
+    assert set(h.held_out) | set(h.val_held_out) | set(h.kept) == set(range(4))
+    np.testing.assert_array_equal(np.sort(_keys(h.ood_val.to_pairs(), ds.n_items)),
+                                  np.sort(_keys(pairs[np.isin(env, h.val_held_out)], ds.n_items)))
+    _assert_partition(_all_parts(h.dataset, [h.ood_test, h.ood_val]), pairs, ds.n_items)
+    assert sum(h.sizes.values()) == pairs.shape[0]
+    assert not np.isin(h.train_env, h.held_out + h.val_held_out).any()
+    vals = h.validation_splits()
+    assert vals["ood_val"] == (h.dataset, h.ood_val) and vals["iid_val"] == (h.dataset, "val")
+    # without val_holdout nothing changes and there is no OOD validation set
+    assert plain.ood_val is None and plain.val_held_out == () and "ood_val" not in plain.sizes
+    with pytest.raises(ValueError, match="no OOD validation set.*val_holdout"):
+        plain.validation_splits()
+
+
+def test_hold_out_environments_ood_validation_rules():
+    pairs = np.array([[u, i] for u in range(3) for i in range(6)])
+    env = np.array([0, 0, 0, 0, 0, 3, 1, 1, 1, 1, 1, 3, 2, 2, 2, 2, 1, 3])   # sizes 5, 6, 4, 3
+    ds = Dataset(pairs)
+    h = splits.hold_out_environments(ds, env, holdout=1, val_holdout=2, which="smallest")
+    assert h.held_out == (3,) and h.val_held_out == (0, 2) and h.kept == (1,)   # next smallest
+    h = splits.hold_out_environments(ds, env, holdout=[0], val_holdout=[3])
+    assert (h.held_out, h.val_held_out, h.sizes["ood_val"]) == ((0,), (3,), 3)
+    h = splits.hold_out_environments(ds, env, holdout=[3], val_holdout=1, which="largest")
+    assert h.val_held_out == (1,)
+
+
+def test_hold_out_environments_ood_validation_errors(sp):
+    ds, truth, env = sp
+    with pytest.raises(ValueError, match="holdout already holds out as the OOD test"):
+        splits.hold_out_environments(ds, env, holdout=[1], val_holdout=[1, 2])
+    with pytest.raises(ValueError, match=r"val_holdout must be in \[0, 1\]"):
+        splits.hold_out_environments(ds, env, holdout=2, val_holdout=2)
+    with pytest.raises(ValueError, match="keep at least one non-empty environment"):
+        splits.hold_out_environments(ds, env, holdout=[0, 1], val_holdout=[2, 3])
+    with pytest.raises(ValueError, match="val_holdout names environment"):
+        splits.hold_out_environments(ds, env, holdout=[0], val_holdout=[9])
+    with pytest.raises(TypeError, match="val_holdout"):
+        splits.hold_out_environments(ds, env, holdout=[0], val_holdout="1")
+    with pytest.raises(ValueError, match="val_holdout must be in"):
+        splits.hold_out_environments(ds, env, holdout=1, val_holdout=-1)
+
+
+def test_lastfm_ood_split_holds_out_the_next_farthest_for_validation(sp):
+    ds, truth, env = sp
+    h = datasets.lastfm_ood_split(ds, env, seed=2)
+    by_distance = sorted(h.distance, key=lambda e: -h.distance[e])
+    assert h.held_out == tuple(sorted(by_distance[:2])) and h.val_held_out == (by_distance[2],)
+    plain = splits.hold_out_environments(ds, env, holdout=2, which="farthest", seed=2)
+    assert plain.held_out == h.held_out        # the test of benchmarks/lastfm_results.py
+
+
+def test_planted_ood_split_distinct_validation_and_test_environments():
+    small = dict(n_users=80, n_items=60, n_interactions=2400)
+    h, truth = datasets.planted_ood_split(3, return_truth=True, **small)
+    assert (h.held_out, h.val_held_out, h.kept) == ((3,), (2,), (0, 1))
+    assert truth.spurious_effect.tolist() == [1.0, -1.0, -1.0, -1.0]
+    assert h.sizes["ood_val"] == h.ood_val.nnz > 0 and h.sizes["ood_test"] == h.ood_test.nnz > 0
+    assert set(np.unique(h.train_env).tolist()) == {0, 1}     # trained on +1 and -1 only
+    again = datasets.planted_ood_split(3, **small)
+    np.testing.assert_array_equal(again.dataset.train, h.dataset.train)
+    with pytest.raises(ValueError, match="planted_ood_split: n_envs must be at least 3"):
+        datasets.planted_ood_split(0, n_envs=2, spurious_effect=(1, -1), env_weights=(1, 1), **small)
+
+
 # --------------------------------------------------------------------------- popularity_shift
 
 def test_popularity_shift(mm):

@@ -258,6 +258,12 @@ weight_cfg(pv_mask_weight_cfg *cfg, int mode, int normalize, int apply_raw,
                      "both 0, got (%g, %g)", func, pref_erm, pref_irm);
         return -1;
     }
+    if (mode == 0 && !(pref_erm > 0.0 && pref_irm > 0.0)) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s(): MGDA's preference (pref_erm, pref_irm) must be > 0 in both entries, "
+                     "got (%g, %g)", func, pref_erm, pref_irm);
+        return -1;
+    }
     if (!(pair_eps >= 0.0)) {
         PyErr_Format(PyExc_ValueError, "%s(): 'pair_eps' must be >= 0, got %g", func, pair_eps);
         return -1;
@@ -280,8 +286,8 @@ weight_cfg(pv_mask_weight_cfg *cfg, int mode, int normalize, int apply_raw,
 
 PyDoc_STRVAR(core_mask_weigh_doc,
 "mask_weigh($module, /, a, b, erm_loss, irm_loss, *, weighting=0, normalize=0,\n"
-"           apply_raw=False, scope_offset=0, alpha=1.0, pref_erm=1e-08,\n"
-"           pref_irm=0.99999999, pair_eps=0.0001)\n--\n\n"
+"           apply_raw=False, scope_offset=0, alpha=1.0, pref_erm=0.5,\n"
+"           pref_irm=0.5, pair_eps=0.0001)\n--\n\n"
 "ERM/IRM weights of one step (method.md §3.5) from the gradients a, b (1-D, both float32\n"
 "or both float64; Gram products over a[scope_offset:] in float64).  weighting: 0 mgda,\n"
 "1 fixed, 2 pair; normalize (mgda): 0 none, 1 loss, 2 l2.\n"
@@ -295,7 +301,7 @@ core_mask_weigh(PyObject *self, PyObject *args, PyObject *kwds)
                              "apply_raw", "scope_offset", "alpha", "pref_erm", "pref_irm",
                              "pair_eps", NULL};
     PyObject *oa, *ob;
-    double l_erm, l_irm, alpha = 1.0, pref_erm = 1e-8, pref_irm = 1.0 - 1e-8, pair_eps = 1e-4;
+    double l_erm, l_irm, alpha = 1.0, pref_erm = 0.5, pref_irm = 0.5, pair_eps = 1e-4;
     int mode = 0, normalize = 0, apply_raw = 0;
     Py_ssize_t scope_offset = 0;
     PyArrayObject *a = NULL, *b = NULL;
@@ -387,7 +393,7 @@ PyDoc_STRVAR(core_mask_fit_doc,
 "mask_fit($module, /, users, items, env, n_env, U, V, X, beta_u, beta_i, *, epochs=40,\n"
 "         batch=512, n_neg=50, sigma=0.01, lr_w=0.001, lr_mu=0.001, lam=0.1,\n"
 "         w=(1.0, 1.0, 1.0, 1.0), wd2=0.01, weighting=0, normalize=0, apply_raw=False,\n"
-"         scope_offset=0, alpha=1.0, pref_erm=1e-08, pref_irm=0.99999999, pair_eps=0.0001,\n"
+"         scope_offset=0, alpha=1.0, pref_erm=0.5, pref_irm=0.5, pair_eps=0.0001,\n"
 "         seed=2233, n_threads=0)\n--\n\n"
 "A whole float32 mask-learning run (pv_mask_fit_f32).  users, items, env: int64 (n_pairs,);\n"
 "U (n_users, d_id + d_c), V (n_items, d_id), X (n_items, D), beta_u, beta_i float32;\n"
@@ -406,7 +412,7 @@ core_mask_fit(PyObject *self, PyObject *args, PyObject *kwds)
     PyObject *ousers, *oitems, *oenv, *oU, *oV, *oX, *obu, *obi;
     Py_ssize_t n_env, epochs = 40, batch = 512, n_neg = 50, scope_offset = 0;
     double sigma = 0.01, lr_w = 1e-3, lr_mu = 1e-3, lam = 0.1, w[4] = {1.0, 1.0, 1.0, 1.0};
-    double wd2 = 0.01, alpha = 1.0, pref_erm = 1e-8, pref_irm = 1.0 - 1e-8, pair_eps = 1e-4;
+    double wd2 = 0.01, alpha = 1.0, pref_erm = 0.5, pref_irm = 0.5, pair_eps = 1e-4;
     int mode = 0, normalize = 0, apply_raw = 0, n_threads = 0;
     unsigned long long seed = 2233;
     PyObject *oseed = NULL;

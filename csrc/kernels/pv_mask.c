@@ -246,6 +246,15 @@ mask_weigh_gram(const pv_mask_weight_cfg *cfg, double aa, double ab, double bb, 
         else if (cfg->normalize != PV_MASK_NORM_NONE) {
             return PV_EINVAL;
         }
+        /* Preference r (method.md §3.5): a / (2 r_ERM), b / (2 r_IRM) with r summing to 1.
+         * The min-norm point leans toward the shorter vector, so the preferred objective
+         * (larger r) gets the shorter one; r = (1/2, 1/2) leaves both unscaled. */
+        if (!(cfg->pref_erm > 0.0) || !(cfg->pref_irm > 0.0)) {
+            return PV_EINVAL;
+        }
+        double r_sum = cfg->pref_erm + cfg->pref_irm;
+        na *= 2.0 * cfg->pref_erm / r_sum;
+        nb *= 2.0 * cfg->pref_irm / r_sum;
         double g = pv_mgda_gamma(aa / (na * na), ab / (na * nb), bb / (nb * nb));
         out->gamma = g;
         out->w_erm = cfg->apply_raw ? g : g / na;
@@ -339,6 +348,10 @@ mask_fit_check(const pv_mask_dims *dm, const pv_mask_fit_cfg *cfg, pv_index n_pa
         return PV_EINVAL;
     }
     if (w->mode == PV_MASK_FIXED && (!(w->alpha >= 0.0) || !isfinite(w->alpha))) {
+        return PV_EINVAL;
+    }
+    if (w->mode == PV_MASK_MGDA && (!(w->pref_erm > 0.0) || !(w->pref_irm > 0.0) ||
+                                    !isfinite(w->pref_erm + w->pref_irm))) {
         return PV_EINVAL;
     }
     if (w->mode == PV_MASK_PAIR &&

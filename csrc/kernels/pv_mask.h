@@ -55,7 +55,12 @@ typedef struct {
     pv_index scope_offset;      /* Gram products over theta[scope_offset:] (0 = W and
                                  * mu; d_c * D = mu only, method.md §8 row 3)          */
     double alpha;               /* FIXED: L = L_ERM + alpha L_IRM                     */
-    double pref_erm, pref_irm;  /* PAIR: preference vector r (normalised internally)  */
+    double pref_erm, pref_irm;  /* preference vector r (normalised internally).  PAIR:
+                                 * EPO's r (>= 0, not both 0).  MGDA: both > 0; the
+                                 * (normalised) vectors are divided by 2 r_ERM and
+                                 * 2 r_IRM before the min-norm rule, so (1/2, 1/2) is
+                                 * plain MGDA and a larger share leans toward that
+                                 * objective                                          */
     double pair_eps;            /* PAIR: balance step when mu_r > pair_eps            */
 } pv_mask_weight_cfg;
 

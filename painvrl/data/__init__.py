@@ -3,8 +3,9 @@
 * :class:`Dataset` (``dataset.py``): the immutable container every model takes,
   and its validation; :class:`UserItemCSR` (``csr.py``): a user -> items set.
 * :func:`load_mmrec`, :func:`load_mmgcn` (``loaders.py``): the field's two file formats.
-* :mod:`painvrl.datasets` (``datasets.py``): Last.fm 2K (``lastfm.py``) and
-  generated data (``synthetic.py``).
+* :mod:`painvrl.datasets` (``datasets.py``): Last.fm 2K (``lastfm.py``), Coat
+  (``coat.py``), generated data (``synthetic.py``) and the three OOD cases
+  (``ood_cases.py``).
 * :mod:`painvrl.splits` (``splits.py``): train / validation / test and OOD splits.
 
 Nothing here imports the models or the invariance modules.

@@ -235,6 +235,28 @@ def _prepare_features(features: FeaturesLike, n_items: Optional[int], normalize:
     return out, slices, n_items
 
 
+def _as_feature_names(names: Any, n_features: int) -> Optional[Tuple[str, ...]]:
+    """Validate ``feature_names``: None, or one distinct non-empty string per feature column."""
+    if names is None:
+        return None
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise TypeError(f"feature_names must be a sequence of strings (one per feature column), "
+                        f"got {type(names).__name__}")
+    out = tuple(names)
+    if len(out) != n_features:
+        raise ValueError(f"feature_names must have one name per feature column ({n_features}), "
+                         f"got {len(out)}")
+    bad = [k for k, v in enumerate(out) if not isinstance(v, str) or not v]
+    if bad:
+        raise TypeError(f"feature_names must be non-empty strings; entry {bad[0]} is "
+                        f"{out[bad[0]]!r}")
+    if len(set(out)) != len(out):
+        seen = set()
+        first = next(v for v in out if v in seen or seen.add(v))
+        raise ValueError(f"feature_names must be distinct; {first!r} repeats")
+    return out
+
+
 def _as_ids(ids: Any, n: int, param: str) -> np.ndarray:
     arr = np.asarray(ids)
     if arr.ndim != 1 or arr.shape[0] != n:
@@ -279,6 +301,10 @@ class Dataset:
         Default ``arange``.
     name : str, optional
         A label shown by ``repr`` and :meth:`summary`.
+    feature_names : sequence of str, optional
+        One distinct name per column of the concatenated :attr:`features`
+        (e.g. named item attributes), so a learned mask can be reported per
+        column (:meth:`feature_frame`).  Default None: columns are unnamed.
     duplicates : {"raise", "drop"}
         What to do with a (user, item) pair that occurs twice, within a split or
         across splits.  ``"drop"`` keeps the first occurrence, train before val
@@ -304,6 +330,8 @@ class Dataset:
     user_ids, item_ids : ndarray
         Raw ids indexed by dense id.
     name : str or None
+    feature_names : tuple of str or None
+        Column names of :attr:`features`, if given.
     user_degree, item_degree : ndarray of int64
         Number of distinct training pairs per user / item (method §10.1).
 
@@ -340,16 +368,17 @@ class Dataset:
     """
 
     __slots__ = ("n_users", "n_items", "train", "val", "test", "train_csr", "features",
-                 "modalities", "user_ids", "item_ids", "name", "user_degree", "item_degree",
-                 "_frozen", "_columns")
+                 "modalities", "user_ids", "item_ids", "name", "feature_names", "user_degree",
+                 "item_degree", "_frozen", "_columns")
 
     def __init__(self, train: PairsLike, val: Optional[PairsLike] = None,
                  test: Optional[PairsLike] = None, features: FeaturesLike = None,
                  n_users: Optional[int] = None, n_items: Optional[int] = None, *,
                  user_ids: Any = None, item_ids: Any = None, name: Optional[str] = None,
-                 duplicates: str = "raise", normalize: bool = True):
+                 duplicates: str = "raise", normalize: bool = True, feature_names: Any = None):
         self._build(train, val, test, features, n_users, n_items, user_ids=user_ids,
-                    item_ids=item_ids, name=name, duplicates=duplicates, normalize=normalize)
+                    item_ids=item_ids, name=name, duplicates=duplicates, normalize=normalize,
+                    feature_names=feature_names)
 
     @classmethod
     def _create(cls, *args, **kwargs) -> "Dataset":
@@ -359,7 +388,7 @@ class Dataset:
         return obj
 
     def _build(self, train, val, test, features, n_users, n_items, *, user_ids, item_ids, name,
-               duplicates, normalize, feature_rows: Optional[Callable] = None,
+               duplicates, normalize, feature_names=None, feature_rows: Optional[Callable] = None,
                describe: Optional[Callable[[int, int], str]] = None) -> None:
         """Validate everything and set the fields.
 
@@ -403,6 +432,7 @@ class Dataset:
         parts = _dedupe_splits(parts, duplicates, describe)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string or None, got {type(name).__name__}")
+        feature_names = _as_feature_names(feature_names, feats.shape[1])
         user_ids = (np.arange(n_users, dtype=np.int64) if user_ids is None
                     else _as_ids(user_ids, n_users, "user_ids"))
         item_ids = (np.arange(n_items, dtype=np.int64) if item_ids is None
@@ -411,10 +441,10 @@ class Dataset:
                          val=UserItemCSR.from_pairs(parts[1][:, 0], parts[1][:, 1], n_users, n_items),
                          test=UserItemCSR.from_pairs(parts[2][:, 0], parts[2][:, 1], n_users, n_items),
                          features=feats, modalities=slices, user_ids=user_ids, item_ids=item_ids,
-                         name=name)
+                         name=name, feature_names=feature_names)
 
     def _set_fields(self, *, n_users, n_items, train, val, test, features, modalities,
-                    user_ids, item_ids, name) -> None:
+                    user_ids, item_ids, name, feature_names=None) -> None:
         """Store already-validated fields, derive the rest, freeze."""
         if getattr(self, "_frozen", False):  # e.g. ds.__init__(...) called a second time
             raise AttributeError("Dataset is immutable: it cannot be initialised twice")
@@ -425,7 +455,7 @@ class Dataset:
             train_csr=train_csr, features=_readonly(np.ascontiguousarray(features, np.float32)),
             modalities=types.MappingProxyType(dict(modalities)),
             user_ids=_readonly(np.asarray(user_ids)), item_ids=_readonly(np.asarray(item_ids)),
-            name=name,
+            name=name, feature_names=None if feature_names is None else tuple(feature_names),
             user_degree=_readonly(np.bincount(train[:, 0], minlength=n_users).astype(np.int64)),
             item_degree=_readonly(np.bincount(train[:, 1], minlength=n_items).astype(np.int64)),
         )
@@ -445,7 +475,8 @@ class Dataset:
 
     def __reduce__(self):
         state = {k: getattr(self, k) for k in ("n_users", "n_items", "train", "val", "test",
-                                                "features", "user_ids", "item_ids", "name")}
+                                                "features", "user_ids", "item_ids", "name",
+                                                "feature_names")}
         state["modalities"] = dict(self.modalities)
         return (_restore_dataset, (state,))
 
@@ -455,7 +486,8 @@ class Dataset:
                     test: Optional[PairsLike] = None, features: FeaturesLike = None,
                     n_users: Optional[int] = None, n_items: Optional[int] = None, *,
                     user_ids: Any = None, item_ids: Any = None, name: Optional[str] = None,
-                    duplicates: str = "raise", normalize: bool = True) -> "Dataset":
+                    duplicates: str = "raise", normalize: bool = True,
+                    feature_names: Any = None) -> "Dataset":
         """Build a dataset from already-dense ids (same parameters as :class:`Dataset`).
 
         Examples
@@ -466,7 +498,8 @@ class Dataset:
         (2, 4, 1)
         """
         return cls(train, val, test, features, n_users, n_items, user_ids=user_ids,
-                   item_ids=item_ids, name=name, duplicates=duplicates, normalize=normalize)
+                   item_ids=item_ids, name=name, duplicates=duplicates, normalize=normalize,
+                   feature_names=feature_names)
 
     @classmethod
     def from_dataframe(cls, df: pd.DataFrame, features: FeaturesLike = None, *,
@@ -476,7 +509,7 @@ class Dataset:
                        user_id_order: Optional[Iterable] = None,
                        item_id_order: Optional[Iterable] = None,
                        duplicates: str = "raise", normalize: bool = True,
-                       name: Optional[str] = None) -> "Dataset":
+                       name: Optional[str] = None, feature_names: Any = None) -> "Dataset":
         """Build a dataset from a table of raw (user, item[, split]) ids, remapping them to dense ids.
 
         Parameters
@@ -513,6 +546,8 @@ class Dataset:
         normalize : bool
             See :class:`Dataset`.
         name : str, optional
+        feature_names : sequence of str, optional
+            See :class:`Dataset`.
 
         Returns
         -------
@@ -627,7 +662,8 @@ class Dataset:
                              + (f" (split_col={split_col!r})" if split_col is not None else ""))
         return cls._create(pairs[0], pairs[1], pairs[2], features, len(user_ids), len(item_ids),
                            user_ids=user_ids, item_ids=item_ids, name=name, duplicates=duplicates,
-                           normalize=normalize, feature_rows=rows_for_items, describe=describe)
+                           normalize=normalize, feature_names=feature_names,
+                           feature_rows=rows_for_items, describe=describe)
 
     # -- derived
     def _train_columns(self) -> Tuple[np.ndarray, np.ndarray]:
@@ -662,6 +698,50 @@ class Dataset:
         if name not in self.modalities:
             raise KeyError(f"no modality {name!r}; modalities are {list(self.modalities)}")
         return self.features[:, self.modalities[name]]
+
+    def feature_frame(self, **columns: Any) -> pd.DataFrame:
+        """One row per feature column: its modality, its name, and any per-column values.
+
+        Parameters
+        ----------
+        **columns : array_like, shape (D,)
+            Values to show beside each column, e.g. ``mask=model.mask_``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``modality``, ``feature`` (the :attr:`feature_names`, else
+            ``"<modality>[<j>]"`` with ``j`` the column's index inside its
+            modality), then ``columns`` in the order given.
+
+        Raises
+        ------
+        ValueError
+            If a value array is not 1-D of length D.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> ds = Dataset.from_arrays([[0, 0], [1, 1]], features={"a": np.eye(2), "b": np.ones((2, 1))},
+        ...                          feature_names=["a0", "a1", "b0"])
+        >>> ds.feature_frame(mask=[0.5, 1.0, 0.0]).to_dict("list")
+        {'modality': ['a', 'a', 'b'], 'feature': ['a0', 'a1', 'b0'], 'mask': [0.5, 1.0, 0.0]}
+        """
+        modality = [""] * self.n_features
+        default = [""] * self.n_features
+        for mod, sl in self.modalities.items():
+            for j, col in enumerate(range(sl.start, sl.stop)):
+                modality[col] = mod
+                default[col] = f"{mod}[{j}]"
+        frame = pd.DataFrame({"modality": modality,
+                              "feature": list(self.feature_names or default)})
+        for key, values in columns.items():
+            arr = np.asarray(values)
+            if arr.ndim != 1 or arr.shape[0] != self.n_features:
+                raise ValueError(f"feature_frame: {key} must be 1-D with one value per feature "
+                                 f"column ({self.n_features}), got shape {arr.shape}")
+            frame[key] = arr
+        return frame
 
     def summary(self) -> str:
         """A multi-line description of the sizes (users, items, splits, features)."""

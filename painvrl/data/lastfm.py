@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from ._find import find_data_folder
 from .dataset import Dataset
 from .loaders import load_mmrec
 
@@ -25,20 +26,6 @@ _LASTFM_MODALITIES = {"textual": "all-MiniLM-L6-v2.npy",
 
 # --------------------------------------------------------------------------- Last.fm
 
-def _lastfm_candidates(path) -> List[Path]:
-    if path is not None:
-        p = Path(path)
-        return [p, p / LASTFM_FOLDER]
-    out: List[Path] = []
-    env = os.environ.get("PAINVRL_DATA")
-    if env:
-        out += [Path(env) / LASTFM_FOLDER, Path(env)]
-    repo = Path(__file__).resolve().parents[2]  # painvrl/data/ -> the repository
-    out.append(repo.parent / "shared" / "data" / LASTFM_FOLDER)
-    out.append(Path.cwd().parent / "shared" / "data" / LASTFM_FOLDER)
-    return out
-
-
 def find_lastfm(path: Optional[Union[str, os.PathLike]] = None) -> Path:
     """The Last.fm 2K folder (holding ``lfm2k.inter``), searched as :func:`load_lastfm` does.
 
@@ -47,14 +34,7 @@ def find_lastfm(path: Optional[Union[str, os.PathLike]] = None) -> Path:
     FileNotFoundError
         Naming every place that was looked at.
     """
-    tried = _lastfm_candidates(path)
-    for p in tried:
-        if (p / "lfm2k.inter").is_file():
-            return p.resolve()
-    where = "\n  ".join(str(p) for p in tried)
-    hint = ("" if path is not None else
-            f"; pass path= or set PAINVRL_DATA to a folder containing {LASTFM_FOLDER}/")
-    raise FileNotFoundError(f"Last.fm 2K data (lfm2k.inter) not found; looked in:\n  {where}{hint}")
+    return find_data_folder(path, LASTFM_FOLDER, "lfm2k.inter", "Last.fm 2K")
 
 
 def load_lastfm(path: Optional[Union[str, os.PathLike]] = None, *,
@@ -124,7 +104,7 @@ def load_lastfm(path: Optional[Union[str, os.PathLike]] = None, *,
 def _with_ids(ds: Dataset, user_ids: np.ndarray, item_ids: np.ndarray) -> Dataset:
     """A copy of ``ds`` with other raw ids (no re-validation of the data)."""
     state = {k: getattr(ds, k) for k in ("n_users", "n_items", "train", "val", "test", "features",
-                                         "name")}
+                                         "name", "feature_names")}
     state.update(modalities=dict(ds.modalities), user_ids=user_ids, item_ids=item_ids)
     out = Dataset.__new__(Dataset)
     out._set_fields(**state)

@@ -18,6 +18,15 @@ input's pooled pairs.
   are split 8:1:1 into train / val / IID test.
 * :func:`popularity_shift`: a second OOD kind (our construction): a test set
   made only of long-tail items' interactions, next to an IID test.
+* :func:`exposure_holdout`: data with a real random-exposure test (Coat):
+  the self-selected positives split into train / val / IID test, the
+  random-exposure ones into a fixed OOD validation set and the OOD test.
+
+:class:`EnvironmentHoldout` (with ``val_holdout``) and :class:`ExposureHoldout`
+carry an **OOD validation set** disjoint from the OOD test, so that every choice
+(early stopping, a weighting, a point on a Pareto front) can be made on
+validation data only: ``.splits()`` gives the tests, ``.validation_splits()``
+their validation counterparts.
 
 The per-user rounding rule (shared by :func:`random_per_user`,
 :func:`temporal` and the splits built on them): a user with ``n`` pairs gives
@@ -42,7 +51,8 @@ from .._util.validation import check_choice, check_int, check_real
 from .dataset import Dataset
 
 __all__ = ["pooled_pairs", "pooled", "given", "random_per_user", "temporal",
-           "hold_out_environments", "popularity_shift", "EnvironmentHoldout", "PopularityShift"]
+           "hold_out_environments", "popularity_shift", "exposure_holdout", "EnvironmentHoldout",
+           "ExposureHoldout", "PopularityShift", "OOD_VAL_SEED"]
 
 _WHICH = ("smallest", "largest", "random", "farthest")
 
@@ -96,7 +106,7 @@ def _rebuild(ds: Dataset, train: np.ndarray, val: np.ndarray, test: np.ndarray,
              if ds.modalities else None)
     return Dataset(train, val, test, feats, n_users=ds.n_users, n_items=ds.n_items,
                    user_ids=ds.user_ids, item_ids=ds.item_ids, name=_suffix(ds.name, tag),
-                   normalize=False)
+                   normalize=False, feature_names=ds.feature_names)
 
 
 def pooled_pairs(dataset: Dataset, *, return_source: bool = False):
@@ -386,10 +396,37 @@ def temporal(df_or_arrays: Union[Dataset, np.ndarray, pd.DataFrame], timestamps:
     return _rebuild(ds, tr, va, te, "temporal", "temporal")
 
 
+# --------------------------------------------------------------------------- OOD: validation
+
+class _OODSplits:
+    """``splits()`` / ``validation_splits()`` of a result holding ``dataset``, ``ood_test`` and
+    ``ood_val`` (None when no OOD validation set was drawn)."""
+
+    def splits(self, prefix: str = "") -> Dict[str, Tuple[Dataset, Union[str, UserItemCSR]]]:
+        """``{"iid": (dataset, "test"), "ood": (dataset, ood_test)}`` for :func:`painvrl.compare.compare`."""
+        return {f"{prefix}iid": (self.dataset, "test"), f"{prefix}ood": (self.dataset, self.ood_test)}
+
+    def validation_splits(self, prefix: str = "") -> Dict[str, Tuple[Dataset,
+                                                                     Union[str, UserItemCSR]]]:
+        """``{"iid_val": (dataset, "val"), "ood_val": (dataset, ood_val)}``: the validation
+        counterparts of :meth:`splits`, for model selection (never the tests).
+
+        Raises
+        ------
+        ValueError
+            If the split has no OOD validation set.
+        """
+        if self.ood_val is None:
+            raise ValueError(f"{type(self).__name__}.validation_splits: this split has no OOD "
+                             f"validation set (hold_out_environments: pass val_holdout)")
+        return {f"{prefix}iid_val": (self.dataset, "val"),
+                f"{prefix}ood_val": (self.dataset, self.ood_val)}
+
+
 # --------------------------------------------------------------------------- OOD: environments
 
 @dataclass(frozen=True)
-class EnvironmentHoldout:
+class EnvironmentHoldout(_OODSplits):
     """The result of :func:`hold_out_environments`.
 
     Attributes
@@ -397,21 +434,26 @@ class EnvironmentHoldout:
     dataset : Dataset
         Train / val / IID test drawn from the kept environments.
     ood_test : UserItemCSR
-        Every pair of the held-out environments.
+        Every pair of the held-out (test) environments.
     held_out : tuple of int
-        The held-out environment ids.
+        The environment ids of the OOD test.
     kept : tuple of int
         The non-empty environments that were not held out.
     train_env : ndarray of int64, shape (n_train,)
         The environment of each of ``dataset.train``'s pairs (aligned with it).
     sizes : dict of str to int
-        ``train``, ``val``, ``iid_test``, ``ood_test`` pair counts (they sum
-        to the pooled input).
+        ``train``, ``val``, ``iid_test``, ``ood_test`` (and ``ood_val`` with
+        ``val_holdout``) pair counts; they sum to the pooled input.
     env_sizes : dict of int to int
         Pairs per (non-empty) environment.
     distance : dict of int to float or None
         With ``which="farthest"``: each environment's Jensen-Shannon
         divergence (nats) to the rest; else None.
+    ood_val : UserItemCSR or None
+        With ``val_holdout``: every pair of the validation environments
+        (disjoint from ``held_out`` and ``kept``), for OOD model selection.
+    val_held_out : tuple of int
+        The environment ids of ``ood_val`` (empty without ``val_holdout``).
     """
 
     dataset: Dataset
@@ -422,10 +464,8 @@ class EnvironmentHoldout:
     sizes: Dict[str, int]
     env_sizes: Dict[int, int]
     distance: Optional[Dict[int, float]] = field(default=None)
-
-    def splits(self, prefix: str = "") -> Dict[str, Tuple[Dataset, Union[str, UserItemCSR]]]:
-        """``{"iid": (dataset, "test"), "ood": (dataset, ood_test)}`` for :func:`painvrl.compare.compare`."""
-        return {f"{prefix}iid": (self.dataset, "test"), f"{prefix}ood": (self.dataset, self.ood_test)}
+    ood_val: Optional[UserItemCSR] = field(default=None)
+    val_held_out: Tuple[int, ...] = field(default=())
 
 
 def _check_labels(labels, n: int, func: str) -> np.ndarray:
@@ -466,7 +506,8 @@ def _js_to_rest(items: np.ndarray, labels: np.ndarray, envs: np.ndarray, n_items
 
 def hold_out_environments(dataset: Dataset, labels, *, holdout: Union[int, Sequence[int]] = 2,
                           ratios: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
-                          which: str = "smallest", min_train: int = 1) -> EnvironmentHoldout:
+                          which: str = "smallest", min_train: int = 1,
+                          val_holdout: Union[int, Sequence[int]] = 0) -> EnvironmentHoldout:
     """The OOD ("cross-environment") split of method.md §6.2 [inferred].
 
     Pairs of the held-out environments form the OOD test; the pairs of the
@@ -502,6 +543,12 @@ def hold_out_environments(dataset: Dataset, labels, *, holdout: Union[int, Seque
         model-free stand-in for "the environment farthest from the rest").
     min_train : int, default 1
         Every user with kept pairs keeps ``min(min_train, n_u)`` of them in train.
+    val_holdout : int or sequence of int, default 0
+        Environments held out as the **OOD validation** set (``ood_val`` of the
+        result), never the test environments: a count, chosen by ``which`` among
+        the environments ``holdout`` left (the OOD test is the same as without
+        ``val_holdout``), or their ids.  0: none (the split of earlier versions).
+        Their pairs are neither trained on nor tested.
 
     Returns
     -------
@@ -515,8 +562,9 @@ def hold_out_environments(dataset: Dataset, labels, *, holdout: Union[int, Seque
         Labels or holdout ids that are not integers.
     ValueError
         Labels of the wrong length or negative, fewer than two non-empty
-        environments, a ``holdout`` that names an empty environment, repeats one
-        or would keep none, or a split that leaves no training pair.
+        environments, a ``holdout`` / ``val_holdout`` that names an empty
+        environment, repeats one, names a test environment as validation or
+        would keep none, or a split that leaves no training pair.
 
     Examples
     --------
@@ -528,76 +576,109 @@ def hold_out_environments(dataset: Dataset, labels, *, holdout: Union[int, Seque
     >>> h.held_out, sum(h.sizes.values()) == env.size
     ((2,), True)
     """
-    _check_dataset(dataset, "hold_out_environments")
-    r = _check_ratios(ratios, "hold_out_environments")
-    seed = check_int(seed, "seed", minimum=0, func="hold_out_environments")
-    min_train = check_int(min_train, "min_train", minimum=0, func="hold_out_environments")
     f = "hold_out_environments"
+    _check_dataset(dataset, f)
+    r = _check_ratios(ratios, f)
+    seed = check_int(seed, "seed", minimum=0, func=f)
+    min_train = check_int(min_train, "min_train", minimum=0, func=f)
     check_choice(which, "which", _WHICH, func=f)
     pairs = pooled_pairs(dataset)
     lab = _check_labels(labels, pairs.shape[0], f)
     # environment ids need not be dense: count the ones that occur
     envs, env_counts = np.unique(lab, return_counts=True)
     count_of = {int(e): int(c) for e, c in zip(envs, env_counts)}
-    distance = None
     if envs.size < 2:
         raise ValueError(f"{f}: labels must name at least two non-empty environments (one is held "
                          f"out, one must remain), got {envs.size}")
-    if isinstance(holdout, (numbers.Integral,)) and not isinstance(holdout, (bool, np.bool_)):
-        k = int(holdout)
-        if not 1 <= k < envs.size:
-            raise ValueError(f"{f}: holdout must be in [1, {envs.size - 1}] (there are "
-                             f"{envs.size} non-empty environments and one must remain), got {k}")
-        if which == "smallest":
-            chosen = envs[np.lexsort((envs, env_counts))[:k]]
-        elif which == "largest":
-            chosen = envs[np.lexsort((envs, -env_counts))[:k]]
-        elif which == "random":
-            chosen = np.random.default_rng(seed).choice(envs, size=k, replace=False)
-        else:
-            d = _js_to_rest(pairs[:, 1], lab, envs, dataset.n_items)
-            distance = {int(e): float(x) for e, x in zip(envs, d)}
-            chosen = envs[np.lexsort((envs, -d))[:k]]
-    elif isinstance(holdout, (bool, np.bool_, str, bytes)):
-        raise TypeError(f"{f}: holdout must be an integer or a sequence of environment ids, "
-                        f"got {holdout!r}")
-    else:
-        try:
-            chosen = np.asarray(list(holdout))
-        except TypeError:
-            raise TypeError(f"{f}: holdout must be an integer or a sequence of environment ids, "
-                            f"got {holdout!r}") from None
-        if chosen.size and chosen.dtype.kind not in "iu":
-            raise TypeError(f"{f}: holdout must list integer environment ids, got {holdout!r}")
-        if chosen.ndim != 1 or chosen.size == 0:
-            raise ValueError(f"{f}: holdout must list at least one environment id (a flat "
-                             f"sequence), got {holdout!r}")
-        if np.unique(chosen).size != chosen.size:
-            raise ValueError(f"{f}: holdout must list each environment once, got "
-                             f"{chosen.tolist()}")
-        missing = [int(e) for e in chosen.tolist() if int(e) not in count_of]
-        if missing:
-            raise ValueError(f"{f}: holdout names environment(s) {missing} that have no pairs; "
-                             f"non-empty environments are {envs.tolist()}")
-        if chosen.size >= envs.size:
-            raise ValueError(f"{f}: holdout must keep at least one non-empty environment, got "
-                             f"all {envs.size}")
-    held = tuple(sorted(int(e) for e in chosen))
-    is_ood = np.isin(lab, held)
-    ood = pairs[is_ood]
-    kept_pairs, kept_lab = pairs[~is_ood], lab[~is_ood]
+    rng = np.random.default_rng(seed)
+    distance = None
+    if which == "farthest" and (_is_count(holdout) or (_is_count(val_holdout) and val_holdout > 0)):
+        d = _js_to_rest(pairs[:, 1], lab, envs, dataset.n_items)
+        distance = {int(e): float(x) for e, x in zip(envs, d)}
+    spare = envs.size - 1  # environments that may be held out (one must remain)
+    chosen = _pick_envs(holdout, "holdout", envs, env_counts, (), which, rng, distance, spare, f,
+                        minimum=1)
+    val_envs = _pick_envs(val_holdout, "val_holdout", envs, env_counts, chosen, which, rng,
+                          distance, spare - len(chosen), f, minimum=0)
+    held, val_held = tuple(sorted(chosen)), tuple(sorted(val_envs))
+    is_ood, is_val = np.isin(lab, held), np.isin(lab, val_held)
+    kept_mask = ~(is_ood | is_val)
+    ood, ood_val = pairs[is_ood], pairs[is_val]
+    kept_pairs, kept_lab = pairs[kept_mask], lab[kept_mask]
     key = np.random.default_rng(seed).random(kept_pairs.shape[0])
     w = _assign_per_user(kept_pairs[:, 0], key, dataset.n_users, r, min_train)
     tr, va, te = _parts(kept_pairs, w)
-    new = _rebuild(dataset, tr, va, te, "env-holdout", "hold_out_environments")
+    new = _rebuild(dataset, tr, va, te, "env-holdout", f)
     train_env = kept_lab[w == 0].copy()
     train_env.flags.writeable = False
     sizes = {"train": int(tr.shape[0]), "val": int(va.shape[0]), "iid_test": int(te.shape[0]),
              "ood_test": int(ood.shape[0])}
+    if val_held:
+        sizes["ood_val"] = int(ood_val.shape[0])
     return EnvironmentHoldout(
         dataset=new, ood_test=_csr(ood, dataset), held_out=held,
-        kept=tuple(int(e) for e in envs if int(e) not in held), train_env=train_env, sizes=sizes,
-        env_sizes=count_of, distance=distance)
+        kept=tuple(int(e) for e in envs if int(e) not in held and int(e) not in val_held),
+        train_env=train_env, sizes=sizes, env_sizes=count_of, distance=distance,
+        ood_val=_csr(ood_val, dataset) if val_held else None, val_held_out=val_held)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _pick_envs(spec, param: str, envs: np.ndarray, env_counts: np.ndarray, taken: Sequence[int],
+               which: str, rng: np.random.Generator, distance: Optional[Dict[int, float]],
+               room: int, f: str, *, minimum: int) -> Tuple[int, ...]:
+    """The environments ``spec`` names: a count chosen by ``which`` among those not ``taken``,
+    or explicit ids (non-empty, distinct, not ``taken``); at most ``room`` of them."""
+    free = np.array([e for e in envs.tolist() if e not in taken], dtype=envs.dtype)
+    if _is_count(spec):
+        k = int(spec)
+        if not minimum <= k <= room:
+            raise ValueError(f"{f}: {param} must be in [{minimum}, {room}] (there are {envs.size} "
+                             f"non-empty environments, {len(taken)} already held out, and one "
+                             f"must remain), got {k}")
+        if k == 0:
+            return ()
+        counts = env_counts[np.isin(envs, free)]
+        if which == "smallest":
+            out = free[np.lexsort((free, counts))[:k]]
+        elif which == "largest":
+            out = free[np.lexsort((free, -counts))[:k]]
+        elif which == "random":
+            out = rng.choice(free, size=k, replace=False)
+        else:
+            d = np.array([distance[int(e)] for e in free])
+            out = free[np.lexsort((free, -d))[:k]]
+        return tuple(int(e) for e in out)
+    if isinstance(spec, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{f}: {param} must be an integer or a sequence of environment ids, "
+                        f"got {spec!r}")
+    try:
+        ids = np.asarray(list(spec))
+    except TypeError:
+        raise TypeError(f"{f}: {param} must be an integer or a sequence of environment ids, "
+                        f"got {spec!r}") from None
+    if ids.size and ids.dtype.kind not in "iu":
+        raise TypeError(f"{f}: {param} must list integer environment ids, got {spec!r}")
+    if ids.ndim != 1 or (minimum > 0 and ids.size == 0):
+        raise ValueError(f"{f}: {param} must list at least one environment id (a flat "
+                         f"sequence), got {spec!r}")
+    if np.unique(ids).size != ids.size:
+        raise ValueError(f"{f}: {param} must list each environment once, got {ids.tolist()}")
+    present = set(envs.tolist())
+    missing = [int(e) for e in ids.tolist() if int(e) not in present]
+    if missing:
+        raise ValueError(f"{f}: {param} names environment(s) {missing} that have no pairs; "
+                         f"non-empty environments are {envs.tolist()}")
+    clash = sorted(int(e) for e in ids.tolist() if int(e) in taken)
+    if clash:
+        raise ValueError(f"{f}: {param} names environment(s) {clash} that holdout already holds "
+                         f"out as the OOD test; validation and test environments must differ")
+    if ids.size > room:
+        raise ValueError(f"{f}: holdout and val_holdout must keep at least one non-empty "
+                         f"environment, got all {envs.size}")
+    return tuple(int(e) for e in ids.tolist())
 
 
 # --------------------------------------------------------------------------- OOD: popularity
@@ -732,3 +813,122 @@ def popularity_shift(dataset: Dataset, *, test_share: float = 0.1, tail_fraction
                "ood_test": int(ood.shape[0])},
         tail_share={"train": share(tr), "val": share(va), "iid_test": share(te),
                     "ood_test": share(ood)})
+
+
+# --------------------------------------------------------------------------- OOD: random exposure
+
+OOD_VAL_SEED = 2016
+"""Default seed of :func:`exposure_holdout`'s OOD validation draw: a constant, independent
+of the experiment seed, so every run and every seed validates and tests on the same pairs."""
+
+
+@dataclass(frozen=True)
+class ExposureHoldout(_OODSplits):
+    """The result of :func:`exposure_holdout`.
+
+    Attributes
+    ----------
+    dataset : Dataset
+        Train / val / IID test from the self-selected positives.
+    ood_val : UserItemCSR
+        The fixed share of the random-exposure positives held out for model
+        selection; never scored as a test.
+    ood_test : UserItemCSR
+        The other random-exposure positives.
+    sizes : dict of str to int
+        ``train``, ``val``, ``iid_test``, ``ood_val``, ``ood_test`` pair counts.
+    """
+
+    dataset: Dataset
+    ood_val: UserItemCSR
+    ood_test: UserItemCSR
+    sizes: Dict[str, int]
+
+
+def exposure_holdout(dataset: Dataset, *, seed: int = 0, ratios: Sequence[float] = (0.8, 0.1, 0.1),
+                     ood_val_share: float = 0.1, ood_val_seed: int = OOD_VAL_SEED,
+                     min_train: int = 1) -> ExposureHoldout:
+    """IID and OOD tests, each with its validation set, for data with a random-exposure test.
+
+    For data like Coat (:func:`painvrl.datasets.load_coat`) whose training
+    interactions are self-selected (missing not at random) and whose test
+    interactions come from a random exposure (missing at random):
+
+    * the self-selected pairs (``dataset.train`` and ``dataset.val``, pooled) are
+      split per user at random (``seed``, ``ratios``, the module's rounding
+      rule) into train / val / **IID test**;
+    * the random-exposure pairs (``dataset.test``) are split once into the
+      **OOD validation** set and the **OOD test**: ``round(ood_val_share * n)``
+      of its ``n`` pairs, drawn uniformly without replacement (a permutation
+      from ``numpy.random.default_rng(ood_val_seed)`` of the pairs sorted by
+      user then item), go to validation, the rest to the test.
+
+    Why this draw: the random-exposure pairs are a uniform sample of exposures,
+    so a uniform subsample keeps their distribution (a per-user quota would
+    leave most Coat users, who have 1-4 such positives, with none); and
+    ``ood_val_seed`` is a constant independent of ``seed``, so every run and
+    every seed selects on the same OOD validation pairs and is scored on the
+    same OOD test pairs (paired comparisons across seeds and models stay on
+    one test).  The experiment ``seed`` only moves the self-selected split.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        ``train`` (+ ``val``): self-selected pairs; ``test``: random-exposure pairs.
+    seed : int
+        Seeds the per-user split of the self-selected pairs.
+    ratios : three numbers, default (0.8, 0.1, 0.1)
+        Train / val / IID-test shares of the self-selected pairs, per user.
+    ood_val_share : float in (0, 1), default 0.1
+        Share of the random-exposure pairs held out as OOD validation.
+    ood_val_seed : int, default :data:`OOD_VAL_SEED`
+        Seed of that draw (keep the default to compare with other runs).
+    min_train : int, default 1
+        Every user keeps ``min(min_train, n_u)`` self-selected pairs in train.
+
+    Returns
+    -------
+    ExposureHoldout
+
+    Raises
+    ------
+    TypeError
+        ``dataset`` not a Dataset; non-integer seeds.
+    ValueError
+        Bad ``ratios`` or ``ood_val_share``, a dataset without test pairs, or a
+        share that leaves the OOD validation set or test empty.
+
+    Examples
+    --------
+    >>> from painvrl.data import Dataset
+    >>> ds = Dataset([[u, i] for u in range(4) for i in range(5)],
+    ...              test=[[u, 5 + i] for u in range(4) for i in range(5)])
+    >>> h = exposure_holdout(ds, seed=1)
+    >>> h.sizes["ood_val"], h.sizes["ood_test"]
+    (2, 18)
+    """
+    f = "exposure_holdout"
+    _check_dataset(dataset, f)
+    r = _check_ratios(ratios, f)
+    seed = check_int(seed, "seed", minimum=0, func=f)
+    ood_val_seed = check_int(ood_val_seed, "ood_val_seed", minimum=0, func=f)
+    min_train = check_int(min_train, "min_train", minimum=0, func=f)
+    share = _check_share(ood_val_share, "ood_val_share", f)
+    exposed = dataset.test.to_pairs()  # sorted by user, then item
+    n = exposed.shape[0]
+    n_val = int(math.floor(share * n + 0.5))
+    if not 0 < n_val < n:
+        raise ValueError(f"{f}: ood_val_share={share} of the {n} random-exposure (test) pairs "
+                         f"leaves the OOD validation set or test empty; the dataset's test must "
+                         f"hold the random-exposure pairs")
+    is_val = np.zeros(n, dtype=bool)
+    is_val[np.random.default_rng(ood_val_seed).permutation(n)[:n_val]] = True
+    selected = np.concatenate([dataset.train, dataset.val.to_pairs()])
+    key = np.random.default_rng(seed).random(selected.shape[0])
+    which = _assign_per_user(selected[:, 0], key, dataset.n_users, r, min_train)
+    tr, va, te = _parts(selected, which)
+    new = _rebuild(dataset, tr, va, te, "exposure-holdout", f)
+    return ExposureHoldout(
+        dataset=new, ood_val=_csr(exposed[is_val], dataset), ood_test=_csr(exposed[~is_val], dataset),
+        sizes={"train": int(tr.shape[0]), "val": int(va.shape[0]), "iid_test": int(te.shape[0]),
+               "ood_val": n_val, "ood_test": n - n_val})

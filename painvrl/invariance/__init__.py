@@ -8,13 +8,14 @@
 * ``pipeline.py`` (:mod:`painvrl.pipeline`): :class:`InvRL` and :class:`PaInvRL`.
 """
 from .convert import ConvertGradient, attention_weights, convert_item_vectors, convert_loss_grad
-from .environments import EnvironmentSplit, estimate_memory, identify_environments
+from .environments import (EnvironmentSplit, estimate_memory, identify_environments,
+                           random_environments)
 from .mask import (MaskResult, MaskStep, learn_mask, mask_step, mask_step_workspace, mgda_weight,
                    pair_weight, ultragcn_betas)
 from .pipeline import InvRL, PaInvRL
 
 __all__ = ["MaskStep", "MaskResult", "mask_step", "mask_step_workspace", "learn_mask",
            "mgda_weight", "pair_weight", "ultragcn_betas",
-           "EnvironmentSplit", "estimate_memory", "identify_environments",
+           "EnvironmentSplit", "estimate_memory", "identify_environments", "random_environments",
            "ConvertGradient", "attention_weights", "convert_item_vectors", "convert_loss_grad",
            "InvRL", "PaInvRL"]

@@ -27,7 +27,7 @@ from .._util.validation import (as_index_array, as_mask, check_choice, check_int
 from ..data.dataset import Dataset
 from ..models.functional import _loss_weights
 
-__all__ = ["EnvironmentSplit", "estimate_memory", "identify_environments"]
+__all__ = ["EnvironmentSplit", "estimate_memory", "identify_environments", "random_environments"]
 
 
 @dataclass(frozen=True)
@@ -441,3 +441,36 @@ def identify_environments(dataset: Dataset, *, mask=None, n_envs: int = 10, epoc
         sizes=_readonly(sizes_arr), n_rounds=len(changes), converged=converged,
         empty=tuple(int(e) for e in np.flatnonzero(sizes_arr[-1] == 0)), n_envs=n_envs,
         tol_changes=tol_changes, initial_sizes=_readonly(initial_sizes))
+
+
+def random_environments(dataset: Dataset, *, n_envs: int = 10, seed: int = 2233) -> EnvironmentSplit:
+    """Environments drawn uniformly at random, one label per training pair: the
+    "without identification" ablation (method.md §6.5).
+
+    The labels are what :func:`identify_environments` starts from before its first
+    round, with no round run (``n_rounds = 0``): every environment is a random sample
+    of the training data, so none carries a distribution shift.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    n_envs : int
+    seed : int
+        Seeds NumPy's generator (``numpy.random.default_rng(seed)``).
+
+    Returns
+    -------
+    EnvironmentSplit
+    """
+    f = "random_environments"
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"{f}: dataset must be a painvrl.Dataset, got {type(dataset).__name__}")
+    n_envs = check_int(n_envs, "n_envs", minimum=1, func=f)
+    seed = check_seed(seed, "seed", func=f)
+    labels = np.random.default_rng(seed).integers(0, n_envs, size=dataset.n_train)
+    labels.flags.writeable = False
+    sizes = np.bincount(labels, minlength=n_envs).astype(np.int64)
+    empty = tuple(int(e) for e in np.flatnonzero(sizes == 0))
+    return EnvironmentSplit(labels=labels, changes=np.zeros(0, np.int64),
+                            sizes=np.zeros((0, n_envs), np.int64), n_rounds=0, converged=False,
+                            empty=empty, n_envs=n_envs, tol_changes=0, initial_sizes=sizes)

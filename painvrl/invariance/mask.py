@@ -55,6 +55,9 @@ _NORMALIZE = {None: 0, "none": 0, "loss": 1, "l2": 2}
 _APPLY = {"normalized": 0, "raw": 1}
 _SCOPE = ("all", "mu")
 _PAIR_MOVES = {0: None, 1: "balance", 2: "descent", 3: "infeasible"}
+# preference=None: plain MGDA (the vectors unscaled), PAIR's own default r (its code's),
+# and anything for "fixed", which ignores it.
+DEFAULT_PREFERENCE = {"mgda": (0.5, 0.5), "pair": (1e-8, 1 - 1e-8), "fixed": (0.5, 0.5)}
 
 
 # --------------------------------------------------------------------------- validation
@@ -73,9 +76,14 @@ def _weighting_args(weighting, normalize, mgda_apply, grad_scope, alpha, prefere
     check_choice(normalize, "normalize", tuple(_NORMALIZE), func=func)
     check_choice(mgda_apply, "mgda_apply", tuple(_APPLY), func=func)
     check_choice(grad_scope, "grad_scope", _SCOPE, func=func)
+    if preference is None:
+        preference = DEFAULT_PREFERENCE[weighting]
     r0, r1 = check_weights(preference, "preference", n=2, minimum=0.0, func=func)
     if r0 + r1 <= 0.0:
         raise ValueError(f"{func}: preference must not be all zeros, got {(r0, r1)}")
+    if weighting == "mgda" and min(r0, r1) <= 0.0:
+        raise ValueError(f"{func}: with weighting='mgda' both preference entries must be > 0 "
+                         f"(the vectors are divided by them), got {(r0, r1)}")
     scope = 0 if grad_scope == "all" or d_c is None else d_c * D
     return dict(weighting=_WEIGHTING[weighting], normalize=_NORMALIZE[normalize],
                 apply_raw=bool(_APPLY[mgda_apply]), scope_offset=scope,
@@ -95,7 +103,8 @@ def _pair_vectors(a, b, func: str) -> Tuple[np.ndarray, np.ndarray]:
 
 # --------------------------------------------------------------------------- weighting
 def mgda_weight(a, b, normalize: Optional[str] = None, *,
-                losses: Optional[Sequence[float]] = None) -> float:
+                losses: Optional[Sequence[float]] = None,
+                preference: Sequence[float] = (0.5, 0.5)) -> float:
     """Two-objective MGDA weight on the ERM gradient [inferred, method.md §3.5].
 
     The weight ``gamma`` of the min-norm point ``gamma a + (1 - gamma) b`` of the
@@ -114,15 +123,20 @@ def mgda_weight(a, b, normalize: Optional[str] = None, *,
         ``gamma`` 0.5 whenever ``a`` and ``b`` differ in direction.
     losses : (L_ERM, L_IRM), optional
         Required when ``normalize="loss"``.
+    preference : (r_ERM, r_IRM), both > 0
+        [inferred] After normalisation the vectors are divided by ``2 r_ERM`` and
+        ``2 r_IRM`` (``r`` rescaled to sum to 1).  The min-norm point leans toward the
+        shorter vector, so a larger share moves it toward that objective; (0.5, 0.5)
+        is plain MGDA.  Sweeping it traces the ERM/IRM front
+        (:func:`painvrl.pareto_front`).
 
     Returns
     -------
     float
-        ``gamma``, the weight on ``a`` (of the normalised vectors when ``normalize``
-        is set).
+        ``gamma``, the weight on ``a`` (of the normalised, preference-scaled vectors).
     """
     a, b = _pair_vectors(a, b, "mgda_weight")
-    args = _weighting_args("mgda", normalize, "normalized", "all", 1.0, (1e-8, 1 - 1e-8), 1e-4,
+    args = _weighting_args("mgda", normalize, "normalized", "all", 1.0, preference, 1e-4,
                            func="mgda_weight")
     if normalize == "loss" and losses is None:
         raise ValueError("mgda_weight: losses = (L_ERM, L_IRM) is required when "
@@ -232,7 +246,7 @@ def mask_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i, *, sigma: float
               w: Sequence[float] = (1.0, 1.0, 1.0, 1.0), wd2: float = 0.01, lam: float = 0.1,
               weighting: str = "mgda", normalize: Optional[str] = None,
               mgda_apply: str = "normalized", grad_scope: str = "all", alpha: float = 1.0,
-              preference: Sequence[float] = (1e-8, 1 - 1e-8), pair_eps: float = 1e-4,
+              preference: Optional[Sequence[float]] = None, pair_eps: float = 1e-4,
               dtype=None, n_threads: Optional[int] = None,
               workspace: Optional[np.ndarray] = None) -> MaskStep:
     """One mask step: losses, both gradient vectors and the ERM/IRM weighting.
@@ -285,9 +299,15 @@ def mask_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i, *, sigma: float
         raw gradients.  Identical when ``normalize`` is None.
     grad_scope : {"all", "mu"}
         Gram products over all of ``theta`` or over ``mu`` only (method.md §8 row 3).
+        ``"mu"`` is our MGDA-UB: the min-norm rule on the gradients with respect to
+        the gate, the one representation both objectives share (the projection ``W``
+        is refitted per outer iteration) [inferred].
     alpha : float
         IRM weight of ``weighting="fixed"``.
-    preference, pair_eps
+    preference : (r_ERM, r_IRM), optional
+        ``mgda``: see :func:`mgda_weight` (default (0.5, 0.5), plain MGDA);
+        ``pair``: see :func:`pair_weight` (default PAIR's ``(1e-8, 1 - 1e-8)``).
+    pair_eps
         See :func:`pair_weight`.
     dtype : {None, numpy.float32, numpy.float64}
         Precision of the computation; None takes ``W``'s dtype if it is float32,
@@ -487,7 +507,7 @@ def learn_mask(users, items, env, U, V, X, *, n_envs: Optional[int] = None, beta
                sigma: float = 0.01, lr: float = 1e-3, lr_mu: float = 1e-3, lam: float = 0.1,
                weighting: str = "mgda", normalize: Optional[str] = None,
                mgda_apply: str = "normalized", grad_scope: str = "all", alpha: float = 1.0,
-               preference: Sequence[float] = (1e-8, 1 - 1e-8), pair_eps: float = 1e-4,
+               preference: Optional[Sequence[float]] = None, pair_eps: float = 1e-4,
                wd2: float = 0.01, w: Sequence[float] = (1.0, 1.0, 1.0, 1.0), seed: int = 2233,
                n_threads: Optional[int] = None) -> MaskResult:
     """Learn the invariant feature mask (one outer iteration of InvRL/PaInvRL).

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from ..models.backbone import Backbone
 from ..models.base import NotFittedError, _RecommenderMixin
 from ..data.dataset import Dataset
 from .convert import _item_vectors
-from .environments import EnvironmentSplit, identify_environments
+from .environments import EnvironmentSplit, identify_environments, random_environments
 from .mask import MaskResult, _learn_mask_dataset
 
 __all__ = ["InvRL", "PaInvRL"]
@@ -56,6 +56,19 @@ class InvRL(_RecommenderMixin):
     weighting : {"fixed", "mgda", "pair"}
         ERM/IRM weighting of the mask step; InvRL's is ``"fixed"`` (alpha, x1.05 per
         outer iteration). ``"mgda"`` is PaInvRL's adaptive weighting (§3.5).
+    normalize : {None, "loss", "l2"}
+        Gradient normalisation before MGDA's min-norm rule (method.md §8 row 2).
+    grad_scope : {"all", "mu"}
+        Gradients the weighting compares: of ``(W, mu)`` or of the gate ``mu`` only
+        (our MGDA-UB, method.md §8 row 3).
+    preference : (r_ERM, r_IRM), optional
+        Preference of ``"mgda"`` (default (0.5, 0.5)) or ``"pair"`` (default PAIR's);
+        see :func:`painvrl.learn_mask`.  Sweeping it traces the IID/OOD front
+        (:func:`painvrl.pareto_front`).
+    identification : {"identify", "random"}
+        ``"identify"``: environments by §2.1; ``"random"``: uniformly random labels
+        (:func:`painvrl.environments.random_environments`), the "without
+        identification" ablation of method.md §6.5.
     lam, alpha : float
         Initial weights of sum(mu^2) and of the IRM penalty (0.1, 1.0), both grown
         x1.05 after every outer iteration.
@@ -89,7 +102,9 @@ class InvRL(_RecommenderMixin):
 
     def __init__(self, *, n_envs: int = 10, n_outer: int = 5, env_epochs: int = 20,
                  env_rounds: int = 10, env_tol: float = 0.01, mask_epochs: int = 40,
-                 weighting: str = "fixed", lam: float = 0.1, alpha: float = 1.0,
+                 weighting: str = "fixed", normalize: Optional[str] = None,
+                 grad_scope: str = "all", preference: Optional[Sequence[float]] = None,
+                 identification: str = "identify", lam: float = 0.1, alpha: float = 1.0,
                  max_epochs: int = 500, patience: int = 10, final_patience: int = 40,
                  eval_every: int = 5, d_id: int = 64, d_content: int = 64, n_neg: int = 50,
                  batch_size: int = 512, reg: str = "full", seed: int = 2233,
@@ -103,6 +118,10 @@ class InvRL(_RecommenderMixin):
         self.env_tol = env_tol
         self.mask_epochs = mask_epochs
         self.weighting = weighting
+        self.normalize = normalize
+        self.grad_scope = grad_scope
+        self.preference = preference
+        self.identification = identification
         self.lam = lam
         self.alpha = alpha
         self.max_epochs = max_epochs
@@ -140,6 +159,7 @@ class InvRL(_RecommenderMixin):
         return list(InvRL.__init__.__kwdefaults__)
 
     def fit(self, dataset, *, pretrained: Optional[Backbone] = None,
+            environments: Optional[Sequence[EnvironmentSplit]] = None,
             callback: Optional[Callable[[str, Dict[str, Any]], Any]] = None,
             resume: bool = False, checkpoint=None) -> "InvRL":
         """Run the whole pipeline on ``dataset`` (train; val selects epochs).
@@ -151,6 +171,11 @@ class InvRL(_RecommenderMixin):
             A fitted backbone (no gate, no fusion) on this dataset to use as stage 0
             instead of pre-training one, e.g. the backbone baseline of a comparison;
             it is used as it is, never modified.
+        environments : sequence of EnvironmentSplit, optional
+            The environments of the first ``len(environments)`` outer iterations,
+            used instead of identifying them, e.g. shared between the points of a
+            sweep (:func:`painvrl.pareto_front`): the first iteration's
+            identification (mask 0, seed ``seed``) is the same for every weighting.
         callback : callable, optional
             ``callback(stage, info)`` after every stage ("pretrain", "environments",
             "mask", "final") with ``info = {"outer": i or None, "result": ...}``.
@@ -185,6 +210,11 @@ class InvRL(_RecommenderMixin):
         check_positive_int(self.n_outer, "n_outer", minimum=0)
         check_positive_int(self.n_envs, "n_envs")
         check_choice(self.weighting, "weighting", ("fixed", "mgda", "pair"))
+        check_choice(self.identification, "identification", ("identify", "random"))
+        clash = sorted(set(self.mask_params or {}) & {"normalize", "grad_scope", "preference"})
+        if clash:
+            raise ValueError(f"{type(self).__name__}: give {clash} as parameters of the "
+                             f"pipeline, not in mask_params")
         if resume and not hasattr(self, "_done"):
             raise ValueError("resume=True needs a pipeline that was fitted, interrupted or "
                              "loaded; call fit(dataset) first")
@@ -193,8 +223,11 @@ class InvRL(_RecommenderMixin):
             if pretrained is not None:
                 self.pretrained_ = _check_pretrained(pretrained, dataset, self)
                 self._mark("pretrain", None, 0.0, self.pretrained_, callback, checkpoint)
-        elif pretrained is not None:
-            raise ValueError("pass pretrained= only to a fresh fit, not with resume=True")
+        elif pretrained is not None or environments is not None:
+            raise ValueError("pass pretrained= or environments= only to a fresh fit, not with "
+                             "resume=True")
+        if environments is not None:
+            self.environments_.extend(_check_environments(environments, dataset, self))
         elif "final" in self._done:
             return self
 
@@ -211,12 +244,7 @@ class InvRL(_RecommenderMixin):
                     else np.zeros(dataset.features.shape[1], dtype=np.float32))
             if len(self.environments_) == outer:
                 start = time.perf_counter()
-                split = identify_environments(
-                    dataset, mask=mask, n_envs=self.n_envs, epochs=self.env_epochs,
-                    max_rounds=self.env_rounds, tol=self.env_tol, seed=self.seed + outer,
-                    n_threads=self.n_threads, d_id=self.d_id, d_content=self.d_content,
-                    n_neg=self.n_neg, batch_size=self.batch_size, reg=self.reg,
-                    progress=self.progress)
+                split = self._environments(dataset, mask, outer)
                 self.environments_.append(split)
                 self._mark("environments", outer, time.perf_counter() - start, split,
                            callback, checkpoint)
@@ -225,7 +253,8 @@ class InvRL(_RecommenderMixin):
             result = _learn_mask_dataset(
                 dataset, self.environments_[outer].labels, U, V, n_envs=self.n_envs,
                 epochs=self.mask_epochs, batch_size=self.batch_size, n_neg=self.n_neg,
-                lam=lam, alpha=alpha, weighting=self.weighting, seed=self.seed + outer,
+                lam=lam, alpha=alpha, weighting=self.weighting, normalize=self.normalize,
+                grad_scope=self.grad_scope, preference=self.preference, seed=self.seed + outer,
                 n_threads=self.n_threads, **(self.mask_params or {}))
             self.mask_results_.append(result)
             self._mark("mask", outer, time.perf_counter() - start, result, callback,
@@ -239,6 +268,16 @@ class InvRL(_RecommenderMixin):
         self._mark("final", None, time.perf_counter() - start, self.final_, callback,
                    checkpoint)
         return self
+
+    def _environments(self, dataset, mask: np.ndarray, outer: int) -> EnvironmentSplit:
+        """Module (i) of outer iteration ``outer`` (or random labels, the ablation)."""
+        if self.identification == "random":
+            return random_environments(dataset, n_envs=self.n_envs, seed=self.seed + outer)
+        return identify_environments(
+            dataset, mask=mask, n_envs=self.n_envs, epochs=self.env_epochs,
+            max_rounds=self.env_rounds, tol=self.env_tol, seed=self.seed + outer,
+            n_threads=self.n_threads, d_id=self.d_id, d_content=self.d_content,
+            n_neg=self.n_neg, batch_size=self.batch_size, reg=self.reg, progress=self.progress)
 
     def _train(self, attr: str, dataset, make: Callable[[], Backbone]) -> None:
         """Fit a stage's model, or continue it when an interrupt left it part-trained.
@@ -344,9 +383,22 @@ class InvRL(_RecommenderMixin):
         self._check_fitted()
         return self.final_.item_vectors()
 
-    def mask_history(self) -> pd.DataFrame:
-        """Per outer iteration and epoch: ERM and IRM losses and the ERM weight gamma."""
+    def mask_history(self, per_step: bool = False) -> pd.DataFrame:
+        """Per outer iteration and epoch: ERM and IRM losses and the ERM weight gamma.
+
+        ``per_step=True``: one row per mask step instead (outer, epoch, step, gamma),
+        the trajectory of the adaptive weight."""
         self._check_fitted()
+        if per_step:
+            frames = []
+            for outer, res in enumerate(self.mask_results_):
+                n = res.gamma_steps.shape[0]
+                steps = np.arange(n)
+                frames.append(pd.DataFrame({
+                    "outer": outer, "epoch": steps // max(res.steps_per_epoch, 1) + 1,
+                    "step": steps, "gamma": res.gamma_steps}))
+            return (pd.concat(frames, ignore_index=True) if frames else
+                    pd.DataFrame(columns=["outer", "epoch", "step", "gamma"]))
         rows = []
         for outer, res in enumerate(self.mask_results_):
             for epoch, (erm, irm, gamma) in enumerate(zip(res.erm_loss, res.irm_loss,
@@ -428,6 +480,23 @@ def _check_pretrained(model, dataset, pipeline) -> Backbone:
                          f"this pipeline has d_id={pipeline.d_id}, "
                          f"d_content={pipeline.d_content}")
     return model
+
+
+def _check_environments(environments, dataset, pipeline) -> List[EnvironmentSplit]:
+    """Precomputed environments must label this dataset's training pairs."""
+    environments = list(environments)
+    if len(environments) > pipeline.n_outer:
+        raise ValueError(f"environments: got {len(environments)} splits for "
+                         f"n_outer={pipeline.n_outer} outer iterations")
+    for k, split in enumerate(environments):
+        if not isinstance(split, EnvironmentSplit):
+            raise TypeError(f"environments[{k}] must be an EnvironmentSplit, got "
+                            f"{type(split).__name__}")
+        if split.n_pairs != dataset.n_train or split.n_envs != pipeline.n_envs:
+            raise ValueError(f"environments[{k}] labels {split.n_pairs} pairs into "
+                             f"{split.n_envs} environments; this fit needs "
+                             f"{dataset.n_train} pairs and n_envs={pipeline.n_envs}")
+    return environments
 
 
 def _dataclass_parts(obj):
