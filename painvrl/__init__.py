@@ -21,16 +21,18 @@ from .invariance import (ConvertGradient, EnvironmentSplit, InvRL, MaskCancelled
                          identify_environments, learn_mask, mask_cancellation, mask_step,
                          mgda_weight, pair_weight, pipeline)
 from .experiments import ParetoFront, ablations, pareto_front
-from .models import Backbone, NotFittedError, Popularity, functional
+from .models import (FREEDOM, VBPR, Backbone, CornacModel, ImplicitModel, LightGCN, NotFittedError,
+                     Popularity, functional)
 from .sweep import load_sweep, run_sweep, summarise
 
 __version__ = "0.1.0"
 __all__ = ["ablations", "attention_weights", "Backbone", "compare", "convert",
-           "convert_item_vectors", "convert_loss_grad", "ConvertGradient", "data", "Dataset",
-           "datasets", "environments", "EnvironmentSplit", "evaluate", "experiments",
-           "functional", "identify_environments", "invariance", "InvRL", "learn_mask",
-           "load_mmgcn", "load_mmrec", "load_sweep", "mask_cancellation", "mask_step",
-           "MaskCancelledWarning", "MaskResult", "MaskStep", "metrics", "mgda_weight",
-           "ModelFileError", "NotFittedError", "PaInvRL", "pair_weight", "pareto_front",
-           "ParetoFront", "pipeline", "Popularity", "ranking_metrics", "run_sweep", "splits",
-           "summarise", "sweep", "topk", "UserItemCSR", "__version__"]
+           "convert_item_vectors", "convert_loss_grad", "ConvertGradient", "CornacModel",
+           "data", "Dataset", "datasets", "environments", "EnvironmentSplit", "evaluate",
+           "experiments", "FREEDOM", "functional", "identify_environments", "ImplicitModel",
+           "invariance", "InvRL", "learn_mask", "LightGCN", "load_mmgcn", "load_mmrec",
+           "load_sweep", "mask_cancellation", "mask_step", "MaskCancelledWarning", "MaskResult",
+           "MaskStep", "metrics", "mgda_weight", "ModelFileError", "NotFittedError", "PaInvRL",
+           "pair_weight", "pareto_front", "ParetoFront", "pipeline", "Popularity",
+           "ranking_metrics", "run_sweep", "splits", "summarise", "sweep", "topk",
+           "UserItemCSR", "VBPR", "__version__"]

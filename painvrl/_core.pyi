@@ -125,3 +125,29 @@ def convert_items(W: _F, b: Optional[_F], A: Optional[_F], c: Optional[_F], q: O
                   omega: Optional[_F], mask: _F, X: _F, *, items: Optional[_I64] = ...,
                   fusion: str = ..., n_threads: int = ..., W_var: Optional[_F] = ...,
                   b_var: Optional[_F] = ...) -> Tuple[_F, _F]: ...
+# graph models (pv_graph, pv_lgcn, pv_vbpr, pv_freedom), float32
+_Graph = Tuple[_I64, _I64, _F32]
+def propagate(indptr: _I64, indices: _I64, values: _F32, E0: _F32, n_layers: int,
+              mean: bool = ..., n_threads: int = ...) -> _F32: ...
+def lgcn_batch(indptr: _I64, indices: _I64, values: _F32, E0: _F32, n_users: int,
+               n_layers: int, users: _I64, pos: _I64, neg: _I64, reg: float,
+               n_threads: int = ...) -> Tuple[float, _F32]: ...
+def lgcn_epoch(indptr: _I64, indices: _I64, values: _F32, E0: _F32, m1: _F32, m2: _F32,
+               n_users: int, n_layers: int, users: _I64, items: _I64, lr: float, reg: float,
+               batch_size: int, seed: int, epoch: int, step: int,
+               n_threads: int = ...) -> Tuple[float, int, int]: ...
+def vbpr_batch(params: Tuple[_F32, ...], X: _F32, users: _I64, pos: _I64, neg: _I64,
+               lam: float, lam_b: float, lam_e: float,
+               n_threads: int = ...) -> Tuple[float, Tuple[_F32, ...]]: ...
+def vbpr_epoch(params: Tuple[_F32, ...], m1: Tuple[_F32, ...], m2: Tuple[_F32, ...], X: _F32,
+               users: _I64, items: _I64, lr: float, lam: float, lam_b: float, lam_e: float,
+               batch_size: int, seed: int, epoch: int, step: int,
+               n_threads: int = ...) -> Tuple[float, int, int]: ...
+def freedom_batch(ui: _Graph, ii: _Graph, ii_t: _Graph, E0: _F32, W: _F32, cols: _I64, X: _F32,
+                  n_users: int, n_ui_layers: int, n_ii_layers: int, users: _I64, pos: _I64,
+                  neg: _I64, align: float, n_threads: int = ...) -> Tuple[float, _F32, _F32]: ...
+def freedom_epoch(ui: _Graph, ii: _Graph, ii_t: _Graph, E0: _F32, W: _F32, cols: _I64, X: _F32,
+                  n_users: int, n_ui_layers: int, n_ii_layers: int,
+                  adam: Tuple[_F32, _F32, _F32, _F32], users: _I64, items: _I64, lr: float,
+                  align: float, batch_size: int, seed: int, epoch: int, step: int,
+                  n_threads: int = ...) -> Tuple[float, int, int]: ...

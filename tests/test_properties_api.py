@@ -996,3 +996,57 @@ def test_loss_weights_formula(nu, ni, dtype, corrupt, layout):
     np.testing.assert_allclose(out[0], np.sqrt(d_u + 1) / d_u, rtol=1e-6)
     np.testing.assert_allclose(out[1], 1 / np.sqrt(np.asarray(di, np.float64) + 1), rtol=1e-6)
     assert out[0].dtype == np.float32 and out[1].dtype == np.float32
+
+
+# --------------------------------------------------------------------------- baseline estimators
+
+from painvrl import FREEDOM, VBPR, LightGCN, datasets  # noqa: E402
+
+_BASELINE_PARAMS = {
+    LightGCN: ["dim", "n_layers", "lr", "reg", "batch_size", "eval_every", "patience",
+               "init_std"],
+    VBPR: ["k", "k2", "lr", "lam", "lam_b", "lam_e", "batch_size", "eval_every", "init_std"],
+    FREEDOM: ["dim", "n_ui_layers", "n_ii_layers", "knn_k", "dropout", "align", "lr",
+              "batch_size", "init_std"],
+}
+_BAD_VALUES = st.one_of(st.integers(-5, -1), st.just(float("nan")), st.just(float("inf")),
+                        st.just(-0.5), st.text(max_size=3), st.none(), st.just([1]))
+
+
+@pytest.fixture(scope="module")
+def tiny_multimodal():
+    return datasets.make_multimodal(n_users=30, n_items=40, n_interactions=600, seed=2)
+
+
+@settings(FEW, max_examples=40)
+@given(model=st.sampled_from(list(_BASELINE_PARAMS)), data=st.data())
+def test_baseline_hyperparameters_are_checked_before_training(tiny_multimodal, model, data):
+    """A wrong kind or value of any numeric hyperparameter of LightGCN, VBPR or FREEDOM
+    raises TypeError/ValueError naming the model and the parameter, before anything is
+    trained (so the model stays unfitted), and leaves the dataset as it was."""
+    param = data.draw(st.sampled_from(_BASELINE_PARAMS[model]))
+    value = data.draw(_BAD_VALUES)
+    est = model(max_epochs=1, progress=False, n_threads=1, **{param: value})
+    before = snapshot(tiny_multimodal.train)
+    with pytest.raises((TypeError, ValueError), match=f"{model.__name__}: {param}"):
+        est.fit(tiny_multimodal)
+    assert not hasattr(est, "seen_")
+    assert_unchanged(before, tiny_multimodal.train)
+
+
+@settings(FEW, max_examples=20)
+@given(model=st.sampled_from(list(_BASELINE_PARAMS)),
+       users=st.one_of(st.just([-1]), st.just([30]), st.just([0.5]), st.just([[0, 1]])),
+       k=st.one_of(st.just(0), st.just(41), st.just(2)))
+def test_baseline_recommend_rejects_bad_users_and_k(tiny_multimodal, fitted_baselines, model,
+                                                    users, k):
+    est = fitted_baselines[model]
+    with pytest.raises((TypeError, ValueError), match="users|k"):
+        est.recommend(users, k=k)
+
+
+@pytest.fixture(scope="module")
+def fitted_baselines(tiny_multimodal):
+    return {m: m(max_epochs=1, progress=False, n_threads=1, batch_size=64,
+                 **({"knn_k": 3} if m is FREEDOM else {})).fit(tiny_multimodal)
+            for m in _BASELINE_PARAMS}

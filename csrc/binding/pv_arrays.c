@@ -223,3 +223,52 @@ pv_counter(PyObject *obj, int bits, const char *func, const char *name, unsigned
     *out = x;
     return 0;
 }
+
+static int
+ids_below(PyArrayObject *a, npy_intp high, const char *func, const char *name)
+{
+    const int64_t *v = PV_I64(a);
+    for (npy_intp q = 0; q < PyArray_DIM(a, 0); q++) {
+        if (v[q] < 0 || v[q] >= high) {
+            PyErr_Format(PyExc_IndexError, "%s(): '%s' must lie in [0, %zd), got %lld", func,
+                         name, (Py_ssize_t)high, (long long)v[q]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+pv_triples(PyObject *ousers, PyObject *opos, PyObject *oneg, npy_intp n_users, npy_intp n_items,
+           const char *func, PyArrayObject **users, PyArrayObject **pos, PyArrayObject **neg)
+{
+    *users = pv_input(ousers, NPY_INT64, 1, NULL, func, "users");
+    npy_intp B[1] = {*users ? PyArray_DIM(*users, 0) : 0};
+    *pos = *users ? pv_input(opos, NPY_INT64, 1, B, func, "pos") : NULL;
+    *neg = *pos ? pv_input(oneg, NPY_INT64, 1, B, func, "neg") : NULL;
+    if (*neg == NULL || ids_below(*users, n_users, func, "users") < 0 ||
+        ids_below(*pos, n_items, func, "pos") < 0 || ids_below(*neg, n_items, func, "neg") < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *
+pv_epoch_result(pv_status status, const char *func, double loss, pv_index n_batches,
+                int64_t step)
+{
+    if (status != PV_OK) {
+        return pv_raise_status(status, func);
+    }
+    return Py_BuildValue("dnL", loss, (Py_ssize_t)n_batches, (long long)step);
+}
+
+float *
+pv_workspace(pv_index n_floats)
+{
+    float *w = malloc(sizeof(float) * (size_t)(n_floats > 0 ? n_floats : 0) + 1);
+    if (w == NULL) {
+        PyErr_NoMemory();
+    }
+    return w;
+}

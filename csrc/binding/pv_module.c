@@ -13,7 +13,8 @@ core_exec(PyObject *m)
     }
     PyMethodDef *tables[] = {pv_rng_methods, pv_rec_methods,
                              pv_train_methods, pv_eval_methods, pv_mask_methods,
-                             pv_identify_methods, pv_convert_methods, pv_blas_methods};
+                             pv_identify_methods, pv_convert_methods, pv_blas_methods,
+                             pv_graph_methods, pv_vbpr_methods, pv_freedom_methods};
     for (size_t k = 0; k < sizeof(tables) / sizeof(tables[0]); k++) {
         if (PyModule_AddFunctions(m, tables[k]) < 0) {
             return -1;

@@ -51,6 +51,24 @@ int pv_batch_inputs(PyObject *ousers, PyObject *oitems, PyObject *obeta_u, PyObj
                     PyArrayObject **users, PyArrayObject **items, PyArrayObject **beta_u,
                     PyArrayObject **beta_i);
 
+/*
+ * A batch of BPR triples: users, pos, neg, int64 arrays of one length, users in
+ * [0, n_users) and items in [0, n_items) (IndexError naming func and the array).
+ * Returns 0, or -1 with an exception (the outputs that were converted still need
+ * Py_XDECREF; they start NULL).
+ */
+int pv_triples(PyObject *ousers, PyObject *opos, PyObject *oneg, npy_intp n_users,
+               npy_intp n_items, const char *func, PyArrayObject **users, PyArrayObject **pos,
+               PyArrayObject **neg);
+
+/* An epoch trainer's return value (sum of batch losses, batches, step count), or the
+ * exception of a failed status (NULL). */
+PyObject *pv_epoch_result(pv_status status, const char *func, double loss, pv_index n_batches,
+                          int64_t step);
+
+/* malloc of n floats (at least one byte), or NULL with MemoryError set; free() it. */
+float *pv_workspace(pv_index n_floats);
+
 /* The dtype of a function's leading float array, which sets the precision of the call:
  * NPY_FLOAT32 or NPY_FLOAT64, or -1 with a TypeError naming `func` and `name`. */
 int pv_float_typenum(PyObject *obj, const char *func, const char *name);
@@ -95,5 +113,8 @@ extern PyMethodDef pv_mask_methods[];
 extern PyMethodDef pv_identify_methods[];
 extern PyMethodDef pv_convert_methods[];
 extern PyMethodDef pv_blas_methods[];
+extern PyMethodDef pv_graph_methods[];
+extern PyMethodDef pv_vbpr_methods[];
+extern PyMethodDef pv_freedom_methods[];
 
 #endif /* PV_NUMPY_H */

@@ -3,6 +3,8 @@
 * :func:`compare` scores every model on every split with
   :func:`painvrl.metrics.evaluate` (so its numbers are those of
   ``model.evaluate``) and returns one tidy DataFrame.
+  Models from other libraries enter through ``score(users)`` or
+  ``recommend(users, k)`` (:mod:`painvrl.evaluation.outside`).
 * :func:`summarize` turns runs over several seeds into ``mean ± std``.
 
 The paired tests (:func:`paired_test`, :class:`PairedTestResult`, :func:`betainc`,
@@ -19,7 +21,9 @@ import pandas as pd
 
 from ..data.csr import UserItemCSR
 from ..data.dataset import Dataset
+from .metrics import _check_ks, ranking_metrics
 from .metrics import evaluate as evaluate_vectors
+from .outside import outside_topk
 from .stats import PairedTestResult, betainc, paired_test, student_t_cdf
 
 __all__ = ["compare", "paired_test", "PairedTestResult", "summarize", "betainc",
@@ -30,18 +34,28 @@ _EXCLUDE = ("train", "train+val", "none")
 
 # --------------------------------------------------------------------------- compare
 
-def _vectors(model, name: str) -> Tuple[np.ndarray, np.ndarray]:
+def _kind(model, name: str) -> str:
+    """How a model is scored: ``"vectors"`` (exact dot products in the C top-k),
+    ``"score"`` (a dense score row per user) or ``"recommend"`` (ranked ids)."""
     if isinstance(model, tuple):
         if len(model) != 2:
             raise ValueError(f"compare: models[{name!r}]: a tuple must be "
                              f"(user_vecs, item_vecs)")
-        return model
-    if not (callable(getattr(model, "user_vectors", None))
-            and callable(getattr(model, "item_vectors", None))):
-        raise TypeError(f"compare: models[{name!r}] must be a fitted model with user_vectors() "
-                        f"and item_vectors(), a (user_vecs, item_vecs) tuple, or a dict split name -> "
-                        f"model; got {type(model).__name__}")
-    return model.user_vectors(), model.item_vectors()
+        return "vectors"
+    if callable(getattr(model, "user_vectors", None)) and \
+            callable(getattr(model, "item_vectors", None)):
+        return "vectors"
+    if callable(getattr(model, "score", None)):
+        return "score"
+    if callable(getattr(model, "recommend", None)):
+        return "recommend"
+    raise TypeError(f"compare: models[{name!r}] must be a fitted model with user_vectors() and "
+                    f"item_vectors(), score(users) or recommend(users, k), a (user_vecs, "
+                    f"item_vecs) tuple, or a dict split name -> model; got {type(model).__name__}")
+
+
+def _vectors(model) -> Tuple[np.ndarray, np.ndarray]:
+    return model if isinstance(model, tuple) else (model.user_vectors(), model.item_vectors())
 
 
 def _split_entry(entry, name: str) -> Tuple[Dataset, UserItemCSR]:
@@ -79,6 +93,26 @@ def _exclusion(ds: Dataset, exclude: str) -> Optional[UserItemCSR]:
     return None
 
 
+def _score_vectors(vectors, mname, sname, ds, truth, exclude, mask_value, options):
+    U, V = vectors
+    nu, ni = np.shape(U)[0], np.shape(V)[0]
+    if (nu, ni) != (ds.n_users, ds.n_items):
+        raise ValueError(f"compare: models[{mname!r}] has {nu} users x {ni} items but split "
+                         f"{sname!r} has {ds.n_users} x {ds.n_items}")
+    return evaluate_vectors(U, V, truth, exclude=_exclusion(ds, exclude), mask_value=mask_value,
+                            **options)
+
+
+def _score_outside(model, kind, mname, ds, truth, exclude, mask_value, options):
+    """An outside model's metrics: its top-k lists of the users with a test item (the
+    users ``evaluate`` ranks), scored by the same metric kernel."""
+    ks = _check_ks(options["ks"], ds.n_items, "n_items", "compare")
+    users = np.flatnonzero(truth.row_lengths() > 0).astype(np.int64)
+    ids = outside_topk(model, kind, mname, users, ds.n_items, ks[-1],
+                       exclude=_exclusion(ds, exclude), mask_value=mask_value)
+    return ranking_metrics(ids, truth, users=users, **options)
+
+
 def compare(models: Mapping[str, Any], splits: Mapping[str, Any], *,
             ks: Union[int, Sequence[int]] = (10, 20),
             metrics: Union[str, Sequence[str]] = ("recall", "ndcg"), exclude: str = "train",
@@ -95,6 +129,14 @@ def compare(models: Mapping[str, Any], splits: Mapping[str, Any], *,
           (:class:`~painvrl.models.Backbone`, :class:`~painvrl.models.Popularity`,
           ...), scored on every split;
         * a ``(user_vecs, item_vecs)`` tuple;
+        * any other object with ``score(users)`` (a dense ``(len(users),
+          n_items)`` score block) or ``recommend(users, k)`` (ranked ids, or
+          ``(ids, scores)``), in the dataset's dense ids: a model from another
+          library, e.g. through :class:`painvrl.models.CornacModel` or
+          :class:`painvrl.models.ImplicitModel`.  It is ranked under the same
+          rules (excluded items never rank, ties to the lower id; see
+          :mod:`painvrl.evaluation.outside`) and scored by the same metric code,
+          so its rows, per-user values included, pair with the others';
         * a dict split name -> one of the above, for models fitted per split
           (e.g. on each split's own training data); it must have an entry for
           every split in ``splits``.
@@ -166,17 +208,17 @@ def compare(models: Mapping[str, Any], splits: Mapping[str, Any], *,
                     raise ValueError(f"compare: models[{mname!r}] is a dict per split but has no "
                                      f"entry for split {sname!r}")
                 model = mval[sname]
-            key = id(model)
-            if key not in cache:  # keep the model referenced so its id stays unique
-                cache[key] = (model, _vectors(model, mname))
-            U, V = cache[key][1]
-            nu, ni = np.shape(U)[0], np.shape(V)[0]
-            if (nu, ni) != (ds.n_users, ds.n_items):
-                raise ValueError(f"compare: models[{mname!r}] has {nu} users x {ni} items but split "
-                                 f"{sname!r} has {ds.n_users} x {ds.n_items}")
-            df = evaluate_vectors(U, V, truth, exclude=_exclusion(ds, exclude), ks=ks,
-                                  metrics=metrics, ndcg=ndcg, mask_value=mask_value,
-                                  per_user=per_user, n_threads=n_threads)
+            options = dict(ks=ks, metrics=metrics, ndcg=ndcg, per_user=per_user,
+                           n_threads=n_threads)
+            kind = _kind(model, mname)
+            if kind == "vectors":
+                key = id(model)
+                if key not in cache:  # keep the model referenced so its id stays unique
+                    cache[key] = (model, _vectors(model))
+                df = _score_vectors(cache[key][1], mname, sname, ds, truth, exclude,
+                                    mask_value, options)
+            else:
+                df = _score_outside(model, kind, mname, ds, truth, exclude, mask_value, options)
             df.insert(0, "split", sname)
             df.insert(0, "model", mname)
             frames.append(df)

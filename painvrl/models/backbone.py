@@ -5,24 +5,17 @@ runs in C (``painvrl._core.train_epoch``), one call per epoch, with the GIL rele
 """
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-import pandas as pd
 
 from .. import _core
-from .._util.interrupt import deferred_interrupt
-from .._util.modelfile import load_model_file, save_model_file
-from .._util.progress import progress_bar
 from .._util.validation import (as_float_array, as_mask, check_choice, check_nonneg_float,
                                 check_positive_int, check_seed, check_weights, resolve_threads)
-from ..data.csr import UserItemCSR
 from ..data.dataset import Dataset
-from ..evaluation.metrics import evaluate as evaluate_vectors
-from .base import _parse_monitor, _RecommenderMixin
+from .base import _EpochTrainer, _parse_monitor, _validation_score
 from .functional import _loss_weights
 
 __all__ = ["Backbone"]
@@ -42,7 +35,7 @@ _PROJECTIONS = ("separate", "shared")
 _FUSION_TENSORS = ("A", "c", "q", "omega")
 
 
-class Backbone(_RecommenderMixin):
+class Backbone(_EpochTrainer):
     """The multimodal recommender backbone of InvRL/PaInvRL (method.md §1).
 
     Matrix factorisation plus a linear projection of the item features,
@@ -183,18 +176,9 @@ class Backbone(_RecommenderMixin):
         self.progress = progress
 
     # ------------------------------------------------------------------ params
-    def get_params(self) -> Dict[str, Any]:
-        return {k: getattr(self, k) for k in _PARAM_NAMES}
-
-    def set_params(self, **params) -> "Backbone":
-        for k, v in params.items():
-            if k not in _PARAM_NAMES:
-                raise ValueError(f"unknown parameter {k!r}")
-            setattr(self, k, v)
-        return self
-
-    def _validated(self, n_feat: int) -> Dict[str, Any]:
+    def _validated(self, dataset) -> Dict[str, Any]:
         f = "Backbone"
+        n_feat = dataset.features.shape[1]
         p = dict(
             d_id=check_positive_int(self.d_id, "d_id", minimum=0, func=f),
             d_content=check_positive_int(self.d_content, "d_content", minimum=0, func=f),
@@ -294,61 +278,28 @@ class Backbone(_RecommenderMixin):
         features, validation split) go to the C core as they are, without being
         scanned again.
         """
-        if not isinstance(dataset, Dataset):
-            raise TypeError(f"{type(self).__name__}.fit: dataset must be a painvrl.Dataset, "
-                            f"got {type(dataset).__name__}")
-        features = dataset.features
-        p = self._validated(features.shape[1])
-        if resume:
-            if init is not None:
-                raise ValueError(f"{type(self).__name__}.fit: init is only for a fresh fit, "
-                                 f"not with resume=True")
-            self._check_fitted()
-            if self.user_embeddings_.shape[0] != dataset.n_users or \
-                    self.item_embeddings_.shape[0] != dataset.n_items:
-                raise ValueError("resume=True needs the dataset the model was fitted on")
-        else:
-            self._init_state(dataset, p, init)
-        self._features = features
-        self._show(self._live)  # during training the public attributes are the live tensors
-        if not resume:
-            self._warn_if_mask_cancels(p, None)
-        self._dataset_val = dataset.val if dataset.val.nnz else None
-        # A Dataset is trusted (validated when built, read-only): no re-checks here.
-        beta_u, beta_i = _loss_weights(dataset.user_degree, dataset.item_degree)
-        users, items = dataset._train_columns()
-        metric, k = p["monitor"]
-        bar = progress_bar(self.progress, total=p["max_epochs"], initial=self.n_epochs_,
-                           desc=type(self).__name__, leave=False)
+        if resume and init is not None:
+            raise ValueError(f"{type(self).__name__}.fit: init is only for a fresh fit, "
+                             f"not with resume=True")
+        self._fit_init = init   # read by _init_state (a fresh fit)
         try:
-            while self.n_epochs_ < p["max_epochs"] and not self._stopped:
-                # The epoch writes the tables in place: its counters, validation and
-                # history go with it, so Ctrl-C waits until they are recorded.
-                with deferred_interrupt():
-                    info = self._run_epoch(p, dataset, features, beta_u, beta_i, users,
-                                           items, metric, k)
-                bar.update(1)
-                bar.set_postfix({k_: f"{v:.4g}" for k_, v in info.items()
-                                 if k_ not in ("epoch", "seconds")})
-                if callback is not None and callback(self, dict(info)) is True:
-                    break
+            super().fit(dataset, callback=callback, resume=resume)
         finally:
-            # Ctrl-C is held until an epoch is recorded (deferred_interrupt), so the state
-            # below is always that of the last completed epoch.
-            bar.close()
-            self._finish()
-        self._warn_if_mask_cancels(p, features)
+            del self._fit_init
+        public = {name: getattr(self, attr) for name, attr in _PUBLIC.items()}
+        self._warn_if_mask_cancels(self._validated(dataset), dataset.features, public)
         return self
 
-    def _warn_if_mask_cancels(self, p, features) -> None:
+    def _warn_if_mask_cancels(self, p, features, tensors) -> None:
         """MaskCancelledWarning when the fusion provably ignores the mask (method.md §4.2
-        erratum): on the published tensors, with every item's a_inv when ``features`` is
-        given (computed only when the projections are equal, the only case it matters)."""
+        erratum): on ``tensors`` (names of ``_live``), with every item's a_inv when
+        ``features`` is given (computed only when the projections are equal, the only case
+        it matters; from the published tensors)."""
         if p["fusion"] not in ("attention", "global"):
             return
         from ..invariance.convert import (MaskCancelledWarning, _projections_equal,
                                           mask_cancellation)
-        W, b, Wv, bv = self.projection_, self.bias_, self.variant_projection_, self.variant_bias_
+        W, b, Wv, bv = (tensors[n] for n in ("W", "b", "Wv", "bv"))
         a_inv = None
         if features is not None and _projections_equal(W, b, Wv, bv):
             a_inv = self._attention_of(features, trusted=True)
@@ -358,9 +309,18 @@ class Backbone(_RecommenderMixin):
             warnings.warn(f"{type(self).__name__}: {reason}", MaskCancelledWarning,
                           stacklevel=3)
 
-    def _run_epoch(self, p, dataset, features, beta_u, beta_i, users, items, metric, k):
+    # fit(dataset, callback=None, resume=False): _EpochTrainer.fit, with the hooks below.
+
+    def _prepare(self, dataset, p) -> None:
+        # A Dataset is trusted (validated when built, read-only): no re-checks here.
+        self._features = dataset.features
+        self._betas = _loss_weights(dataset.user_degree, dataset.item_degree)
+
+    def _run_epoch(self, p, dataset, users, items):
         """One epoch in C, then its bookkeeping; returns the epoch's history row."""
         start = time.perf_counter()
+        metric, k = p["monitor"]
+        features, (beta_u, beta_i) = self._features, self._betas
         live = self._live
         loss, n_batches, step = _core.train_epoch(
             live["U"], live["V"], live["W"], live["b"], p["gate"], features, beta_u,
@@ -371,17 +331,14 @@ class Backbone(_RecommenderMixin):
             seed=int(self.seed), epoch=self.n_epochs_, step=self.step_,
             n_threads=p["n_threads"])
         self.step_ = step
-        self.n_epochs_ += 1
-        info = {"epoch": self.n_epochs_, "loss": loss / max(n_batches, 1),
-                "reg": self._reg_value(p), "seconds": time.perf_counter() - start}
-        if self._dataset_val is not None and self.n_epochs_ % p["eval_every"] == 0:
-            score = self._validation_score(dataset, metric, k)
-            info[self.monitor] = score
-            self._record_check(score, p["patience"])
-        self._history.append(info)
-        return info
+        return self._close_epoch(
+            {"loss": loss / max(n_batches, 1), "reg": self._reg_value(p)}, start,
+            p["eval_every"], p["patience"], lambda: _validation_score(
+                self._live["U"], self._item_vectors_from(self._live, dataset.features,
+                                                         trusted=True),
+                dataset, metric, k, self.n_threads))
 
-    def _init_state(self, dataset, p, init=None):
+    def _init_state(self, dataset, p):
         rng = np.random.default_rng(self.seed)
         std = p["init_std"]
         n_feat = dataset.features.shape[1]
@@ -415,7 +372,8 @@ class Backbone(_RecommenderMixin):
                 None if self._live[n] is None else np.zeros_like(self._live[n])
                 for n in ("A", "A", "c", "c", "q", "q", "omega", "omega", "Wv", "Wv", "bv",
                           "bv"))
-        self._apply_init(init)
+        self._apply_init(getattr(self, "_fit_init", None))
+        self._warn_if_mask_cancels(p, None, self._live)
         adam = p["emb_optimizer"] == "adam"
         owners = [self.user_embeddings_, self.user_embeddings_, self.item_embeddings_,
                   self.item_embeddings_, self.projection_, self.projection_, self.bias_,
@@ -423,15 +381,6 @@ class Backbone(_RecommenderMixin):
         needed = [True, adam, True, adam, True, True, self.bias, self.bias]
         self._opt_state = tuple(np.zeros_like(o) if need else None
                                 for o, need in zip(owners, needed))
-        self.step_ = 0
-        self.n_epochs_ = 0
-        self._history = []
-        self._best = None
-        self.best_epoch_ = None
-        self.best_score_ = -math.inf
-        self._bad_checks = 0
-        self._stopped = False
-        self.seen_ = dataset.train_csr
 
     def _apply_init(self, init) -> None:
         """Copy the ``init`` tensors of :meth:`fit` into the fresh live state; W and b also
@@ -469,35 +418,6 @@ class Backbone(_RecommenderMixin):
         sq = lambda a: float(np.einsum("i,i->", a.ravel(), a.ravel(), dtype=np.float64))  # noqa: E731
         return (p["wd1"] * (sq(U) + p["wdi"] * sq(V)) + p["wd2"] * sum(sq(a) for a in proj)
                 + p["attention_l2"] * sum(sq(a) for a in fuse))
-
-    def _validation_score(self, dataset, metric: str, k: int) -> float:
-        table = evaluate_vectors(self._live["U"],
-                                 self._item_vectors_from(self._live, dataset.features,
-                                                         trusted=True),
-                                 dataset.val,
-                                 exclude=dataset.train_csr, ks=(k,), metrics=(metric,),
-                                 n_threads=self.n_threads)
-        return float(table.loc[(table["metric"] == metric) & (table["k"] == k), "value"].iloc[0])
-
-    def _record_check(self, score: float, patience: int):
-        if score > self.best_score_:
-            self.best_score_ = score
-            self.best_epoch_ = self.n_epochs_
-            self._bad_checks = 0
-            self._best = {n: None if a is None else a.copy() for n, a in self._live.items()}
-        else:
-            self._bad_checks += 1
-            if self._bad_checks > patience:
-                self._stopped = True
-
-    def _finish(self):
-        self.history_ = pd.DataFrame(self._history)
-        self._publish()
-
-    def _publish(self):
-        """Show the best validated parameters (the reference's model selection), or the
-        last epoch's when nothing was validated.  Training itself goes on from ``_live``."""
-        self._show(self._best if self._best is not None else self._live)
 
     def _show(self, tensors):
         for name, attr in _PUBLIC.items():
@@ -584,27 +504,10 @@ class Backbone(_RecommenderMixin):
                                     dtype=np.float32)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path) -> None:
-        """Write everything needed to recommend and to resume training to ``path``
-        (atomically; see :mod:`painvrl._util.modelfile`)."""
-        meta, arrays = self._to_parts()
-        save_model_file(path, meta, arrays)
-
-    @classmethod
-    def load(cls, path) -> "Backbone":
-        """Read a model written by :meth:`save`."""
-        meta, arrays = load_model_file(path)
-        if meta.get("class") != cls.__name__:
-            raise ValueError(f"{path} holds a {meta.get('class')}, not a {cls.__name__}")
-        return cls._from_parts(meta, arrays)
-
     def _to_parts(self) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
         """The model as (JSON-able metadata, named arrays): the content of a model file."""
         self._check_fitted()
-        arrays = {"item_vectors": self.item_vectors(), "seen_indptr": self.seen_.indptr,
-                  "seen_indices": self.seen_.indices}
-        for prefix, tensors in (("live_", self._live), ("best_", self._best or {})):
-            arrays.update({prefix + n: a for n, a in tensors.items() if a is not None})
+        arrays = {"item_vectors": self.item_vectors(), **self._tensor_arrays()}
         for name in ("gate", "mask"):
             if getattr(self, name) is not None:
                 arrays[name] = np.asarray(getattr(self, name), np.float32)
@@ -614,15 +517,7 @@ class Backbone(_RecommenderMixin):
         arrays.update({"opt_" + n: a for n, a in states if a is not None})
         params = {k: v for k, v in self.get_params().items() if k not in ("gate", "mask")}
         params["loss_weights"] = list(params["loss_weights"])
-        meta = {"class": type(self).__name__, "params": params,
-                "state": {"n_epochs": self.n_epochs_, "step": self.step_,
-                          "best_epoch": self.best_epoch_,
-                          "best_score": None if self.best_score_ == -math.inf
-                          else self.best_score_,
-                          "bad_checks": self._bad_checks, "stopped": self._stopped,
-                          "n_users": self.seen_.n_users, "n_items": self.seen_.n_items},
-                "history": self.history_.to_dict(orient="list")}
-        return meta, arrays
+        return {**self._state_meta(), "params": params}, arrays
 
     @classmethod
     def _from_parts(cls, meta: Dict[str, Any], a: Dict[str, np.ndarray]) -> "Backbone":
@@ -634,25 +529,10 @@ class Backbone(_RecommenderMixin):
         params["mask"] = a.get("mask")
         params["loss_weights"] = tuple(params["loss_weights"])
         model = cls(**params)
-        st = meta["state"]
-        model._live = {n: a.get("live_" + n) for n in _PUBLIC}
+        model._restore_state(meta, a, tuple(_PUBLIC))
         model.item_vectors_ = a["item_vectors"]
         model._opt_state = tuple(a.get("opt_" + n) for n in _STATE_NAMES)
         model._convert_state = (None if model.fusion is None else
                                 tuple(a.get("opt_" + n) for n in _CONVERT_STATE_NAMES))
-        model._best = ({n: a.get("best_" + n) for n in _PUBLIC} if "best_U" in a else None)
-        model.seen_ = UserItemCSR(a["seen_indptr"], a["seen_indices"], st["n_users"],
-                                  st["n_items"])
-        model.n_epochs_ = st["n_epochs"]
-        model.step_ = st["step"]
-        model.best_epoch_ = st["best_epoch"]
-        model.best_score_ = -math.inf if st["best_score"] is None else st["best_score"]
-        model._bad_checks = st["bad_checks"]
-        model._stopped = st["stopped"]
         model._publish()
-        model._history = pd.DataFrame(meta["history"]).to_dict(orient="records")
-        model.history_ = pd.DataFrame(model._history)
         return model
-
-
-_PARAM_NAMES = tuple(Backbone.__init__.__kwdefaults__)
