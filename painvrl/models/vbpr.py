@@ -93,7 +93,7 @@ class VBPR(_EpochTrainer):
             want = p["k"] if n == "gamma_u" else p["k2"]
             if self._live[n].shape[1] != want:
                 raise ValueError("VBPR.fit: resume=True needs the k and k2 the model was "
-                                 f"fitted with")
+                                 "fitted with")
         self._features = self._scaled(dataset.features)
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
