@@ -73,15 +73,35 @@ from_bf16(uint16_t h)
     return x;
 }
 
-float
+/* Lanes of the rescoring dot product: its order is fixed here, not by the vectoriser. */
+#define BF_LANES 16
+
+/* sum_d u[d] v[d]: lane d % 16 accumulates, then a fixed pairwise tree. */
+PV_INLINE float
+rescore(pv_index dim, const float *PV_RESTRICT u, const float *PV_RESTRICT v)
+{
+    float acc[BF_LANES] = {0};
+    pv_index d = 0;
+    for (; d + BF_LANES <= dim; d += BF_LANES) {
+        for (int l = 0; l < BF_LANES; l++) {
+            acc[l] += u[d + l] * v[d + l];
+        }
+    }
+    for (int l = 0; d < dim; d++, l++) {
+        acc[l] += u[d] * v[d];
+    }
+    for (int w = BF_LANES / 2; w > 0; w /= 2) {
+        for (int l = 0; l < w; l++) {
+            acc[l] += acc[l + w];
+        }
+    }
+    return acc[0];
+}
+
+PV_HOT float
 pv_topk_rescore(pv_index dim, const float *u, const float *v)
 {
-    float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-    for (pv_index d = 0; d < dim; d++) {
-        acc += u[d] * v[d];
-    }
-    return acc;
+    return rescore(dim, u, v);
 }
 
 /* E(u) of the file comment from ||u||_2, ||u||_1 and the item maxima. */
@@ -275,7 +295,7 @@ typedef struct {
  * One user's row of a block (items jb .. jb + nj - 1, estimates in est): mark the
  * excluded items, then rescore and offer every item whose estimate reaches the cut.
  */
-static void
+PV_INLINE void
 scan_block_row(const bf_args *a, pv_index u, float *PV_RESTRICT est, pv_index jb, pv_index nj,
                float *cutp, double bound, int64_t *cursor)
 {
@@ -293,8 +313,15 @@ scan_block_row(const bf_args *a, pv_index u, float *PV_RESTRICT est, pv_index jb
     const int all = a->exhaustive || !(bound < INFINITY);
     float cut = *cutp;
     int any = all;
-    for (pv_index t = 0; t < nj; t++) {
-        any |= est[t] >= cut;
+    if (nj == BF_BLK) {   /* the common case, in fixed-width vector compares */
+        for (int t = 0; t < BF_BLK; t++) {
+            any |= est[t] >= cut;
+        }
+    }
+    else {
+        for (pv_index t = 0; t < nj; t++) {
+            any |= est[t] >= cut;
+        }
     }
     if (!any) {
         return;
@@ -306,8 +333,7 @@ scan_block_row(const bf_args *a, pv_index u, float *PV_RESTRICT est, pv_index jb
         }
         const float s = est[t] == INFINITY
                             ? a->mask_value
-                            : pv_topk_rescore(a->dim, uvec,
-                                              a->item_vecs + (size_t)(jb + t) * (size_t)a->dim);
+                            : rescore(a->dim, uvec, a->item_vecs + (size_t)(jb + t) * (size_t)a->dim);
         if (s > hs[0]) {
             sift_root(hs, hi, a->k, s, jb + t);
             cut = cut_below(hs[0], bound);
@@ -316,8 +342,12 @@ scan_block_row(const bf_args *a, pv_index u, float *PV_RESTRICT est, pv_index jb
     *cutp = cut;
 }
 
-/* Users u0 .. u0 + m - 1: bf16 copies and bounds, then every (item tile, block). */
-static void
+/*
+ * Users u0 .. u0 + m - 1: bf16 copies and bounds, then every (item tile, block).
+ * Cloned per ISA level with the scan and the rescoring inlined (the same clone as
+ * pv_topk_rescore's on a given machine, so the same bits).
+ */
+PV_HOT static void
 rank_chunk_bf16(const bf_args *a, pv_index u0, pv_index m, const bf_work *w)
 {
     const pv_index dim = a->dim, dpad = a->dpad, k = a->k;
