@@ -162,7 +162,8 @@ def growth_in_d(s, widths, steps):
     print(f"\ngrowth in D (same E, B, n_neg and tables; C: median of {steps} steps, NumPy: "
           f"1 step; ms per 100 columns constant = linear in D):")
     print(f"  {'D':>5} {'C 1 thread':>11} {'C 2 threads':>12} {'NumPy':>9} "
-          f"{'C 2t / 100 cols':>16} {'NumPy / C 2t':>13}")
+          f"{'C 2t / 100 cols':>16} {'NumPy / C 2t':>13} {'C 1t CPU':>12} "
+          f"{'CPU / 100 cols':>16}")
     for width in widths:
         rng = np.random.default_rng(width)
         U, V, X, W, mu, beta_u, beta_i = make_tables(rng, s.n_users, s.n_items, width)
@@ -181,12 +182,20 @@ def growth_in_d(s, widths, steps):
 
                 c_step(0)
                 ms[nt] = median_ms(c_step, steps)[0]
+                if nt == 1:   # CPU time: what a loaded machine does not inflate much
+                    cpu = []
+                    for k in range(steps):
+                        c0 = time.process_time()
+                        c_step(k)
+                        cpu.append(1e3 * (time.process_time() - c0))
         eps, users, items = batches[0]
         t0 = time.perf_counter()
         numpy_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i, SIGMA, W4, WD2)
         t_np = 1e3 * (time.perf_counter() - t0)
+        c1 = float(np.median(cpu))
         print(f"  {width:5d} {ms[1]:8.1f} ms {ms[2]:9.1f} ms {t_np:6.0f} ms "
-              f"{100 * ms[2] / width:13.2f} ms {t_np / ms[2]:12.0f}x", flush=True)
+              f"{100 * ms[2] / width:13.2f} ms {t_np / ms[2]:12.0f}x {c1:9.1f} ms "
+              f"{100 * c1 / width:13.2f} ms", flush=True)
         del U, V, X
 
 
