@@ -185,3 +185,18 @@ def test_bad_prefilter():
         _core.topk(U, U, 1, prefilter="int8")
     with pytest.raises(ValueError, match=r"NaN or inf"):
         topk(U, np.full((2, 3), np.inf, np.float32), 1, prefilter="bf16")
+
+
+def test_memory_budget_counts_the_bf16_item_copy():
+    rng = np.random.default_rng(6)
+    U = rng.standard_normal((10, 64)).astype(np.float32)
+    V = rng.standard_normal((5000, 64)).astype(np.float32)     # bf16 copy: 640,000 bytes
+    with pytest.raises(ValueError, match=r"topk: memory_budget=600000 bytes cannot hold the "
+                                         r"buffers of prefilter='bf16'"):
+        topk(U, V, 5, prefilter="bf16", memory_budget=600_000)
+    ids, _ = topk(U, V, 5, prefilter="bf16", memory_budget=2_000_000, n_threads=2)
+    np.testing.assert_array_equal(ids, topk(U, V, 5, prefilter="bf16")[0])
+    pairs = rng.integers(0, [10, 5000], (30, 2))
+    test = UserItemCSR.from_pairs(pairs[:, 0], pairs[:, 1], 10, 5000)
+    with pytest.raises(ValueError, match=r"evaluate: memory_budget"):
+        evaluate(U, V, test, prefilter="bf16", memory_budget=600_000)

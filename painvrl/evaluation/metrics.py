@@ -240,6 +240,23 @@ def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
     return BlockPlan(uc, it, threads, team * uc * row_bytes)
 
 
+def _check_prefilter_memory(prefilter, plan: BlockPlan, n_items: int, dim: int,
+                            memory_budget, func: str) -> None:
+    """Refuse, before allocating, a bf16 prefilter whose buffers exceed ``memory_budget``:
+    the packed bfloat16 item copy plus per thread a bfloat16 user chunk, a 32 x 32 block
+    and 20 bytes per chunk row (pv_topk_bf16.c), both padded to multiples of 32."""
+    if prefilter is None or memory_budget is None:
+        return
+    pad = lambda n: -(-n // 32) * 32  # noqa: E731
+    threads = plan.n_threads or max(int(_core.DEFAULT_THREADS), 1)
+    need = (2 * pad(n_items) * pad(dim)
+            + threads * (2 * pad(plan.user_chunk) * pad(dim) + 4096 + 20 * plan.user_chunk))
+    if need > memory_budget:
+        raise ValueError(f"{func}: memory_budget={memory_budget} bytes cannot hold the buffers "
+                         f"of prefilter={prefilter!r} ({need} bytes, mostly the bfloat16 item "
+                         f"copy); raise it or use prefilter=None")
+
+
 def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
          mask_value: float = -np.inf, user_chunk: Optional[int] = None,
          item_tile: Optional[int] = None, memory_budget: Optional[int] = None,
@@ -283,7 +300,8 @@ def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
         block sizes and thread count.  Its scores may differ from the sgemm
         path's in the last bits, so float32-level near-ties may be ordered
         differently.  Extra memory: ``2 * n_items * dim`` bytes (rounded up to
-        multiples of 32) for the bfloat16 item copy.
+        multiples of 32) for the bfloat16 item copy, counted against
+        ``memory_budget`` (which refuses, before allocating, what does not fit).
 
     Returns
     -------
@@ -325,6 +343,7 @@ def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
     prefilter = _check_prefilter(prefilter, f)
     plan = plan_blocks(n_users, n_items, user_chunk=user_chunk, item_tile=item_tile,
                        memory_budget=memory_budget, n_threads=n_threads, func=f)
+    _check_prefilter_memory(prefilter, plan, n_items, U.shape[1], memory_budget, f)
     indptr = indices = None
     if exclude is not None:
         exclude = _check_csr(exclude, "exclude", n_users, n_items, "user_vecs", f)
@@ -563,6 +582,7 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
                          f"user to evaluate")
     plan = plan_blocks(users.size, n_items, user_chunk=user_chunk, item_tile=item_tile,
                        memory_budget=memory_budget, n_threads=n_threads, func=f)
+    _check_prefilter_memory(prefilter, plan, n_items, U.shape[1], memory_budget, f)
     U_sub = U if users.size == n_users else np.ascontiguousarray(U[users])
     ex_ptr = ex_idx = None
     if exclude is not None:
