@@ -1,6 +1,7 @@
 """topk(prefilter="bf16"): bfloat16 estimates, exact float32 rescoring (pv_topk_bf16.c).
 
-The prefilter may only skip items its error bound proves cannot reach the top k, so the
+The random shapes of test_topk.py run with the prefilter too.  The prefilter may only
+skip items its error bound proves cannot reach the top k, so the
 result must be the exact top-k of float32 scores: equal to the float64 ranking wherever
 that ranking is unambiguous at float32 precision, whatever the blocks, the thread count
 and the estimator (AMX or the portable loop).  The adversarial cases put many items
@@ -14,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from painvrl import _core
 from painvrl.evaluation.metrics import evaluate, topk
 from painvrl.data import UserItemCSR
-from test_topk import (SHAPES, check_against_reference, exact_topk, random_exclusion,
+from test_topk import (check_against_reference, exact_topk, random_exclusion,
                        reference_scores, score_tolerance)
 
 PREFILTERS = ["bf16", "bf16-portable"]
@@ -29,23 +30,6 @@ def _one_blas_thread():
 
 def test_backend_is_reported():
     assert _core.topk_bf16_backend() in ("amx", "portable")
-
-
-@pytest.mark.parametrize("prefilter", PREFILTERS)
-@pytest.mark.parametrize("n_users,n_items,dim,k,uc,it", SHAPES)
-@pytest.mark.parametrize("mode", ["none", "-inf", "1e-5"])
-def test_matches_float64_reference(prefilter, n_users, n_items, dim, k, uc, it, mode):
-    rng = np.random.default_rng(n_users * 1000 + n_items + dim)
-    U = rng.standard_normal((n_users, dim)).astype(np.float32)
-    V = rng.standard_normal((n_items, dim)).astype(np.float32)
-    exclude, mask = None, -np.inf
-    if mode != "none":
-        exclude = random_exclusion(rng, n_users, n_items, 0.3)
-        mask = -np.inf if mode == "-inf" else 1e-5
-    ids, scores = topk(U, V, k, exclude=exclude, mask_value=mask, user_chunk=uc,
-                       item_tile=it, prefilter=prefilter)
-    S = reference_scores(U, V, exclude, mask)
-    check_against_reference(ids, scores, S, k, score_tolerance(U, V, exclude))
 
 
 def near_ties(rng, n_users, n_items, dim, n_close, gap):

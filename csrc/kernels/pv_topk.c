@@ -120,8 +120,11 @@ check_exclusion(pv_index n_users, pv_index n_items, const int64_t *indptr,
 pv_status
 pv_topk_validate(pv_index n_users, pv_index n_items, pv_index dim, const float *user_vecs,
                  const float *item_vecs, const int64_t *excl_indptr,
-                 const int64_t *excl_indices, float mask_value, pv_index k, int n_threads)
+                 const int64_t *excl_indices, float mask_value, pv_index k, int *n_threads)
 {
+    if (*n_threads <= 0) {
+        *n_threads = pv_default_threads();
+    }
     if (n_users < 0 || dim < 1 || k < 1 || k > n_items || isnan(mask_value) ||
         (isinf(mask_value) && mask_value > 0) || ((excl_indptr == NULL) != (excl_indices == NULL))) {
         return PV_EINVAL;
@@ -135,12 +138,24 @@ pv_topk_validate(pv_index n_users, pv_index n_items, pv_index dim, const float *
             return st;
         }
     }
-    double nu = max_sq_norm(n_users, dim, user_vecs, n_threads);
-    double nv = max_sq_norm(n_items, dim, item_vecs, n_threads);
+    double nu = max_sq_norm(n_users, dim, user_vecs, *n_threads);
+    double nv = max_sq_norm(n_items, dim, item_vecs, *n_threads);
     if (nu < 0.0 || nv < 0.0 || sqrt(nu) * sqrt(nv) > 0.5 * (double)FLT_MAX) {
         return PV_EDOM;
     }
     return PV_OK;
+}
+
+/* Users per chunk: few users are cut into more chunks so threads share them, by a
+ * rule that ignores n_threads (pv_topk.h, Blocking). */
+pv_index
+pv_topk_chunk_rows(pv_index n_users, pv_index user_chunk)
+{
+    pv_index uc = user_chunk > 0 ? user_chunk : PV_TOPK_USER_CHUNK;
+    pv_index split = (n_users + PV_TOPK_SPLIT - 1) / PV_TOPK_SPLIT;
+    split = split < PV_TOPK_MIN_CHUNK ? PV_TOPK_MIN_CHUNK : split;
+    uc = uc > split ? split : uc;
+    return uc > n_users ? n_users : uc;
 }
 
 /* Inputs shared by every chunk of one call. */
@@ -205,31 +220,17 @@ pv_topk_f32(pv_index n_users, pv_index n_items, pv_index dim,
             float mask_value, pv_index k, pv_index user_chunk, pv_index item_tile,
             int64_t *PV_RESTRICT out_ids, float *PV_RESTRICT out_scores, int n_threads)
 {
-    if (n_threads <= 0) {
-        n_threads = pv_default_threads();
-    }
     pv_status st = pv_topk_validate(n_users, n_items, dim, user_vecs, item_vecs, excl_indptr,
-                                    excl_indices, mask_value, k, n_threads);
+                                    excl_indices, mask_value, k, &n_threads);
     if (st != PV_OK || n_users == 0) {
         return st;
     }
     const int have_excl = excl_indptr != NULL;
 
-    pv_index uc = user_chunk > 0 ? user_chunk : PV_TOPK_USER_CHUNK;
+    /* Chunk shapes change sgemm's last bits (OpenBLAS takes other code paths for very
+     * small m or n), so the rule ignores n_threads. */
+    const pv_index uc = pv_topk_chunk_rows(n_users, user_chunk);
     pv_index it = item_tile > 0 ? item_tile : PV_TOPK_ITEM_TILE;
-    /* Cut few users into more chunks so threads share them, by a rule that
-     * ignores n_threads: chunk shapes change sgemm's last bits (OpenBLAS
-     * takes other code paths for very small m or n). */
-    pv_index split = (n_users + PV_TOPK_SPLIT - 1) / PV_TOPK_SPLIT;
-    if (split < PV_TOPK_MIN_CHUNK) {
-        split = PV_TOPK_MIN_CHUNK;
-    }
-    if (uc > split) {
-        uc = split;
-    }
-    if (uc > n_users) {
-        uc = n_users;
-    }
     if (it > n_items) {
         it = n_items;
     }

@@ -421,20 +421,13 @@ pv_topk_bf16_f32(pv_index n_users, pv_index n_items, pv_index dim,
                  pv_index user_chunk, pv_index item_tile, int allow_amx,
                  int64_t *PV_RESTRICT out_ids, float *PV_RESTRICT out_scores, int n_threads)
 {
-    if (n_threads <= 0) {
-        n_threads = pv_default_threads();
-    }
     pv_status st = pv_topk_validate(n_users, n_items, dim, user_vecs, item_vecs, excl_indptr,
-                                    excl_indices, mask_value, k, n_threads);
+                                    excl_indices, mask_value, k, &n_threads);
     if (st != PV_OK || n_users == 0) {
         return st;
     }
     /* Blocks change no bit here (every user's result is exact), only the speed. */
-    pv_index uc = user_chunk > 0 ? user_chunk : PV_TOPK_USER_CHUNK;
-    pv_index split = (n_users + PV_TOPK_SPLIT - 1) / PV_TOPK_SPLIT;
-    split = split < PV_TOPK_MIN_CHUNK ? PV_TOPK_MIN_CHUNK : split;
-    uc = uc > split ? split : uc;
-    uc = uc > n_users ? n_users : uc;
+    const pv_index uc = pv_topk_chunk_rows(n_users, user_chunk);
     pv_index it = item_tile > 0 ? item_tile : PV_TOPK_ITEM_TILE;
     it = (it + BF_BLK - 1) / BF_BLK * BF_BLK;
     const pv_index nkb = (dim + BF_K - 1) / BF_K, dpad = nkb * BF_K;

@@ -62,11 +62,14 @@ sort_heap(float *PV_RESTRICT hs, int64_t *PV_RESTRICT hi, pv_index k)
     }
 }
 
-/* Argument, exclusion and magnitude checks shared by pv_topk_f32 and pv_topk_bf16_f32
- * (n_threads > 0); PV_OK for n_users == 0.  Defined in pv_topk.c. */
+/* Argument, exclusion and magnitude checks shared by pv_topk_f32 and pv_topk_bf16_f32;
+ * *n_threads <= 0 becomes pv_default_threads().  PV_OK for n_users == 0.  In pv_topk.c. */
 pv_status pv_topk_validate(pv_index n_users, pv_index n_items, pv_index dim,
                            const float *user_vecs, const float *item_vecs,
                            const int64_t *excl_indptr, const int64_t *excl_indices,
-                           float mask_value, pv_index k, int n_threads);
+                           float mask_value, pv_index k, int *n_threads);
+
+/* Users per chunk (n_users >= 1): the blocking rule of pv_topk.h.  In pv_topk.c. */
+pv_index pv_topk_chunk_rows(pv_index n_users, pv_index user_chunk);
 
 #endif /* PV_TOPK_HEAP_H */
