@@ -131,6 +131,21 @@ def test_tiny_and_huge_magnitudes(scale):
         check_against_reference(ids, scores, S, 7, T)
 
 
+@pytest.mark.parametrize("prefilter", PREFILTERS)
+def test_user_entries_beyond_bf16_range(prefilter):
+    # 3.4e38 rounds to inf in bf16 (max 3.39e38): that user's items are all rescored, and
+    # an overflowed estimate must not pass for an excluded item.
+    rng = np.random.default_rng(7)
+    U = rng.standard_normal((4, 20)).astype(np.float32)
+    U[1, 0] = 3.4e38
+    U[1, 1:] = 0
+    V = (0.01 * rng.standard_normal((300, 20))).astype(np.float32)
+    exclude = random_exclusion(rng, 4, 300, 0.1)
+    ids, scores = topk(U, V, 6, exclude=exclude, prefilter=prefilter)
+    S = reference_scores(U, V, exclude)
+    check_against_reference(ids, scores, S, 6, score_tolerance(U, V, exclude))
+
+
 def test_identical_for_any_blocks_threads_and_estimator():
     rng = np.random.default_rng(4)
     U = rng.standard_normal((301, 96)).astype(np.float32)

@@ -86,7 +86,8 @@ pv_status pv_topk_f32(pv_index n_users, pv_index n_items, pv_index dim,
  * and offered to the user's heap only when shat(u, j) >= thr - E(u), thr being the
  * heap's current k-th exact score.  The bound (proof in pv_topk_bf16.c)
  *     |shat(u, j) - s(u, j)| <= E(u) = (1 + 2^-30) (c1 ||u||_2 max_j ||v_j||_2
- *                                       + 2^-126 (2 (||u||_1 + max_j ||v_j||_1) + 4 dim + 1)),
+ *                                       + 2^-126 (3 (||u||_1 + max_j ||v_j||_1) + 4 dim))
+ *                                       + 2^-126,
  *     c1 = 2 d + d^2 + g(2 dim) (1 + d)^2 + g(dim + 1),  d = 2^-8,  g(n) = n 2^-24 / (1 - n 2^-24)
  * makes a skipped item's exact score < thr <= the final k-th score, so it could not be
  * in the result.  Vectors with an entry of magnitude >= 2^126 (bf16 could overflow)

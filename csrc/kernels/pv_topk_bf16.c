@@ -301,6 +301,10 @@ scan_block_row(const bf_args *a, pv_index u, float *PV_RESTRICT est, pv_index jb
 {
     float *hs = a->out_scores + u * a->k;
     int64_t *hi = a->out_ids + u * a->k;
+    const int all = a->exhaustive || !(bound < INFINITY);
+    if (all) {   /* no estimate is used, and an overflowed one must not look like a mark */
+        memset(est, 0, (size_t)nj * sizeof(float));
+    }
     if (a->excl_indptr != NULL) {   /* +inf marks an excluded item (estimates are finite) */
         int64_t c = *cursor;
         const int64_t end = a->excl_indptr[u + 1];
@@ -310,7 +314,6 @@ scan_block_row(const bf_args *a, pv_index u, float *PV_RESTRICT est, pv_index jb
         }
         *cursor = c;
     }
-    const int all = a->exhaustive || !(bound < INFINITY);
     float cut = *cutp;
     int any = all;
     if (nj == BF_BLK) {   /* the common case, in fixed-width vector compares */
@@ -384,7 +387,7 @@ rank_chunk_bf16(const bf_args *a, pv_index u0, pv_index m, const bf_work *w)
                 const pv_index nj = jend - jb < BF_BLK ? jend - jb : BF_BLK;
                 const uint16_t *B = a->packed + (size_t)(jb / BF_ROWS) * (size_t)a->nkb * BF_TILE;
                 if (a->exhaustive) {
-                    memset(w->blk, 0, BF_BLK * BF_BLK * sizeof(float));
+                    /* nothing to estimate: scan_block_row clears the rows */
                 }
 #ifdef PV_HAVE_AMX
                 else if (a->amx) {
