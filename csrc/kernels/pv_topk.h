@@ -93,7 +93,7 @@ pv_status pv_topk_f32(pv_index n_users, pv_index n_items, pv_index dim,
  * in the result.  Vectors with an entry of magnitude >= 2^126 (bf16 could overflow)
  * or dim > 2^20 rescore every item (same result, no speed-up).
  * Memory: 2 * ceil(n_items / 32) * 32 * ceil(dim / 32) * 32 bytes of packed items,
- * plus per thread a bf16 user chunk and a 32 x 32 float block.
+ * plus per thread a bf16 user chunk, a 32 x 32 float block and 32 items in float32.
  */
 pv_status pv_topk_bf16_f32(pv_index n_users, pv_index n_items, pv_index dim,
                            const float *PV_RESTRICT user_vecs,

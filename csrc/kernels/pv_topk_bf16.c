@@ -195,26 +195,38 @@ block_amx(const uint16_t *A, pv_index dpad, const uint16_t *B, pv_index nkb, flo
 }
 #endif
 
-/* The same block in portable C (float32 sums of the bf16 products). */
-PV_HOT static void
-block_portable(const uint16_t *A, pv_index dpad, const uint16_t *B, pv_index nkb, float *C)
+/* Items of the packed tiles at B and B + nkb * BF_TILE as floats, bf[d * 32 + c]. */
+static void
+unpack_items(const uint16_t *B, pv_index nkb, float *PV_RESTRICT bf)
 {
-    for (int r = 0; r < BF_BLK; r++) {
-        const uint16_t *a = A + (size_t)r * (size_t)dpad;
-        for (int h = 0; h < 2; h++) {
-            const uint16_t *b = B + (size_t)h * (size_t)nkb * BF_TILE;
-            float acc[BF_ROWS] = {0};
-            for (pv_index kb = 0; kb < nkb; kb++) {
-                for (int p = 0; p < BF_K; p++) {   /* dim kb * 32 + p: pair row p / 2 */
-                    const float av = from_bf16(a[kb * BF_K + p]);
-                    const uint16_t *bp = b + kb * BF_TILE + (p / 2) * BF_K + (p % 2);
-                    for (int c = 0; c < BF_ROWS; c++) {
-                        acc[c] += av * from_bf16(bp[2 * c]);
-                    }
-                }
-            }
-            memcpy(C + r * BF_BLK + h * BF_ROWS, acc, sizeof acc);
+    for (pv_index d = 0; d < nkb * BF_K; d++) {
+        const uint16_t *row = B + (d / BF_K) * BF_TILE + ((d % BF_K) / 2) * BF_K + (d % 2);
+        for (int c = 0; c < BF_BLK; c++) {
+            bf[d * BF_BLK + c] = from_bf16(row[(c / BF_ROWS) * nkb * BF_TILE + 2 * (c % BF_ROWS)]);
         }
+    }
+}
+
+/* The same block in portable C from unpacked items (float32 sums of bf16 products). */
+PV_HOT static void
+block_portable(const uint16_t *A, pv_index dpad, const float *PV_RESTRICT bf,
+               float *PV_RESTRICT C)
+{
+    for (int r = 0; r < BF_BLK; r += 4) {   /* four users share every item load */
+        float acc[4][BF_BLK] = {{0}};
+        const uint16_t *a = A + (size_t)r * (size_t)dpad;
+        for (pv_index d = 0; d < dpad; d++) {
+            const float x0 = from_bf16(a[d]), x1 = from_bf16(a[dpad + d]);
+            const float x2 = from_bf16(a[2 * dpad + d]), x3 = from_bf16(a[3 * dpad + d]);
+            const float *b = bf + d * BF_BLK;
+            for (int c = 0; c < BF_BLK; c++) {
+                acc[0][c] += x0 * b[c];
+                acc[1][c] += x1 * b[c];
+                acc[2][c] += x2 * b[c];
+                acc[3][c] += x3 * b[c];
+            }
+        }
+        memcpy(C + r * BF_BLK, acc, sizeof acc);
     }
 }
 
@@ -286,6 +298,7 @@ typedef struct {
 typedef struct {
     uint16_t *ubf;    /* (ceil(uc / 32) 32 x dpad) bf16 users, zero padded */
     float *blk;       /* (32 x 32) estimates of one block                   */
+    float *bfl;       /* (dpad x 32) one item block unpacked (portable)     */
     float *cut;       /* (uc) per user: skip items with shat < cut          */
     double *bound;    /* (uc) E(u); +inf: rescore every item of this user   */
     int64_t *cursor;  /* (uc) position in the user's sorted exclusion row   */
@@ -380,12 +393,17 @@ rank_chunk_bf16(const bf_args *a, pv_index u0, pv_index m, const bf_work *w)
     }
     for (pv_index j0 = 0; j0 < a->n_items; j0 += a->item_tile) {
         const pv_index jend = a->n_items - j0 < a->item_tile ? a->n_items : j0 + a->item_tile;
-        for (pv_index r0 = 0; r0 < m; r0 += BF_BLK) {
-            const pv_index mr = m - r0 < BF_BLK ? m - r0 : BF_BLK;
-            const uint16_t *A = w->ubf + (size_t)r0 * (size_t)dpad;
-            for (pv_index jb = j0; jb < jend; jb += BF_BLK) {
-                const pv_index nj = jend - jb < BF_BLK ? jend - jb : BF_BLK;
-                const uint16_t *B = a->packed + (size_t)(jb / BF_ROWS) * (size_t)a->nkb * BF_TILE;
+        /* Item blocks outside, user blocks inside: each user still meets its items in
+         * ascending id order, and the portable path unpacks each item block once. */
+        for (pv_index jb = j0; jb < jend; jb += BF_BLK) {
+            const pv_index nj = jend - jb < BF_BLK ? jend - jb : BF_BLK;
+            const uint16_t *B = a->packed + (size_t)(jb / BF_ROWS) * (size_t)a->nkb * BF_TILE;
+            if (!a->exhaustive && !a->amx) {
+                unpack_items(B, a->nkb, w->bfl);
+            }
+            for (pv_index r0 = 0; r0 < m; r0 += BF_BLK) {
+                const pv_index mr = m - r0 < BF_BLK ? m - r0 : BF_BLK;
+                const uint16_t *A = w->ubf + (size_t)r0 * (size_t)dpad;
                 if (a->exhaustive) {
                     /* nothing to estimate: scan_block_row clears the rows */
                 }
@@ -395,7 +413,7 @@ rank_chunk_bf16(const bf_args *a, pv_index u0, pv_index m, const bf_work *w)
                 }
 #endif
                 else {
-                    block_portable(A, dpad, B, a->nkb, w->blk);
+                    block_portable(A, dpad, w->bfl, w->blk);
                 }
                 for (pv_index r = 0; r < mr; r++) {
                     scan_block_row(a, u0 + r0 + r, w->blk + r * BF_BLK, jb, nj,
@@ -440,8 +458,10 @@ pv_topk_bf16_f32(pv_index n_users, pv_index n_items, pv_index dim,
     const int team = n_chunks < n_threads ? (int)n_chunks : n_threads;
     const double packed_bytes = (double)nib * (double)nkb * BF_TILE * sizeof(uint16_t);
     const size_t ubf_bytes = (size_t)uc_pad * (size_t)dpad * sizeof(uint16_t);
-    /* Per thread: ubf, blk, bound, cursor, cut (each offset a multiple of 8), to 64. */
-    const size_t per_thread = (ubf_bytes + BF_BLK * BF_BLK * sizeof(float) +
+    /* Per thread: ubf, blk, bfl, bound, cursor, cut (offsets multiples of 8), to 64. */
+    const size_t head_bytes = ubf_bytes + BF_BLK * BF_BLK * sizeof(float) +
+                              (size_t)dpad * BF_BLK * sizeof(float);
+    const size_t per_thread = (head_bytes +
                                (size_t)uc * (sizeof(double) + sizeof(int64_t) + sizeof(float)) +
                                63u) / 64u * 64u;
     if (packed_bytes > 0.25 * (double)SIZE_MAX || (double)per_thread * team > 0.25 * (double)SIZE_MAX) {
@@ -466,7 +486,8 @@ pv_topk_bf16_f32(pv_index n_users, pv_index n_items, pv_index dim,
         bf_work w;
         w.ubf = (uint16_t *)base;
         w.blk = (float *)(base + ubf_bytes);
-        w.bound = (double *)(base + ubf_bytes + BF_BLK * BF_BLK * sizeof(float));
+        w.bfl = w.blk + BF_BLK * BF_BLK;
+        w.bound = (double *)(base + head_bytes);
         w.cursor = (int64_t *)(w.bound + uc);
         w.cut = (float *)(w.cursor + uc);
 #ifdef PV_HAVE_AMX

@@ -243,14 +243,15 @@ def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
 def _check_prefilter_memory(prefilter, plan: BlockPlan, n_items: int, dim: int,
                             memory_budget, func: str) -> None:
     """Refuse, before allocating, a bf16 prefilter whose buffers exceed ``memory_budget``:
-    the packed bfloat16 item copy plus per thread a bfloat16 user chunk, a 32 x 32 block
-    and 20 bytes per chunk row (pv_topk_bf16.c), both padded to multiples of 32."""
+    the packed bfloat16 item copy plus per thread a bfloat16 user chunk, a 32 x 32 block,
+    32 unpacked items and 20 bytes per chunk row (pv_topk_bf16.c), padded to multiples of 32."""
     if prefilter is None or memory_budget is None:
         return
     pad = lambda n: -(-n // 32) * 32  # noqa: E731
     threads = plan.n_threads or max(int(_core.DEFAULT_THREADS), 1)
     need = (2 * pad(n_items) * pad(dim)
-            + threads * (2 * pad(plan.user_chunk) * pad(dim) + 4096 + 20 * plan.user_chunk))
+            + threads * (2 * pad(plan.user_chunk) * pad(dim) + 128 * pad(dim) + 4096
+                         + 20 * plan.user_chunk))
     if need > memory_budget:
         raise ValueError(f"{func}: memory_budget={memory_budget} bytes cannot hold the buffers "
                          f"of prefilter={prefilter!r} ({need} bytes, mostly the bfloat16 item "
