@@ -104,7 +104,7 @@ SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("prefilter", [None, "bf16", "bf16-portable"])
+@pytest.mark.parametrize("prefilter", [None, "bf16", "bf16-avx512", "bf16-portable"])
 @pytest.mark.parametrize("n_users,n_items,dim,k,uc,it", SHAPES)
 @pytest.mark.parametrize("mode", ["none", "-inf", "1e-5"])
 def test_matches_float64_reference(n_users, n_items, dim, k, uc, it, mode, prefilter):

@@ -18,7 +18,7 @@ from painvrl.data import UserItemCSR
 from test_topk import (check_against_reference, exact_topk, random_exclusion,
                        reference_scores, score_tolerance)
 
-PREFILTERS = ["bf16", "bf16-portable"]
+PREFILTERS = ["bf16", "bf16-avx512", "bf16-portable"]
 BF16_U = 2.0 ** -8      # unit roundoff of bfloat16
 
 
@@ -29,7 +29,7 @@ def _one_blas_thread():
 
 
 def test_backend_is_reported():
-    assert _core.topk_bf16_backend() in ("amx", "portable")
+    assert _core.topk_bf16_backend() in ("amx", "avx512bf16", "portable")
 
 
 def near_ties(rng, n_users, n_items, dim, n_close, gap):
@@ -153,7 +153,8 @@ def test_identical_for_any_blocks_threads_and_estimator():
     exclude = random_exclusion(rng, 301, 2500, 0.02)
     ref = topk(U, V, 12, exclude=exclude, prefilter="bf16", n_threads=1)
     for prefilter, uc, it, nt in [("bf16", None, None, 2), ("bf16", 7, 33, 3),
-                                  ("bf16-portable", 64, 1000, 2), ("bf16", 1, 1, 1)]:
+                                  ("bf16-portable", 64, 1000, 2), ("bf16-avx512", 5, 64, 2),
+                                  ("bf16", 1, 1, 1)]:
         got = topk(U, V, 12, exclude=exclude, prefilter=prefilter, user_chunk=uc,
                    item_tile=it, n_threads=nt)
         np.testing.assert_array_equal(got[0], ref[0])
@@ -180,7 +181,7 @@ def test_bad_prefilter():
         topk(U, U, 1, prefilter=16)
     with pytest.raises(ValueError, match=r"evaluate.*prefilter"):
         evaluate(U, U, UserItemCSR.from_pairs([0], [0], 2, 2), ks=1, prefilter="BF16")
-    with pytest.raises(ValueError, match=r"topk\(\): 'prefilter' must be None, 'bf16'"):
+    with pytest.raises(ValueError, match=r"topk\(\): 'prefilter' must be None, 'bf16', "):
         _core.topk(U, U, 1, prefilter="int8")
     with pytest.raises(ValueError, match=r"NaN or inf"):
         topk(U, np.full((2, 3), np.inf, np.float32), 1, prefilter="bf16")

@@ -52,13 +52,16 @@ check_csr(const char *func, const char *pname, const char *iname, PyArrayObject 
 
 PyDoc_STRVAR(core_topk_bf16_backend_doc,
              "topk_bf16_backend($module, /)\n--\n\n"
-             "The prefilter topk(prefilter='bf16') uses on this machine: 'amx' (AMX-BF16\n"
-             "tiles, CPU and OS permitting) or 'portable' (a plain C loop).");
+             "The estimator topk(prefilter='bf16') uses on this machine: 'amx' (AMX-BF16\n"
+             "tiles, CPU and OS permitting), 'avx512bf16' (vdpbf16ps) or 'portable' (C).");
 
 static PyObject *
 core_topk_bf16_backend(PyObject *module, PyObject *unused)
 {
-    return PyUnicode_FromString(pv_topk_bf16_backend() == 2 ? "amx" : "portable");
+    const int b = pv_topk_bf16_backend(PV_TOPK_BF16_AMX);
+    return PyUnicode_FromString(b == PV_TOPK_BF16_AMX      ? "amx"
+                                : b == PV_TOPK_BF16_AVX512 ? "avx512bf16"
+                                                           : "portable");
 }
 
 PyDoc_STRVAR(
@@ -76,8 +79,9 @@ PyDoc_STRVAR(
     "user_chunk * item_tile floats; n_threads = 0 uses the OpenMP default.\n"
     "prefilter=None scores with sgemm (pv_topk_f32); prefilter='bf16' estimates every score\n"
     "in bfloat16 and rescores in float32 only the items its proven error bound cannot rule\n"
-    "out (pv_topk_bf16_f32): the exact top-k of the float32 rescoring.  'bf16' uses AMX\n"
-    "where present (see topk_bf16_backend), 'bf16-portable' never does (same result).");
+    "out (pv_topk_bf16_f32): the exact top-k of the float32 rescoring.  'bf16' uses AMX or\n"
+    "AVX512-BF16 where present (topk_bf16_backend); 'bf16-avx512' never AMX, 'bf16-portable'\n"
+    "neither (same result: for comparisons).");
 
 static PyObject *
 core_topk(PyObject *module, PyObject *args, PyObject *kwargs)
@@ -100,11 +104,15 @@ core_topk(PyObject *module, PyObject *args, PyObject *kwargs)
                                      &n_threads, &prefilter)) {
         return NULL;
     }
-    if (prefilter != NULL) {
-        bf16 = strcmp(prefilter, "bf16") == 0 ? 2 : strcmp(prefilter, "bf16-portable") == 0;
+    if (prefilter != NULL) {   /* bf16 = 1 + the highest estimator allowed */
+        bf16 = strcmp(prefilter, "bf16") == 0            ? 1 + PV_TOPK_BF16_AMX
+               : strcmp(prefilter, "bf16-avx512") == 0   ? 1 + PV_TOPK_BF16_AVX512
+               : strcmp(prefilter, "bf16-portable") == 0 ? 1 + PV_TOPK_BF16_PORTABLE
+                                                         : 0;
         if (!bf16) {
             PyErr_Format(PyExc_ValueError,
-                         "%s(): 'prefilter' must be None, 'bf16' or 'bf16-portable', got '%s'",
+                         "%s(): 'prefilter' must be None, 'bf16', 'bf16-avx512' or "
+                         "'bf16-portable', got '%s'",
                          func, prefilter);
             return NULL;
         }
@@ -181,7 +189,7 @@ core_topk(PyObject *module, PyObject *args, PyObject *kwargs)
         if (bf16) {
             status = pv_topk_bf16_f32(n_users, n_items, dim, u_ptr, v_ptr, p_ptr, i_ptr,
                                       (float)mask_value, (pv_index)k, (pv_index)user_chunk,
-                                      (pv_index)item_tile, bf16 == 2, id_ptr, s_ptr, n_threads);
+                                      (pv_index)item_tile, bf16 - 1, id_ptr, s_ptr, n_threads);
         }
         else {
             status = pv_topk_f32(n_users, n_items, dim, u_ptr, v_ptr, p_ptr, i_ptr,

@@ -82,7 +82,8 @@ pv_status pv_topk_f32(pv_index n_users, pv_index n_items, pv_index dim,
  *
  * How: both sides are rounded to bfloat16 (round to nearest even) and every score is
  * first estimated as shat (float32 accumulation of the bf16 products: AMX tiles where
- * the CPU and OS offer AMX-BF16 and allow_amx is 1, else a portable loop).  Item j is rescored in float32
+ * the CPU and OS offer AMX-BF16, else AVX512-BF16 dot products where they offer those, else
+ * a portable loop; max_level, a PV_TOPK_BF16_* value, caps the choice, for comparisons).  Item j is rescored in float32
  * and offered to the user's heap only when shat(u, j) >= thr - E(u), thr being the
  * heap's current k-th exact score.  The bound (proof in pv_topk_bf16.c)
  *     |shat(u, j) - s(u, j)| <= E(u) = (1 + 2^-30) (c1 ||u||_2 max_j ||v_j||_2
@@ -101,13 +102,15 @@ pv_status pv_topk_bf16_f32(pv_index n_users, pv_index n_items, pv_index dim,
                            const int64_t *PV_RESTRICT excl_indptr,
                            const int64_t *PV_RESTRICT excl_indices, float mask_value,
                            pv_index k, pv_index user_chunk, pv_index item_tile,
-                           int allow_amx, int64_t *PV_RESTRICT out_ids,
+                           int max_level, int64_t *PV_RESTRICT out_ids,
                            float *PV_RESTRICT out_scores, int n_threads);
 
 /* The float32 score of pv_topk_bf16_f32: sum_d u[d] v[d] in one fixed order. */
 float pv_topk_rescore(pv_index dim, const float *u, const float *v);
 
-/* Which prefilter pv_topk_bf16_f32 would use now: 2 AMX-BF16, 1 the portable loop. */
-int pv_topk_bf16_backend(void);
+/* The estimators of pv_topk_bf16_f32, slowest first. */
+enum { PV_TOPK_BF16_PORTABLE = 0, PV_TOPK_BF16_AVX512 = 1, PV_TOPK_BF16_AMX = 2 };
+/* The fastest estimator, at most max_level, that this machine (CPU and OS) offers now. */
+int pv_topk_bf16_backend(int max_level);
 
 #endif /* PV_TOPK_H */

@@ -3,7 +3,7 @@
  * rescoring (see pv_topk.h, pv_topk_bf16_f32).
  *
  * Per user chunk, per item tile, per block of 32 users x 32 items: the bf16 estimates
- * shat of the block (four 16 x 16 AMX tiles, or a portable loop), then per user row the
+ * shat of the block (four 16 x 16 AMX tiles, AVX512-BF16 dot products, or a portable loop), then per user row the
  * items in ascending id order: an item is rescored in float32 (pv_topk_rescore) and
  * offered to the heap only if shat >= cut = thr - E(u) (rounded down), thr being the
  * heap's current k-th exact score.  The heap and its tie rule are pv_topk_f32's.
@@ -195,6 +195,51 @@ block_amx(const uint16_t *A, pv_index dpad, const uint16_t *B, pv_index nkb, flo
 }
 #endif
 
+#ifdef PV_HAVE_AMX
+/*
+ * The block with AVX512-BF16: a packed tile row (16 items x one bf16 pair) is exactly
+ * vdpbf16ps's second operand, a user's pair broadcast its first; four users share every
+ * item load.
+ */
+__attribute__((target("avx512f,avx512bf16"))) static void
+block_avx512bf16(const uint16_t *A, pv_index dpad, const uint16_t *B, pv_index nkb, float *C)
+{
+    const uint16_t *B1 = B + (size_t)nkb * BF_TILE;
+    for (int r = 0; r < BF_BLK; r += 4) {
+        __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00;
+        __m512 c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        const uint16_t *a = A + (size_t)r * (size_t)dpad;
+        for (pv_index p = 0; p < dpad / 2; p++) {   /* pair p: dims 2p, 2p + 1 */
+            const pv_index off = (p / BF_ROWS) * BF_TILE + (p % BF_ROWS) * BF_K;
+            const __m512bh b0 = (__m512bh)_mm512_loadu_si512(B + off);
+            const __m512bh b1 = (__m512bh)_mm512_loadu_si512(B1 + off);
+            /* A user's pair broadcast straight from memory (a load, no shuffle port). */
+#define BF_PAIR(row) ((__m512bh)_mm512_broadcastss_ps(_mm_load_ss((const float *)(row + 2 * p))))
+            const __m512bh x0 = BF_PAIR(a), x1 = BF_PAIR(a + dpad);
+            const __m512bh x2 = BF_PAIR(a + 2 * dpad), x3 = BF_PAIR(a + 3 * dpad);
+#undef BF_PAIR
+            c00 = _mm512_dpbf16_ps(c00, x0, b0);
+            c01 = _mm512_dpbf16_ps(c01, x0, b1);
+            c10 = _mm512_dpbf16_ps(c10, x1, b0);
+            c11 = _mm512_dpbf16_ps(c11, x1, b1);
+            c20 = _mm512_dpbf16_ps(c20, x2, b0);
+            c21 = _mm512_dpbf16_ps(c21, x2, b1);
+            c30 = _mm512_dpbf16_ps(c30, x3, b0);
+            c31 = _mm512_dpbf16_ps(c31, x3, b1);
+        }
+        float *o = C + r * BF_BLK;
+        _mm512_storeu_ps(o, c00);
+        _mm512_storeu_ps(o + BF_ROWS, c01);
+        _mm512_storeu_ps(o + BF_BLK, c10);
+        _mm512_storeu_ps(o + BF_BLK + BF_ROWS, c11);
+        _mm512_storeu_ps(o + 2 * BF_BLK, c20);
+        _mm512_storeu_ps(o + 2 * BF_BLK + BF_ROWS, c21);
+        _mm512_storeu_ps(o + 3 * BF_BLK, c30);
+        _mm512_storeu_ps(o + 3 * BF_BLK + BF_ROWS, c31);
+    }
+}
+#endif
+
 /* Items of the packed tiles at B and B + nkb * BF_TILE as floats, bf[d * 32 + c]. */
 static void
 unpack_items(const uint16_t *B, pv_index nkb, float *PV_RESTRICT bf)
@@ -231,14 +276,18 @@ block_portable(const uint16_t *A, pv_index dpad, const float *PV_RESTRICT bf,
 }
 
 int
-pv_topk_bf16_backend(void)
+pv_topk_bf16_backend(int max_level)
 {
 #ifdef PV_HAVE_AMX
-    if (amx_available()) {
-        return 2;
+    if (max_level >= PV_TOPK_BF16_AMX && amx_available()) {
+        return PV_TOPK_BF16_AMX;
+    }
+    __builtin_cpu_init();
+    if (max_level >= PV_TOPK_BF16_AVX512 && __builtin_cpu_supports("avx512bf16")) {
+        return PV_TOPK_BF16_AVX512;   /* CPU and OS (xgetbv) */
     }
 #endif
-    return 1;
+    return PV_TOPK_BF16_PORTABLE;
 }
 
 /*
@@ -289,7 +338,7 @@ typedef struct {
     const uint16_t *packed;
     double v2max, v1max;
     int exhaustive;   /* 1: rescore every item (huge entries or dim) */
-    int amx;          /* 1: AMX blocks, 0: portable blocks           */
+    int backend;      /* PV_TOPK_BF16_*: how blocks are estimated    */
     int64_t *out_ids;
     float *out_scores;
 } bf_args;
@@ -398,7 +447,7 @@ rank_chunk_bf16(const bf_args *a, pv_index u0, pv_index m, const bf_work *w)
         for (pv_index jb = j0; jb < jend; jb += BF_BLK) {
             const pv_index nj = jend - jb < BF_BLK ? jend - jb : BF_BLK;
             const uint16_t *B = a->packed + (size_t)(jb / BF_ROWS) * (size_t)a->nkb * BF_TILE;
-            if (!a->exhaustive && !a->amx) {
+            if (!a->exhaustive && a->backend == PV_TOPK_BF16_PORTABLE) {
                 unpack_items(B, a->nkb, w->bfl);
             }
             for (pv_index r0 = 0; r0 < m; r0 += BF_BLK) {
@@ -408,8 +457,11 @@ rank_chunk_bf16(const bf_args *a, pv_index u0, pv_index m, const bf_work *w)
                     /* nothing to estimate: scan_block_row clears the rows */
                 }
 #ifdef PV_HAVE_AMX
-                else if (a->amx) {
+                else if (a->backend == PV_TOPK_BF16_AMX) {
                     block_amx(A, dpad, B, a->nkb, w->blk);
+                }
+                else if (a->backend == PV_TOPK_BF16_AVX512) {
+                    block_avx512bf16(A, dpad, B, a->nkb, w->blk);
                 }
 #endif
                 else {
@@ -439,7 +491,7 @@ pv_topk_bf16_f32(pv_index n_users, pv_index n_items, pv_index dim,
                  const float *PV_RESTRICT user_vecs, const float *PV_RESTRICT item_vecs,
                  const int64_t *PV_RESTRICT excl_indptr,
                  const int64_t *PV_RESTRICT excl_indices, float mask_value, pv_index k,
-                 pv_index user_chunk, pv_index item_tile, int allow_amx,
+                 pv_index user_chunk, pv_index item_tile, int max_level,
                  int64_t *PV_RESTRICT out_ids, float *PV_RESTRICT out_scores, int n_threads)
 {
     pv_status st = pv_topk_validate(n_users, n_items, dim, user_vecs, item_vecs, excl_indptr,
@@ -476,10 +528,11 @@ pv_topk_bf16_f32(pv_index n_users, pv_index n_items, pv_index dim,
     }
     double v2max, v1max, vmax;
     pack_items(n_items, dim, item_vecs, nib, nkb, packed, &v2max, &v1max, &vmax, n_threads);
-    const int amx = allow_amx && pv_topk_bf16_backend() == 2;
+    const int backend = pv_topk_bf16_backend(max_level);
+    const int amx = backend == PV_TOPK_BF16_AMX;
     const bf_args a = {n_items, dim, dpad, nkb, k, it, user_vecs, item_vecs, excl_indptr,
                        excl_indices, mask_value, packed, v2max, v1max,
-                       vmax >= BF_MAX_ENTRY || dim > BF_MAX_DIM, amx, out_ids, out_scores};
+                       vmax >= BF_MAX_ENTRY || dim > BF_MAX_DIM, backend, out_ids, out_scores};
 #pragma omp parallel num_threads(team)
     {
         char *base = work + (size_t)PV_OMP_THREAD_ID() * per_thread;

@@ -502,7 +502,7 @@ test_topk_bf16(void)
             }
             indptr[u + 1] = nnz;
         }
-        for (int amx = 0; amx < 2; amx++) {
+        for (int amx = PV_TOPK_BF16_PORTABLE; amx <= PV_TOPK_BF16_AMX; amx++) {
             for (int nt = 1; nt <= 2; nt++) {
                 pv_status s = pv_topk_bf16_f32(NU, NI, DIM, U, V, indptr, idx, 1e-5f, K, 5, 33,
                                                amx, got, got_s, nt);
@@ -512,7 +512,7 @@ test_topk_bf16(void)
                                1e-5f, K, ref + u * K, ref_s + u * K);
                 }
                 CHECK(memcmp(got, ref, sizeof got) == 0 && memcmp(got_s, ref_s, sizeof got_s) == 0,
-                      "topk_bf16 (pass %d, amx %d, %d threads) != brute force over pv_topk_rescore",
+                      "topk_bf16 (pass %d, level %d, %d threads) != brute force over pv_topk_rescore",
                       pass, amx, nt);
             }
         }
@@ -523,7 +523,8 @@ test_topk_bf16(void)
         }
     }
     V[3] = NAN;
-    CHECK(pv_topk_bf16_f32(NU, NI, DIM, U, V, NULL, NULL, -INFINITY, K, 0, 0, 1, got, got_s, 1) ==
+    CHECK(pv_topk_bf16_f32(NU, NI, DIM, U, V, NULL, NULL, -INFINITY, K, 0, 0, PV_TOPK_BF16_AMX, got,
+                           got_s, 1) ==
               PV_EDOM,
           "a NaN item gives PV_EDOM");
 }

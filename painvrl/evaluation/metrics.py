@@ -60,7 +60,7 @@ DEFAULT_ITEM_TILE = 2048
 _MIN_CHUNK, _SPLIT = 64, 16
 
 _NDCG_MODES = ("standard", "invrl")
-_PREFILTERS = (None, "bf16", "bf16-portable")
+_PREFILTERS = (None, "bf16", "bf16-avx512", "bf16-portable")
 
 
 # --------------------------------------------------------------------------- checks
@@ -290,12 +290,13 @@ def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
         ``"openmp"`` limit changes).  Each thread runs its own sgemm calls
         single-threaded, so BLAS's thread setting does not matter.  The
         result does not depend on the thread count.
-    prefilter : {None, "bf16", "bf16-portable"}, default None
+    prefilter : {None, "bf16", "bf16-avx512", "bf16-portable"}, default None
         ``None``: every score is a float32 sgemm product.  ``"bf16"``: every
         score is first estimated in bfloat16 (AMX-BF16 tiles where the CPU and
-        OS offer them, see ``painvrl._core.topk_bf16_backend()``; else a portable
-        loop, slower than sgemm; ``"bf16-portable"`` always the loop, with the
-        same result), and only the items a proven error bound (``pv_topk.h``)
+        OS offer them, else AVX512-BF16 dot products, else a portable loop that
+        is slower than sgemm; ``painvrl._core.topk_bf16_backend()`` says which;
+        ``"bf16-avx512"`` and ``"bf16-portable"`` cap the choice, with the same
+        result), and only the items a proven error bound (``pv_topk.h``)
         cannot rule out are rescored in float32 (one fixed-order dot product):
         the result is exactly the top-``k`` of those float32 scores, for any
         block sizes and thread count.  Its scores may differ from the sgemm
@@ -528,7 +529,7 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
         Explicit block sizes (see :func:`plan_blocks`).
     n_threads : int, optional
         Threads of the C kernels; results do not depend on it.
-    prefilter : {None, "bf16", "bf16-portable"}, default None
+    prefilter : {None, "bf16", "bf16-avx512", "bf16-portable"}, default None
         How the full ranking scores items; see :func:`topk`.
 
     Returns
