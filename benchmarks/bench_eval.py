@@ -10,6 +10,10 @@ its peak-RSS counter (``/proc/self/clear_refs``), runs the evaluator once and
 reports the wall time and VmHWM - VmRSS(before): the extra peak memory of the
 call, C mallocs and BLAS buffers included (tracemalloc would miss them).
 
+painvrl is timed twice per repeat, alternating: scores by sgemm (the default) and
+with ``prefilter="bf16"`` (bfloat16 estimates, AMX where present, exact float32
+rescoring of the items the error bound keeps); their rankings are compared.
+
 The NumPy reference (scores = U @ V.T per chunk of users, mask, argpartition,
 sort the top 10) is timed on a subset of users and extrapolated linearly to
 all users; the output says so.  Its ids are compared with painvrl's on that
@@ -148,14 +152,15 @@ def worker(args):
         for _ in range(args.repeat):
             t, c = time.perf_counter(), time.process_time()
             ids, scores = metrics.topk(U, V, K, exclude=train, user_chunk=args.user_chunk,
-                                       item_tile=args.item_tile, n_threads=args.n_threads)
+                                       item_tile=args.item_tile, n_threads=args.n_threads,
+                                       prefilter=args.prefilter)
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
             del scores
         res["cpu"] = cpu
         res["peak_extra"] = _status()["VmHWM"] - before
         res["times"] = times
-        np.save(os.path.join(d, f"ids_{os.getpid()}.npy"), ids[:args.subset])
+        np.save(os.path.join(d, f"ids_{os.getpid()}.npy"), ids)
         res["ids_file"] = f"ids_{os.getpid()}.npy"
     else:
         n = args.subset
@@ -187,6 +192,11 @@ def run_worker(data, kind, **kw):
 
 # ------------------------------------------------------------------- main
 
+def _core_backend() -> str:
+    from painvrl import _core
+    return _core.topk_bf16_backend()
+
+
 def main(argv=None):
     p = parser(__doc__)
     p.add_argument("--worker", choices=["painvrl", "numpy", "evaluate"],
@@ -201,6 +211,7 @@ def main(argv=None):
     p.add_argument("--item-tile", type=int, help="painvrl's item_tile (default its own)")
     p.add_argument("--n-threads", type=int, help="painvrl's n_threads (default its own)")
     p.add_argument("--tune", action="store_true", help="also sweep user_chunk x item_tile")
+    p.add_argument("--prefilter", choices=["bf16"], help=argparse.SUPPRESS)  # worker only
     args = p.parse_args(argv)
     if args.worker:
         return worker(args)
@@ -222,23 +233,38 @@ def main(argv=None):
         np.savez(os.path.join(d, "test.npz"), indptr=test.indptr, indices=test.indices)
         del U, V
 
-        res = run_worker(d, "painvrl", repeat=args.repeat, subset=s.subset,
-                         user_chunk=args.user_chunk, item_tile=args.item_tile,
-                         n_threads=args.n_threads)
         uc = args.user_chunk or metrics.DEFAULT_USER_CHUNK
         it = args.item_tile or metrics.DEFAULT_ITEM_TILE
-        ts = res["times"]
-        print(f"painvrl.metrics.topk, all {s.n_users} users, user_chunk={uc} item_tile={it}: "
-              f"{min(ts):.2f} s wall (runs: {', '.join(f'{x:.2f}' for x in ts)}; CPU time "
-              f"of all threads {min(res['cpu']):.2f} s), "
-              f"peak extra memory {res['peak_extra'] / 2**20:.0f} MiB")
+        # The sgemm path and the bf16 prefilter alternate, one run each per repeat.
+        runs = {None: [], "bf16": []}
+        for _ in range(args.repeat):
+            for pf in runs:
+                runs[pf].append(run_worker(d, "painvrl", repeat=1, user_chunk=args.user_chunk,
+                                           item_tile=args.item_tile, n_threads=args.n_threads,
+                                           prefilter=pf))
+        backend = _core_backend()
+        for pf, rs in runs.items():
+            ts, cpu = [r["times"][0] for r in rs], [r["cpu"][0] for r in rs]
+            what = ("sgemm scores" if pf is None else
+                    f"prefilter='bf16' ({backend}), exact float32 rescoring")
+            print(f"painvrl.metrics.topk, all {s.n_users} users, {what}, user_chunk={uc} "
+                  f"item_tile={it}: {min(ts):.2f} s wall (runs: "
+                  f"{', '.join(f'{x:.2f}' for x in ts)}; CPU time of all threads "
+                  f"{min(cpu):.2f} s), peak extra memory "
+                  f"{max(r['peak_extra'] for r in rs) / 2**20:.0f} MiB")
+        res = runs[None][-1]
+        a_all = np.load(os.path.join(d, res["ids_file"]))
+        c_all = np.load(os.path.join(d, runs["bf16"][-1]["ids_file"]))
+        print(f"prefilter='bf16' vs sgemm path, all {s.n_users} users: identical rows "
+              f"{np.mean(np.all(a_all == c_all, axis=1)):.4f} (differences = float32 "
+              f"rounding ties)")
         ref = run_worker(d, "numpy", subset=s.subset, numpy_chunk=args.numpy_chunk)
         tn = ref["times"][0]
         print(f"NumPy reference (U @ V.T per {args.numpy_chunk} users, mask, argpartition): "
               f"{tn:.2f} s for {s.subset} users -> {tn * s.n_users / s.subset:.1f} s "
               f"extrapolated to all {s.n_users} users; peak extra memory "
               f"{ref['peak_extra'] / 2**20:.0f} MiB")
-        a = np.load(os.path.join(d, res["ids_file"]))
+        a = a_all[:s.subset]
         b = np.load(os.path.join(d, ref["ids_file"]))
         same_rows = np.mean(np.all(a == b, axis=1))
         same_sets = np.mean([np.intersect1d(x, y).size == K for x, y in zip(a, b)])

@@ -14,7 +14,10 @@ beside it, from the same run:
 --quick: 4,000 users, 8,000 items, 10 environments x 32 positives x 50 negatives (same D
 and widths, same code path), 5 C steps and 1 NumPy step, in seconds.
 
-Usage: python benchmarks/bench_mask.py [--steps 30] [--numpy-steps 3] [--quick]
+Then the growth in D: the same step at D = 384, 1,024, 2,048 and 2,276 (the widths of
+TikTok, Last.fm, Kwai and MovieLens; --widths), C at 1 and 2 threads beside one NumPy step.
+
+Usage: python benchmarks/bench_mask.py [--steps 30] [--numpy-steps 3] [--widths ...] [--quick]
 """
 from __future__ import annotations
 
@@ -37,13 +40,14 @@ QUICK = dict(n_users=4000, n_items=8000, n_envs=10, batch=32, n_neg=50, steps=5,
 SIGMA, W4, WD2 = 0.01, (1.0, 1.0, 1.0, 1.0), 0.01
 
 
-def make_tables(rng, n_users, n_items):
+def make_tables(rng, n_users, n_items, D=D):
     U = rng.normal(0, 0.1, (n_users, D_ID + D_C)).astype(np.float32)
     V = rng.normal(0, 0.1, (n_items, D_ID)).astype(np.float32)
     X = np.empty((n_items, D), np.float32)
-    for k in range(3):                    # three L2-normalised 128-d modalities
-        m = rng.normal(size=(n_items, 128)).astype(np.float32)
-        X[:, 128 * k:128 * (k + 1)] = m / np.linalg.norm(m, axis=1, keepdims=True)
+    cuts = np.linspace(0, D, 4).astype(int)
+    for a, b in zip(cuts[:-1], cuts[1:]):   # three L2-normalised modalities (128-d at D=384)
+        m = rng.normal(size=(n_items, b - a)).astype(np.float32)
+        X[:, a:b] = m / np.linalg.norm(m, axis=1, keepdims=True)
     W = rng.normal(0, 0.05, (D_C, D)).astype(np.float32)
     mu = rng.normal(0, 0.05, D).astype(np.float32)
     deg_u = rng.integers(1, 60, n_users)
@@ -53,7 +57,7 @@ def make_tables(rng, n_users, n_items):
     return U, V, X, W, mu, beta_u, beta_i
 
 
-def make_batch(rng, n_users, n_items, n_envs, batch, n_neg):
+def make_batch(rng, n_users, n_items, n_envs, batch, n_neg, D=D):
     users = rng.integers(0, n_users, (n_envs, batch))
     items = rng.integers(0, n_items, (n_envs, batch, 1 + n_neg))
     eps = rng.normal(size=(n_envs, D)).astype(np.float32)
@@ -153,13 +157,60 @@ def median_ms(fn, n):
     return 1e3 * float(np.median(ts)), 1e3 * float(np.min(ts))
 
 
+def growth_in_d(s, widths, steps):
+    """The step at each width D (C at 1 and 2 threads, NumPy once), ms and ms per 100 columns."""
+    print(f"\ngrowth in D (same E, B, n_neg and tables; C: median of {steps} steps, NumPy: "
+          f"1 step; ms per 100 columns constant = linear in D):")
+    print(f"  {'D':>5} {'C 1 thread':>11} {'C 2 threads':>12} {'NumPy':>9} "
+          f"{'C 2t / 100 cols':>16} {'NumPy / C 2t':>13} {'C 1t CPU':>12} "
+          f"{'CPU / 100 cols':>16}")
+    for width in widths:
+        rng = np.random.default_rng(width)
+        U, V, X, W, mu, beta_u, beta_i = make_tables(rng, s.n_users, s.n_items, width)
+        batches = [make_batch(rng, s.n_users, s.n_items, s.n_envs, s.batch, s.n_neg, width)
+                   for _ in range(4)]
+        ms = {}
+        with threadpool_limits(1, user_api="blas"):
+            for nt in (1, 2):
+                work = _core.mask_step_workspace(s.n_envs, s.batch, s.n_neg, width, D_C,
+                                                 n_threads=nt)
+
+                def c_step(k, nt=nt, work=work):
+                    eps, users, items = batches[k % len(batches)]
+                    return _core.mask_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i,
+                                           sigma=SIGMA, w=W4, wd2=WD2, n_threads=nt, work=work)
+
+                c_step(0)
+                ms[nt] = median_ms(c_step, steps)[0]
+                if nt == 1:   # CPU time: what a loaded machine does not inflate much
+                    cpu = []
+                    for k in range(steps):
+                        c0 = time.process_time()
+                        c_step(k)
+                        cpu.append(1e3 * (time.process_time() - c0))
+        eps, users, items = batches[0]
+        t0 = time.perf_counter()
+        numpy_step(U, V, X, W, mu, eps, users, items, beta_u, beta_i, SIGMA, W4, WD2)
+        t_np = 1e3 * (time.perf_counter() - t0)
+        c1 = float(np.median(cpu))
+        print(f"  {width:5d} {ms[1]:8.1f} ms {ms[2]:9.1f} ms {t_np:6.0f} ms "
+              f"{100 * ms[2] / width:13.2f} ms {t_np / ms[2]:12.0f}x {c1:9.1f} ms "
+              f"{100 * c1 / width:13.2f} ms", flush=True)
+        del U, V, X
+
+
 def main(argv=None):
     ap = parser(__doc__)
     size_option(ap, "steps", FULL, QUICK, "C steps timed per thread count, whose median is "
                 "printed")
     size_option(ap, "numpy-steps", FULL, QUICK, "NumPy (and PyTorch) steps timed")
+    ap.add_argument("--widths", type=int, nargs="*",
+                    help="feature widths D of the growth table (default 384 1024 2048 2276; "
+                    "384 1024 with --quick; none: skip it)")
     args = ap.parse_args(argv)
     s = run_sizes(args, FULL, QUICK)
+    if args.widths is None:
+        args.widths = [384, 1024] if args.quick else [384, 1024, 2048, 2276]
     header("bench_mask", args.quick)
     print(f"step: E={s.n_envs} x B={s.batch} positives x {s.n_neg} negatives, D={D}, d_c={D_C}, "
           f"d_id={D_ID}, {s.n_users} users, {s.n_items} items, float32")
@@ -204,6 +255,9 @@ def main(argv=None):
         import torch
     except ImportError:
         print("PyTorch autograd (double backward): skipped, torch is not installed")
+        torch = None
+    if torch is None:
+        growth_in_d(s, args.widths, max(3, s.steps // 3))
         return
     T = [torch.from_numpy(a) for a in (U, V, X)]
     Wt = torch.from_numpy(W.copy()).requires_grad_(True)
@@ -219,6 +273,7 @@ def main(argv=None):
     print(f"PyTorch {torch.__version__} autograd, double backward: {t_t:8.1f} ms per step "
           f"({torch.get_num_threads()} threads); ||a_t - a_c||/||a_c|| {rel(ga_t, ga_c):.1e}, "
           f"||b_t - b_c||/||b_c|| {rel(gb_t, gb_c):.1e}")
+    growth_in_d(s, args.widths, max(3, s.steps // 3))
 
 
 if __name__ == "__main__":

@@ -53,8 +53,12 @@ def topk(
     user_chunk: int = 512,
     item_tile: int = 2048,
     n_threads: int = 0,
+    prefilter: Optional[str] = None,
 ) -> Tuple[NDArray[np.int64], NDArray[np.float32]]:
     """(ids, scores), both (n_users, k), best first; ties by ascending id."""
+
+def topk_bf16_backend() -> str:
+    """'amx' or 'portable': the estimator topk(prefilter='bf16') uses here."""
 
 def ranking_metrics(
     topk_ids: NDArray[np.int64],

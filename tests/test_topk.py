@@ -104,9 +104,10 @@ SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("prefilter", [None, "bf16", "bf16-avx512", "bf16-portable"])
 @pytest.mark.parametrize("n_users,n_items,dim,k,uc,it", SHAPES)
 @pytest.mark.parametrize("mode", ["none", "-inf", "1e-5"])
-def test_matches_float64_reference(n_users, n_items, dim, k, uc, it, mode):
+def test_matches_float64_reference(n_users, n_items, dim, k, uc, it, mode, prefilter):
     rng = np.random.default_rng(n_users * 1000 + n_items + dim)
     U = rng.standard_normal((n_users, dim)).astype(np.float32)
     V = rng.standard_normal((n_items, dim)).astype(np.float32)
@@ -114,7 +115,8 @@ def test_matches_float64_reference(n_users, n_items, dim, k, uc, it, mode):
     if mode != "none":
         exclude = random_exclusion(rng, n_users, n_items, 0.3)
         mask = -np.inf if mode == "-inf" else 1e-5
-    ids, scores = topk(U, V, k, exclude=exclude, mask_value=mask, user_chunk=uc, item_tile=it)
+    ids, scores = topk(U, V, k, exclude=exclude, mask_value=mask, user_chunk=uc, item_tile=it,
+                       prefilter=prefilter)
     S = reference_scores(U, V, exclude, mask)
     check_against_reference(ids, scores, S, k, score_tolerance(U, V, exclude))
 

@@ -3,6 +3,7 @@
 #include "pv_numpy.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "../kernels/pv_metrics.h"
 #include "../kernels/pv_topk.h"
@@ -49,10 +50,24 @@ check_csr(const char *func, const char *pname, const char *iname, PyArrayObject 
     return 0;
 }
 
+PyDoc_STRVAR(core_topk_bf16_backend_doc,
+             "topk_bf16_backend($module, /)\n--\n\n"
+             "The estimator topk(prefilter='bf16') uses on this machine: 'amx' (AMX-BF16\n"
+             "tiles, CPU and OS permitting), 'avx512bf16' (vdpbf16ps) or 'portable' (C).");
+
+static PyObject *
+core_topk_bf16_backend(PyObject *module, PyObject *unused)
+{
+    const int b = pv_topk_bf16_backend(PV_TOPK_BF16_AMX);
+    return PyUnicode_FromString(b == PV_TOPK_BF16_AMX      ? "amx"
+                                : b == PV_TOPK_BF16_AVX512 ? "avx512bf16"
+                                                           : "portable");
+}
+
 PyDoc_STRVAR(
     core_topk_doc,
     "topk($module, /, user_vecs, item_vecs, k, exclude_indptr=None, exclude_indices=None, *,\n"
-    "     mask_value=-inf, user_chunk=512, item_tile=2048, n_threads=0)\n"
+    "     mask_value=-inf, user_chunk=512, item_tile=2048, n_threads=0, prefilter=None)\n"
     "--\n\n"
     "Top-k items per user by dot product (pv_topk_f32).\n\n"
     "user_vecs (n_users, dim) and item_vecs (n_items, dim) are float32.  The optional\n"
@@ -61,27 +76,46 @@ PyDoc_STRVAR(
     "and score -inf; a finite value such as 1e-5: the item competes with that score).\n"
     "Rows of exclude_indices must be sorted.  Returns (ids int64, scores float32), both\n"
     "(n_users, k), best first, equal scores by ascending id.  The score workspace is\n"
-    "user_chunk * item_tile floats; n_threads = 0 uses the OpenMP default.");
+    "user_chunk * item_tile floats; n_threads = 0 uses the OpenMP default.\n"
+    "prefilter=None scores with sgemm (pv_topk_f32); prefilter='bf16' estimates every score\n"
+    "in bfloat16 and rescores in float32 only the items its proven error bound cannot rule\n"
+    "out (pv_topk_bf16_f32): the exact top-k of the float32 rescoring.  'bf16' uses AMX or\n"
+    "AVX512-BF16 where present (topk_bf16_backend); 'bf16-avx512' never AMX, 'bf16-portable'\n"
+    "neither (same result: for comparisons).");
 
 static PyObject *
 core_topk(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"user_vecs",  "item_vecs", "k",         "exclude_indptr",
                              "exclude_indices", "mask_value", "user_chunk", "item_tile",
-                             "n_threads", NULL};
+                             "n_threads", "prefilter", NULL};
     const char *func = "topk";
     PyObject *u_obj = NULL, *v_obj = NULL, *p_obj = Py_None, *i_obj = Py_None;
     Py_ssize_t k = 0, user_chunk = PV_TOPK_USER_CHUNK, item_tile = PV_TOPK_ITEM_TILE;
     double mask_value = -INFINITY;
-    int n_threads = 0, ok = 1;
+    int n_threads = 0, ok = 1, bf16 = 0;
+    const char *prefilter = NULL;
     PyArrayObject *U = NULL, *V = NULL, *P = NULL, *Ix = NULL, *ids = NULL, *scores = NULL;
     PyObject *result = NULL;
     pv_status status;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOn|OO$dnni:topk", kwlist, &u_obj, &v_obj,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOn|OO$dnniz:topk", kwlist, &u_obj, &v_obj,
                                      &k, &p_obj, &i_obj, &mask_value, &user_chunk, &item_tile,
-                                     &n_threads)) {
+                                     &n_threads, &prefilter)) {
         return NULL;
+    }
+    if (prefilter != NULL) {   /* bf16 = 1 + the highest estimator allowed */
+        bf16 = strcmp(prefilter, "bf16") == 0            ? 1 + PV_TOPK_BF16_AMX
+               : strcmp(prefilter, "bf16-avx512") == 0   ? 1 + PV_TOPK_BF16_AVX512
+               : strcmp(prefilter, "bf16-portable") == 0 ? 1 + PV_TOPK_BF16_PORTABLE
+                                                         : 0;
+        if (!bf16) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s(): 'prefilter' must be None, 'bf16', 'bf16-avx512' or "
+                         "'bf16-portable', got '%s'",
+                         func, prefilter);
+            return NULL;
+        }
     }
     npy_intp any2[2] = {-1, -1};
     if ((U = pv_input(u_obj, NPY_FLOAT32, 2, any2, func, "user_vecs")) == NULL) {
@@ -152,9 +186,16 @@ core_topk(PyObject *module, PyObject *args, PyObject *kwargs)
         int64_t *id_ptr = PV_I64(ids);
         float *s_ptr = PV_F32(scores);
         PV_BEGIN_KERNEL
-        status = pv_topk_f32(n_users, n_items, dim, u_ptr, v_ptr, p_ptr, i_ptr,
-                             (float)mask_value, (pv_index)k, (pv_index)user_chunk,
-                             (pv_index)item_tile, id_ptr, s_ptr, n_threads);
+        if (bf16) {
+            status = pv_topk_bf16_f32(n_users, n_items, dim, u_ptr, v_ptr, p_ptr, i_ptr,
+                                      (float)mask_value, (pv_index)k, (pv_index)user_chunk,
+                                      (pv_index)item_tile, bf16 - 1, id_ptr, s_ptr, n_threads);
+        }
+        else {
+            status = pv_topk_f32(n_users, n_items, dim, u_ptr, v_ptr, p_ptr, i_ptr,
+                                 (float)mask_value, (pv_index)k, (pv_index)user_chunk,
+                                 (pv_index)item_tile, id_ptr, s_ptr, n_threads);
+        }
         PV_END_KERNEL
     }
     if (status == PV_EDOM) {
@@ -298,6 +339,7 @@ done:
 PyMethodDef pv_eval_methods[] = {
     {"topk", (PyCFunction)(void (*)(void))core_topk, METH_VARARGS | METH_KEYWORDS,
      core_topk_doc},
+    {"topk_bf16_backend", core_topk_bf16_backend, METH_NOARGS, core_topk_bf16_backend_doc},
     {"ranking_metrics", (PyCFunction)(void (*)(void))core_ranking_metrics,
      METH_VARARGS | METH_KEYWORDS, core_ranking_metrics_doc},
     {NULL, NULL, 0, NULL},

@@ -26,40 +26,10 @@
 
 #include "pv_blas.h"
 #include "pv_topk.h"
+#include "impl/pv_topk_heap.h"
 
 /* Entries tested together by the branch-free prefilter of scan_row. */
 #define PV_TOPK_SCAN_BLOCK 64
-
-/* (sa, ia) ranks below (sb, ib): lower score, or equal score and larger id. */
-PV_INLINE int
-worse(float sa, int64_t ia, float sb, int64_t ib)
-{
-    return sa < sb || (sa == sb && ia > ib);
-}
-
-/* Put (s, id) at the root of the min-heap hs/hi of size n and sift it down. */
-PV_INLINE void
-sift_root(float *PV_RESTRICT hs, int64_t *PV_RESTRICT hi, pv_index n, float s, int64_t id)
-{
-    pv_index i = 0;
-    for (;;) {
-        pv_index c = 2 * i + 1;
-        if (c >= n) {
-            break;
-        }
-        if (c + 1 < n && worse(hs[c + 1], hi[c + 1], hs[c], hi[c])) {
-            c++;
-        }
-        if (!worse(hs[c], hi[c], s, id)) {
-            break;
-        }
-        hs[i] = hs[c];
-        hi[i] = hi[c];
-        i = c;
-    }
-    hs[i] = s;
-    hi[i] = id;
-}
 
 /*
  * Offer the n scores of `row` (items base .. base + n - 1, ascending) to the
@@ -92,19 +62,6 @@ scan_row(const float *PV_RESTRICT row, pv_index n, int64_t base, float *PV_RESTR
             sift_root(hs, hi, k, row[j], base + j);
             thr = hs[0];
         }
-    }
-}
-
-/* Heap sort in place: afterwards the row is best first (score desc, id asc). */
-static void
-sort_heap(float *PV_RESTRICT hs, int64_t *PV_RESTRICT hi, pv_index k)
-{
-    for (pv_index end = k - 1; end > 0; end--) {
-        float s = hs[end];
-        int64_t id = hi[end];
-        hs[end] = hs[0];
-        hi[end] = hi[0];
-        sift_root(hs, hi, end, s, id);
     }
 }
 
@@ -155,6 +112,52 @@ check_exclusion(pv_index n_users, pv_index n_items, const int64_t *indptr,
     return PV_OK;
 }
 
+/*
+ * Checks shared by the top-k kernels (status as pv_topk.h documents it).
+ * |score| <= ||u|| ||v|| (Cauchy-Schwarz, also for every partial sum): it must stay
+ * clear of FLT_MAX so no score (or partial sum) becomes inf/NaN.
+ */
+pv_status
+pv_topk_validate(pv_index n_users, pv_index n_items, pv_index dim, const float *user_vecs,
+                 const float *item_vecs, const int64_t *excl_indptr,
+                 const int64_t *excl_indices, float mask_value, pv_index k, int *n_threads)
+{
+    if (*n_threads <= 0) {
+        *n_threads = pv_default_threads();
+    }
+    if (n_users < 0 || dim < 1 || k < 1 || k > n_items || isnan(mask_value) ||
+        (isinf(mask_value) && mask_value > 0) || ((excl_indptr == NULL) != (excl_indices == NULL))) {
+        return PV_EINVAL;
+    }
+    if (n_users == 0) {
+        return PV_OK;
+    }
+    if (excl_indptr != NULL) {
+        pv_status st = check_exclusion(n_users, n_items, excl_indptr, excl_indices);
+        if (st != PV_OK) {
+            return st;
+        }
+    }
+    double nu = max_sq_norm(n_users, dim, user_vecs, *n_threads);
+    double nv = max_sq_norm(n_items, dim, item_vecs, *n_threads);
+    if (nu < 0.0 || nv < 0.0 || sqrt(nu) * sqrt(nv) > 0.5 * (double)FLT_MAX) {
+        return PV_EDOM;
+    }
+    return PV_OK;
+}
+
+/* Users per chunk: few users are cut into more chunks so threads share them, by a
+ * rule that ignores n_threads (pv_topk.h, Blocking). */
+pv_index
+pv_topk_chunk_rows(pv_index n_users, pv_index user_chunk)
+{
+    pv_index uc = user_chunk > 0 ? user_chunk : PV_TOPK_USER_CHUNK;
+    pv_index split = (n_users + PV_TOPK_SPLIT - 1) / PV_TOPK_SPLIT;
+    split = split < PV_TOPK_MIN_CHUNK ? PV_TOPK_MIN_CHUNK : split;
+    uc = uc > split ? split : uc;
+    return uc > n_users ? n_users : uc;
+}
+
 /* Inputs shared by every chunk of one call. */
 typedef struct {
     pv_index n_items, dim;
@@ -178,12 +181,7 @@ rank_chunk(const topk_args *a, pv_index u0, pv_index m, float *PV_RESTRICT tile,
 {
     const pv_index k = a->k, it = a->item_tile, dim = a->dim;
     for (pv_index r = 0; r < m; r++) {
-        float *hs = a->out_scores + (u0 + r) * k;
-        int64_t *hi = a->out_ids + (u0 + r) * k;
-        for (pv_index t = 0; t < k; t++) {
-            hs[t] = -INFINITY;
-            hi[t] = -1;
-        }
+        heap_reset(a->out_scores + (u0 + r) * k, a->out_ids + (u0 + r) * k, k);
         if (cursor != NULL) {
             cursor[r] = a->excl_indptr[u0 + r];
         }
@@ -222,46 +220,17 @@ pv_topk_f32(pv_index n_users, pv_index n_items, pv_index dim,
             float mask_value, pv_index k, pv_index user_chunk, pv_index item_tile,
             int64_t *PV_RESTRICT out_ids, float *PV_RESTRICT out_scores, int n_threads)
 {
-    if (n_users < 0 || dim < 1 || k < 1 || k > n_items || isnan(mask_value) ||
-        (isinf(mask_value) && mask_value > 0) || ((excl_indptr == NULL) != (excl_indices == NULL))) {
-        return PV_EINVAL;
-    }
-    if (n_users == 0) {
-        return PV_OK;
-    }
-    if (n_threads <= 0) {
-        n_threads = pv_default_threads();
+    pv_status st = pv_topk_validate(n_users, n_items, dim, user_vecs, item_vecs, excl_indptr,
+                                    excl_indices, mask_value, k, &n_threads);
+    if (st != PV_OK || n_users == 0) {
+        return st;
     }
     const int have_excl = excl_indptr != NULL;
-    if (have_excl) {
-        pv_status st = check_exclusion(n_users, n_items, excl_indptr, excl_indices);
-        if (st != PV_OK) {
-            return st;
-        }
-    }
-    /* |score| <= ||u|| ||v|| (Cauchy-Schwarz, also for every partial sum):
-     * keep it clear of FLT_MAX so no score (or partial sum) becomes inf/NaN. */
-    double nu = max_sq_norm(n_users, dim, user_vecs, n_threads);
-    double nv = max_sq_norm(n_items, dim, item_vecs, n_threads);
-    if (nu < 0.0 || nv < 0.0 || sqrt(nu) * sqrt(nv) > 0.5 * (double)FLT_MAX) {
-        return PV_EDOM;
-    }
 
-    pv_index uc = user_chunk > 0 ? user_chunk : PV_TOPK_USER_CHUNK;
+    /* Chunk shapes change sgemm's last bits (OpenBLAS takes other code paths for very
+     * small m or n), so the rule ignores n_threads. */
+    const pv_index uc = pv_topk_chunk_rows(n_users, user_chunk);
     pv_index it = item_tile > 0 ? item_tile : PV_TOPK_ITEM_TILE;
-    /* Cut few users into more chunks so threads share them, by a rule that
-     * ignores n_threads: chunk shapes change sgemm's last bits (OpenBLAS
-     * takes other code paths for very small m or n). */
-    pv_index split = (n_users + PV_TOPK_SPLIT - 1) / PV_TOPK_SPLIT;
-    if (split < PV_TOPK_MIN_CHUNK) {
-        split = PV_TOPK_MIN_CHUNK;
-    }
-    if (uc > split) {
-        uc = split;
-    }
-    if (uc > n_users) {
-        uc = n_users;
-    }
     if (it > n_items) {
         it = n_items;
     }

@@ -70,4 +70,47 @@ pv_status pv_topk_f32(pv_index n_users, pv_index n_items, pv_index dim,
                       pv_index user_chunk, pv_index item_tile, int64_t *PV_RESTRICT out_ids,
                       float *PV_RESTRICT out_scores, int n_threads);
 
+/*
+ * pv_topk_bf16_f32 -- the same top-k, exact in float32, with a bfloat16 prefilter.
+ *
+ * Arguments, exclusion, padding, order and status as pv_topk_f32 (PV_ENOMEM also for
+ * the packed item copy below).  Scores are s(u, j) = the float32 dot product of
+ * pv_topk_rescore (one fixed order; not sgemm's, so its last bits may differ from
+ * pv_topk_f32's and near-ties within float32 rounding may be ordered differently).
+ * The result is exactly the top-k of s over all items (excluded items scoring
+ * mask_value), whatever n_threads, user_chunk and item_tile.
+ *
+ * How: both sides are rounded to bfloat16 (round to nearest even) and every score is
+ * first estimated as shat (float32 accumulation of the bf16 products: AMX tiles where
+ * the CPU and OS offer AMX-BF16, else AVX512-BF16 dot products where they offer those, else
+ * a portable loop; max_level, a PV_TOPK_BF16_* value, caps the choice, for comparisons).  Item j is rescored in float32
+ * and offered to the user's heap only when shat(u, j) >= thr - E(u), thr being the
+ * heap's current k-th exact score.  The bound (proof in pv_topk_bf16.c)
+ *     |shat(u, j) - s(u, j)| <= E(u) = (1 + 2^-30) (c1 ||u||_2 max_j ||v_j||_2
+ *                                       + 2^-126 (3 (||u||_1 + max_j ||v_j||_1) + 4 dim))
+ *                                       + 2^-126,
+ *     c1 = 2 d + d^2 + g(2 dim) (1 + d)^2 + g(dim + 1),  d = 2^-8,  g(n) = n 2^-24 / (1 - n 2^-24)
+ * makes a skipped item's exact score < thr <= the final k-th score, so it could not be
+ * in the result.  Vectors with an entry of magnitude >= 2^126 (bf16 could overflow)
+ * or dim > 2^20 rescore every item (same result, no speed-up).
+ * Memory: 2 * ceil(n_items / 32) * 32 * ceil(dim / 32) * 32 bytes of packed items,
+ * plus per thread a bf16 user chunk, a 32 x 32 float block and 32 items in float32.
+ */
+pv_status pv_topk_bf16_f32(pv_index n_users, pv_index n_items, pv_index dim,
+                           const float *PV_RESTRICT user_vecs,
+                           const float *PV_RESTRICT item_vecs,
+                           const int64_t *PV_RESTRICT excl_indptr,
+                           const int64_t *PV_RESTRICT excl_indices, float mask_value,
+                           pv_index k, pv_index user_chunk, pv_index item_tile,
+                           int max_level, int64_t *PV_RESTRICT out_ids,
+                           float *PV_RESTRICT out_scores, int n_threads);
+
+/* The float32 score of pv_topk_bf16_f32: sum_d u[d] v[d] in one fixed order. */
+float pv_topk_rescore(pv_index dim, const float *u, const float *v);
+
+/* The estimators of pv_topk_bf16_f32, slowest first. */
+enum { PV_TOPK_BF16_PORTABLE = 0, PV_TOPK_BF16_AVX512 = 1, PV_TOPK_BF16_AMX = 2 };
+/* The fastest estimator, at most max_level, that this machine (CPU and OS) offers now. */
+int pv_topk_bf16_backend(int max_level);
+
 #endif /* PV_TOPK_H */

@@ -18,6 +18,7 @@
 #include "../kernels/pv_optim.h"
 #include "../kernels/pv_rec.h"
 #include "../kernels/pv_rng.h"
+#include "../kernels/pv_topk.h"
 #include "../kernels/pv_train.h"
 
 void PV_CBLAS(openblas_set_num_threads)(int);
@@ -530,6 +531,93 @@ test_lgcn(void)
               PV_EINDEX, "an item id out of range gives PV_EINDEX");
 }
 
+/*
+ * Brute force over pv_topk_rescore: the k best (score desc, id asc) of user u, excluded
+ * items (a sorted CSR row) scoring mask; -inf items never enter (padding -1, -inf).
+ */
+static void
+brute_topk(pv_index n_items, pv_index dim, const float *u, const float *V, const int64_t *ex,
+           int64_t n_ex, float mask, pv_index k, int64_t *ids, float *sc)
+{
+    for (pv_index t = 0; t < k; t++) {
+        ids[t] = -1;
+        sc[t] = -INFINITY;
+    }
+    for (pv_index j = 0; j < n_items; j++) {
+        int excluded = 0;
+        for (int64_t c = 0; c < n_ex; c++) {
+            excluded |= ex[c] == j;
+        }
+        float s = excluded ? mask : pv_topk_rescore(dim, u, V + j * dim);
+        if (!(s > sc[k - 1])) {   /* ascending ids: a tie with the last kept item loses */
+            continue;
+        }
+        pv_index t = k - 1;
+        while (t > 0 && s > sc[t - 1]) {
+            sc[t] = sc[t - 1];
+            ids[t] = ids[t - 1];
+            t--;
+        }
+        sc[t] = s;
+        ids[t] = j;
+    }
+}
+
+static void
+test_topk_bf16(void)
+{
+    enum { NU = 37, NI = 203, DIM = 40, K = 7 };
+    static float U[NU * DIM], V[NI * DIM], got_s[NU * K], ref_s[NU * K], sg_s[NU * K];
+    static int64_t got[NU * K], ref[NU * K], sg[NU * K], indptr[NU + 1], idx[NU * 20];
+    uint64_t x = 12345;
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: Gaussian-like values (bf16 estimates inexact);
+         * pass 1: quarter-integers (exact everywhere: many exact ties, sgemm agrees). */
+        for (int t = 0; t < NU * DIM + NI * DIM; t++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            double r = (double)(x >> 11) / 9007199254740992.0;
+            float v = pass == 0 ? (float)(4.0 * (r - 0.5)) : (float)((int)(r * 7.0) - 3) / 4;
+            if (t < NU * DIM) {
+                U[t] = v;
+            } else {
+                V[t - NU * DIM] = v;
+            }
+        }
+        int64_t nnz = 0;
+        indptr[0] = 0;
+        for (int u = 0; u < NU; u++) {
+            for (int j = u % 5; j < NI && nnz < (u + 1) * 20; j += 11 + u % 7) {
+                idx[nnz++] = j;
+            }
+            indptr[u + 1] = nnz;
+        }
+        for (int amx = PV_TOPK_BF16_PORTABLE; amx <= PV_TOPK_BF16_AMX; amx++) {
+            for (int nt = 1; nt <= 2; nt++) {
+                pv_status s = pv_topk_bf16_f32(NU, NI, DIM, U, V, indptr, idx, 1e-5f, K, 5, 33,
+                                               amx, got, got_s, nt);
+                CHECK(s == PV_OK, "topk_bf16 status %d", s);
+                for (int u = 0; u < NU; u++) {
+                    brute_topk(NI, DIM, U + u * DIM, V, idx + indptr[u], indptr[u + 1] - indptr[u],
+                               1e-5f, K, ref + u * K, ref_s + u * K);
+                }
+                CHECK(memcmp(got, ref, sizeof got) == 0 && memcmp(got_s, ref_s, sizeof got_s) == 0,
+                      "topk_bf16 (pass %d, level %d, %d threads) != brute force over pv_topk_rescore",
+                      pass, amx, nt);
+            }
+        }
+        if (pass == 1) {
+            CHECK(pv_topk_f32(NU, NI, DIM, U, V, indptr, idx, 1e-5f, K, 5, 33, sg, sg_s, 2) == PV_OK &&
+                      memcmp(got, sg, sizeof got) == 0 && memcmp(got_s, sg_s, sizeof got_s) == 0,
+                  "topk_bf16 != topk_f32 on exactly representable data");
+        }
+    }
+    V[3] = NAN;
+    CHECK(pv_topk_bf16_f32(NU, NI, DIM, U, V, NULL, NULL, -INFINITY, K, 0, 0, PV_TOPK_BF16_AMX, got,
+                           got_s, 1) ==
+              PV_EDOM,
+          "a NaN item gives PV_EDOM");
+}
+
 int
 main(void)
 {
@@ -543,6 +631,7 @@ main(void)
     test_train_convert();
     test_identify();
     test_lgcn();
+    test_topk_bf16();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

@@ -60,6 +60,7 @@ DEFAULT_ITEM_TILE = 2048
 _MIN_CHUNK, _SPLIT = 64, 16
 
 _NDCG_MODES = ("standard", "invrl")
+_PREFILTERS = (None, "bf16", "bf16-avx512", "bf16-portable")
 
 
 # --------------------------------------------------------------------------- checks
@@ -122,6 +123,13 @@ def _check_mask_value(mask_value, func: str) -> float:
     if math.isnan(v) or v == math.inf:
         raise ValueError(f"{func}: mask_value must be finite or -inf, got {v}")
     return v
+
+
+def _check_prefilter(prefilter, func: str) -> Optional[str]:
+    if prefilter is not None and not isinstance(prefilter, str):
+        raise TypeError(f"{func}: prefilter must be None or a str, got "
+                        f"{type(prefilter).__name__} {prefilter!r}")
+    return check_choice(prefilter, "prefilter", _PREFILTERS, func=func)
 
 
 def _check_csr(csr, name: str, n_users: int, n_items: int, users_name: str,
@@ -232,10 +240,29 @@ def plan_blocks(n_users: int, n_items: int, *, user_chunk: Optional[int] = None,
     return BlockPlan(uc, it, threads, team * uc * row_bytes)
 
 
+def _check_prefilter_memory(prefilter, plan: BlockPlan, n_items: int, dim: int,
+                            memory_budget, func: str) -> None:
+    """Refuse, before allocating, a bf16 prefilter whose buffers exceed ``memory_budget``:
+    the packed bfloat16 item copy plus per thread a bfloat16 user chunk, a 32 x 32 block,
+    32 unpacked items and 20 bytes per chunk row (pv_topk_bf16.c), padded to multiples of 32."""
+    if prefilter is None or memory_budget is None:
+        return
+    pad = lambda n: -(-n // 32) * 32  # noqa: E731
+    threads = plan.n_threads or max(int(_core.DEFAULT_THREADS), 1)
+    need = (2 * pad(n_items) * pad(dim)
+            + threads * (2 * pad(plan.user_chunk) * pad(dim) + 128 * pad(dim) + 4096
+                         + 20 * plan.user_chunk))
+    if need > memory_budget:
+        raise ValueError(f"{func}: memory_budget={memory_budget} bytes cannot hold the buffers "
+                         f"of prefilter={prefilter!r} ({need} bytes, mostly the bfloat16 item "
+                         f"copy); raise it or use prefilter=None")
+
+
 def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
          mask_value: float = -np.inf, user_chunk: Optional[int] = None,
          item_tile: Optional[int] = None, memory_budget: Optional[int] = None,
-         n_threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+         n_threads: Optional[int] = None,
+         prefilter: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Top-``k`` items per user by dot product, over the whole catalogue.
 
     Parameters
@@ -263,6 +290,20 @@ def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
         ``"openmp"`` limit changes).  Each thread runs its own sgemm calls
         single-threaded, so BLAS's thread setting does not matter.  The
         result does not depend on the thread count.
+    prefilter : {None, "bf16", "bf16-avx512", "bf16-portable"}, default None
+        ``None``: every score is a float32 sgemm product.  ``"bf16"``: every
+        score is first estimated in bfloat16 (AMX-BF16 tiles where the CPU and
+        OS offer them, else AVX512-BF16 dot products, else a portable loop that
+        is slower than sgemm; ``painvrl._core.topk_bf16_backend()`` says which;
+        ``"bf16-avx512"`` and ``"bf16-portable"`` cap the choice, with the same
+        result), and only the items a proven error bound (``pv_topk.h``)
+        cannot rule out are rescored in float32 (one fixed-order dot product):
+        the result is exactly the top-``k`` of those float32 scores, for any
+        block sizes and thread count.  Its scores may differ from the sgemm
+        path's in the last bits, so float32-level near-ties may be ordered
+        differently.  Extra memory: ``2 * n_items * dim`` bytes (rounded up to
+        multiples of 32) for the bfloat16 item copy, counted against
+        ``memory_budget`` (which refuses, before allocating, what does not fit).
 
     Returns
     -------
@@ -301,15 +342,17 @@ def topk(user_vecs, item_vecs, k: int, *, exclude: Optional[UserItemCSR] = None,
     n_users, n_items = U.shape[0], V.shape[0]
     k = check_int(k, "k", minimum=1, maximum=n_items, maximum_name="n_items", func=f)
     mask_value = _check_mask_value(mask_value, f)
+    prefilter = _check_prefilter(prefilter, f)
     plan = plan_blocks(n_users, n_items, user_chunk=user_chunk, item_tile=item_tile,
                        memory_budget=memory_budget, n_threads=n_threads, func=f)
+    _check_prefilter_memory(prefilter, plan, n_items, U.shape[1], memory_budget, f)
     indptr = indices = None
     if exclude is not None:
         exclude = _check_csr(exclude, "exclude", n_users, n_items, "user_vecs", f)
         indptr, indices = exclude.indptr, exclude.indices
     return _core.topk(U, V, k, indptr, indices, mask_value=mask_value,
                       user_chunk=plan.user_chunk, item_tile=plan.item_tile,
-                      n_threads=plan.n_threads)
+                      n_threads=plan.n_threads, prefilter=prefilter)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -447,7 +490,8 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
              metrics: Union[str, Sequence[str]] = METRICS, ndcg: str = "standard",
              mask_value: float = -np.inf, per_user: bool = False,
              memory_budget: Optional[int] = None, user_chunk: Optional[int] = None,
-             item_tile: Optional[int] = None, n_threads: Optional[int] = None) -> pd.DataFrame:
+             item_tile: Optional[int] = None, n_threads: Optional[int] = None,
+             prefilter: Optional[str] = None) -> pd.DataFrame:
     """Full-ranking evaluation of dot-product scores (method.md §6.1).
 
     Every user with at least one test item is scored against all items; the
@@ -485,6 +529,8 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
         Explicit block sizes (see :func:`plan_blocks`).
     n_threads : int, optional
         Threads of the C kernels; results do not depend on it.
+    prefilter : {None, "bf16", "bf16-avx512", "bf16-portable"}, default None
+        How the full ranking scores items; see :func:`topk`.
 
     Returns
     -------
@@ -530,6 +576,7 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
     metrics = _check_metrics(metrics, f)
     ndcg = check_choice(ndcg, "ndcg", _NDCG_MODES, func=f)
     mask_value = _check_mask_value(mask_value, f)
+    prefilter = _check_prefilter(prefilter, f)
     threads = resolve_threads(n_threads, func=f)
     users = np.flatnonzero(test.row_lengths() > 0).astype(np.int64)
     if users.size == 0:
@@ -537,6 +584,7 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
                          f"user to evaluate")
     plan = plan_blocks(users.size, n_items, user_chunk=user_chunk, item_tile=item_tile,
                        memory_budget=memory_budget, n_threads=n_threads, func=f)
+    _check_prefilter_memory(prefilter, plan, n_items, U.shape[1], memory_budget, f)
     U_sub = U if users.size == n_users else np.ascontiguousarray(U[users])
     ex_ptr = ex_idx = None
     if exclude is not None:
@@ -544,7 +592,7 @@ def evaluate(user_vecs, item_vecs, test: UserItemCSR, *, exclude: Optional[UserI
     kmax = ks[-1]
     ids, _ = _core.topk(U_sub, V, kmax, ex_ptr, ex_idx, mask_value=mask_value,
                         user_chunk=plan.user_chunk, item_tile=plan.item_tile,
-                        n_threads=plan.n_threads)
+                        n_threads=plan.n_threads, prefilter=prefilter)
     del U_sub
     t_ptr, t_idx = _gather_rows(test, users)
     values = _core.ranking_metrics(ids, t_ptr, t_idx, np.asarray(ks, dtype=np.int64), n_items,
