@@ -49,7 +49,7 @@ def report(front, case, extra):
     print(front.hypervolume().to_string(float_format=lambda x: f"{x:.3g}"))
     print("\nevery point, mean over seeds (pareto: not dominated on validation):")
     cols = ["point", "model", "weighting", "preference", "alpha", "adaptive", "iid", "ood",
-            "gamma_mean", "pareto"]
+            "gamma_mean", "erm_share", "pareto"]
     pv = front.points("val")[["point", "iid", "ood"]].rename(columns={"iid": "iid_val",
                                                                        "ood": "ood_val"})
     pts = front.points("test")[cols].merge(pv, on="point")
@@ -91,7 +91,8 @@ def main(argv=None):
     if args.save:
         with open(args.save, "wb") as fh:
             pickle.dump(front, fh)
-    print(f"\nseeds {sorted(front.frame.seed.unique())}, {len(front.frame)} fits")
+    print(f"\nseeds {sorted(int(x) for x in front.frame.seed.unique())}, "
+          f"{len(front.frame)} fits")
     report(front, args.case, extra)
     if args.out:
         front.frame.to_csv(args.out, index=False)
