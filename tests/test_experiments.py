@@ -106,6 +106,10 @@ def test_front_paired_tests_over_seeds_and_users(front):
     assert res.n_user_seeds == len(ua)
     with pytest.raises(ValueError, match="no point"):
         front.paired_test("nonsense", "backbone")
+    one = type(front)(frame=front.frame[front.frame.seed == 0],
+                      per_user=front.per_user[front.per_user.seed == 0])
+    single = one.paired_test("adaptive", "backbone")
+    assert np.isnan(single.p_seeds) and single.n_seeds == 1 and 0 <= single.p_users <= 1
 
 
 def test_fronts_of_other_seeds_combine(planted, front):

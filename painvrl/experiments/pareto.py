@@ -110,7 +110,8 @@ class ParetoFront:
         """Point ``a`` against point ``b`` on a test split, paired two ways: over
         seeds (paired t-test on the per-seed means) and over users (Wilcoxon
         signed-rank on per-user values, each user of each seed one pair, as
-        :func:`painvrl.compare.paired_test`).  Needs ``per_user=True``."""
+        :func:`painvrl.compare.paired_test`).  Needs ``per_user=True``; ``p_seeds`` is NaN
+        with a single seed."""
         if self.per_user is None:
             raise ValueError("ParetoFront.paired_test needs pareto_front(..., per_user=True)")
         check_choice(split, "split", ("iid_test", "ood_test"), func="ParetoFront.paired_test")
@@ -118,15 +119,21 @@ class ParetoFront:
         col = f"{split}_{metric}"
         fa = self.frame[self.frame.point == ia].set_index("seed")[col]
         fb = self.frame[self.frame.point == ib].set_index("seed")[col]
-        seeds = paired_test(fa, fb, test="t", alternative=alternative)
+        common = fa.index.intersection(fb.index)
+        if len(common) < 2:   # one seed: no test over seeds
+            seeds = None
+        else:
+            seeds = paired_test(fa, fb, test="t", alternative=alternative)
         pu = self.per_user[self.per_user.split == split]
         key = lambda d: d.assign(user=d.seed.astype(np.int64) * 10**9 + d.user)
         users = paired_test(key(pu[pu.point == ia]), key(pu[pu.point == ib]), metric=metric,
                             alternative=alternative)
-        return pd.Series({"a": ia, "b": ib, "mean_a": seeds.mean_a, "mean_b": seeds.mean_b,
-                          "diff": seeds.mean_diff, "p_seeds": seeds.pvalue,
-                          "n_seeds": seeds.n, "p_users": users.pvalue, "n_user_seeds": users.n},
-                         name=f"{split} {metric}")
+        return pd.Series({"a": ia, "b": ib, "mean_a": float(fa[common].mean()),
+                          "mean_b": float(fb[common].mean()),
+                          "diff": float((fa[common] - fb[common]).mean()),
+                          "p_seeds": np.nan if seeds is None else seeds.pvalue,
+                          "n_seeds": len(common), "p_users": users.pvalue,
+                          "n_user_seeds": users.n}, name=f"{split} {metric}")
 
     def points(self, split: str = "test", metric: str = "recall@20") -> pd.DataFrame:
         """Mean and std over seeds of the (IID, OOD) pair per point, with its flags."""
