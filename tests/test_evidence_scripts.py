@@ -35,3 +35,11 @@ def test_pareto_evidence_reports_and_plots(tmp_path):
     assert png.stat().st_size > 10_000
     again = run("pareto_evidence.py", "--case", "planted", "--combine", str(pkl))
     assert "seeds [0, 1], 8 fits" in again
+
+
+@pytest.mark.slow
+def test_ablation_evidence_lists_every_variant():
+    out = run("ablation_evidence.py", "--case", "planted", "--seeds", "0")
+    for variant in ("backbone", "PaInvRL", "w/o identification", "w/o Pareto weighting",
+                    "w/o variant part", "w/o attention", "InvRL"):
+        assert variant in out
