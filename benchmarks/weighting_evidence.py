@@ -24,7 +24,7 @@ import pandas as pd
 
 from _cases import CASES, build_case
 from _common import header, parser
-from _evidence import TEST_COLS, VAL, candidate_settings, choose_default, mean_std
+from _evidence import VAL, candidate_settings, choose_default, mean_std
 from painvrl.experiments import compare_settings
 
 

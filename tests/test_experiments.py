@@ -2,7 +2,6 @@
 hand-computed cases, the sweep's structure and its validation-only flag on small
 planted data, shared stages that change nothing, and bad input."""
 import numpy as np
-import pandas as pd
 import pytest
 
 from painvrl import (InvRL, PaInvRL, UserItemCSR, ablations, datasets, pareto_front, splits)

@@ -19,10 +19,10 @@ import pandas as pd
 
 from .._util.progress import progress_bar
 from .._util.validation import check_choice, check_real, check_seed
+from ..evaluation.stats import paired_test
 from ..invariance.pipeline import PRETRAIN, InvRL, PaInvRL
 from ..models.backbone import Backbone
 from .front import hypervolume_2d, non_dominated
-from ..evaluation.stats import paired_test
 from .targets import evaluation_splits, gamma_summary, score, score_per_user
 
 __all__ = ["ParetoFront", "pareto_front"]
