@@ -43,8 +43,9 @@ def _running_threads():
 
 
 def _busy_during(call, settle=0.05, duration=0.5):
-    """The most threads in state R while `call` runs, repeatedly for at least `duration`
-    seconds, in another thread, this one excluded (a fast machine finishes one call early).
+    """How many threads are in state R at each sample while `call` runs, repeatedly for at
+    least `duration` seconds, in another thread, this one excluded (a fast machine
+    finishes one call early).
 
     The first `settle` seconds are not sampled: OpenMP threads of an earlier call
     may still spin there before they sleep.
@@ -58,14 +59,13 @@ def _busy_during(call, settle=0.05, duration=0.5):
 
     worker = threading.Thread(target=repeat)
     worker.start()
-    start, most, samples = time.perf_counter(), 0, 0
+    start, counts = time.perf_counter(), []
     while not done.is_set():
         if time.perf_counter() - start > settle:
-            most = max(most, _running_threads() - 1)
-            samples += 1
+            counts.append(_running_threads() - 1)
         time.sleep(0.001)
     worker.join()
-    return most, samples
+    return np.array(counts)
 
 
 @pytest.mark.skipif(not OPENBLAS, reason="painvrl was linked against a CBLAS other than OpenBLAS")
@@ -89,6 +89,12 @@ def test_a_kernel_call_runs_at_most_n_threads_busy_threads(n_threads):
     U = rng.normal(size=(6000, 64)).astype(np.float32)
     V = rng.normal(size=(12000, 64)).astype(np.float32)
     with threadpool_limits(limits=4, user_api="blas"):  # a user who raised BLAS threads
-        most, samples = _busy_during(lambda: painvrl.topk(U, V, 10, n_threads=n_threads))
-    assert samples > 10, "the call ended before it could be sampled: make it larger"
-    assert most <= n_threads, f"{most} busy threads during a call told to use {n_threads}"
+        counts = _busy_during(lambda: painvrl.topk(U, V, 10, n_threads=n_threads))
+    assert counts.size > 10, "the call ended before it could be sampled: make it larger"
+    # Threads that oversubscribe (BLAS threading inside the call) are busy the whole call, so
+    # they show in most samples (4 busy at n_threads=1 with the hold disabled); a thread of
+    # another part of the process (e.g. an earlier test's helper thread waking up) in a
+    # few samples is not the call's.
+    over = float(np.mean(counts > n_threads))
+    assert over <= 0.1, (f"{counts.max()} busy threads during a call told to use {n_threads}, "
+                         f"in {100 * over:.0f} % of {counts.size} samples")
