@@ -29,7 +29,7 @@ __all__ = ["ParetoFront", "pareto_front"]
 
 DEFAULT_PREFERENCES = (0.1, 0.25, 0.5, 0.75, 0.9)
 DEFAULT_ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0)
-# Parameters of pareto_front itself that must not reach the estimators.
+# The columns that name a point of the sweep.
 _POINT_KEYS = ("model", "weighting", "preference", "alpha", "adaptive")
 
 
@@ -72,7 +72,7 @@ class ParetoFront:
         fronts = list(fronts)
         if not fronts or not all(isinstance(f, ParetoFront) for f in fronts):
             raise TypeError("ParetoFront.combine: give a non-empty sequence of ParetoFront")
-        keys = ["point", "model", "weighting", "preference", "alpha", "adaptive"]
+        keys = ["point", *_POINT_KEYS]
         first = fronts[0].frame[keys].drop_duplicates().reset_index(drop=True)
         seeds = set()
         for f in fronts:

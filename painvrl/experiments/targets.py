@@ -16,9 +16,6 @@ from ..data.csr import UserItemCSR
 from ..data.dataset import Dataset
 from ..evaluation.compare import compare
 
-# Column order of the scores: split (iid / ood) x kind (val / test).
-TARGETS = ("iid_val", "ood_val", "iid_test", "ood_test")
-
 
 def _ood_part(split: Any, name: str, func: str) -> UserItemCSR:
     value = split.get(name) if isinstance(split, Mapping) else getattr(split, name, None)
